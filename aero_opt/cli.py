@@ -1,0 +1,174 @@
+"""The ``aero-opt`` command line. Each subcommand has ``--help``; every one accepts ``--config FILE.yaml``.
+
+Errors a user can fix (a missing file, a bad config key...) are printed as one line ``error: ...`` and exit
+with status 2; the last line of a successful run names the output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from aero_opt.errors import AeroOptError
+
+log = logging.getLogger("aero_opt")
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=None, help="YAML config (see configs/default.yaml)")
+
+
+def _cmd_cars(args: argparse.Namespace) -> Path:
+    from aero_opt.carset import generate_cars
+    from aero_opt.config import load_config
+
+    cfg = load_config(args.config).cars
+    n = args.n if args.n is not None else cfg.n
+    seed = args.seed if args.seed is not None else cfg.seed
+    style = args.style or cfg.style
+    wing = args.wing_fraction if args.wing_fraction is not None else cfg.wing_fraction
+    summary = generate_cars(args.out, n=n, seed=seed, style=style, wing_fraction=wing, edge=cfg.edge)
+    log.info("wrote %d cars (%s) to %s", summary["n"], summary["styles"], args.out)
+    return Path(args.out)
+
+
+def _cmd_import(args: argparse.Namespace) -> Path:
+    from aero_opt.config import load_config
+    from aero_opt.mesh_import import export_mesh, import_mesh
+    from aero_opt.sdf import write_json_atomic
+
+    opts = load_config(args.config).mesh_import
+    out = Path(args.out)
+    mesh, report = import_mesh(args.mesh, forward=args.forward, up=args.up, length=args.length,
+                               clearance=args.clearance, opts=opts)
+    export_mesh(mesh, out)
+    report["output_file"] = str(out)
+    write_json_atomic(out.with_name(out.stem + "_import.json"), report)
+    log.info("%s: %s", Path(args.mesh).name, report["repair"]["method"])
+    log.info("  input: %s", report["input"])
+    log.info("  output: %d faces, watertight, volume %.3f m3, bbox change %s", report["output"]["faces"],
+             report["volume_m3"], report["bbox_relative_change"])
+    return out.parent
+
+
+def _cmd_ahmed(args: argparse.Namespace) -> Path:
+    from aero_opt.mesh_import import export_mesh
+    from aero_opt.shapes import make_ahmed
+
+    mesh = make_ahmed(args.slant, stilts=args.stilts)
+    export_mesh(mesh, Path(args.out))
+    log.info("Ahmed body, slant %.1f deg, %d faces, volume %.5f m3", args.slant, len(mesh.faces), mesh.volume)
+    return Path(args.out).parent
+
+
+def _cmd_sdf(args: argparse.Namespace) -> Path:
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from aero_opt.config import load_config
+    from aero_opt.sdf import samples_for_mesh_file, write_json_atomic
+
+    spec = load_config(args.config).sdf
+    if args.n is not None:
+        spec = replace(spec, n_samples=args.n)
+    src = Path(args.mesh)
+    files = sorted(p for p in src.iterdir() if p.suffix.lower() in (".stl", ".obj", ".ply", ".off")) \
+        if src.is_dir() else [src]
+    if not files:
+        raise AeroOptError(f"{src}: no mesh files found")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    reports = []
+    for i, f in enumerate(tqdm(files, desc="sdf samples", unit="mesh")):
+        t0 = time.perf_counter()
+        rep = samples_for_mesh_file(f, out / (f.stem + ".npz"), spec, seed=args.seed + i,
+                                    normalization=args.normalization)
+        rep["seconds"] = round(time.perf_counter() - t0, 3)
+        reports.append(rep)
+    write_json_atomic(out / "summary.json", {"spec": spec.__dict__, "normalization": args.normalization,
+                                             "meshes": reports})
+    return out
+
+
+def _cmd_demo(args: argparse.Namespace) -> Path:
+    from aero_opt.demo import run_demo
+
+    run_demo(Path(args.out), config=args.config)
+    return Path(args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``aero-opt`` with all subcommands."""
+    parser = argparse.ArgumentParser(prog="aero-opt", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("cars", help="generate a reproducible set of parametric car bodies")
+    p.add_argument("--n", type=int, default=None, help="number of cars (default from config: 12)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--style", choices=["fastback", "notchback", "estate", "all"], default=None,
+                   help="body style (default all: cycled)")
+    p.add_argument("--wing-fraction", type=float, default=None, help="share of cars with a rear wing (0.25)")
+    _add_config(p)
+    p.set_defaults(func=_cmd_cars)
+
+    p = sub.add_parser("import", help="import a car mesh: orient, scale to metres, repair to a watertight manifold")
+    p.add_argument("mesh", type=Path, help="OBJ, STL, PLY, OFF, GLB/GLTF (or .gz of these)")
+    p.add_argument("--out", type=Path, required=True, help="output mesh file (.stl, .obj, .ply, .off)")
+    p.add_argument("--forward", default=None, help="axis pointing from tail to nose in the file, e.g. +z")
+    p.add_argument("--up", default=None, help="axis pointing up in the file, e.g. +y")
+    p.add_argument("--length", type=float, default=None, help="scale to this overall length (m)")
+    p.add_argument("--clearance", type=float, default=0.0,
+                   help="height of the lowest point above the ground (m); 0 for a car with wheels")
+    _add_config(p)
+    p.set_defaults(func=_cmd_import)
+
+    p = sub.add_parser("ahmed", help="write an Ahmed body (1044 x 389 x 288 mm) with a given rear slant")
+    p.add_argument("--slant", type=float, default=25.0, help="rear slant angle (deg)")
+    p.add_argument("--stilts", action="store_true", help="add the four stilts")
+    p.add_argument("--out", type=Path, required=True, help="output mesh file")
+    _add_config(p)
+    p.set_defaults(func=_cmd_ahmed)
+
+    p = sub.add_parser("sdf-samples", help="DeepSDF training samples (points + signed distances) for meshes")
+    p.add_argument("mesh", type=Path, help="a watertight mesh file or a folder of them")
+    p.add_argument("--out", type=Path, required=True, help="output folder of .npz files")
+    p.add_argument("--n", type=int, default=None, help="samples per mesh (default 250000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--normalization", choices=["car", "unit_sphere"], default="car",
+                   help="car: the fixed car frame (metres / 2.75); unit_sphere: per mesh (bob, spot)")
+    _add_config(p)
+    p.set_defaults(func=_cmd_sdf)
+
+    p = sub.add_parser("demo", help="the main job (make demo)")
+    p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")
+    _add_config(p)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``aero-opt`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    logging.getLogger("trimesh").setLevel(logging.WARNING)
+    func: Callable[[argparse.Namespace], Path] = args.func
+    try:
+        out = func(args)
+    except AeroOptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    print(f"output: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
