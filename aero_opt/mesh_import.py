@@ -71,7 +71,7 @@ def load_mesh(path: str | Path) -> trimesh.Trimesh:
     """Read a mesh file (OBJ, STL, PLY, OFF, GLB/GLTF or any of them gzipped) as one triangle soup.
 
     Scenes (glTF) are flattened with their node transforms applied. Vertices are merged across UV and normal
-    seams so that watertightness can be judged.
+    seams (and STL's per-triangle copies) so that watertightness can be judged.
 
     Args:
         path: the mesh file.
@@ -100,7 +100,10 @@ def load_mesh(path: str | Path) -> trimesh.Trimesh:
     if not np.isfinite(mesh.vertices).all():
         raise AeroOptError(f"{path}: vertices contain NaN or infinite coordinates")
     mesh.merge_vertices(merge_tex=True, merge_norm=True)
-    mesh.update_faces(mesh.nondegenerate_faces(height=None))
+    # Drop only faces that repeat a vertex; zero-area faces with three distinct vertices (marching cubes makes
+    # them) are part of a closed surface and removing them would open it.
+    f = mesh.faces
+    mesh.update_faces((f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2]))
     mesh.remove_unreferenced_vertices()
     if len(mesh.faces) == 0:
         raise AeroOptError(f"{path}: every triangle is degenerate")
@@ -210,8 +213,14 @@ def _voxel_solid(mesh: trimesh.Trimesh, opts: ImportOptions) -> tuple[np.ndarray
     outside_labels = np.unique(np.concatenate([free[0].ravel(), free[-1].ravel(), free[:, 0].ravel(),
                                                free[:, -1].ravel(), free[:, :, 0].ravel(), free[:, :, -1].ravel()]))
     outside = np.isin(free, outside_labels[outside_labels > 0])
+    if not (~outside & ~shell).any():
+        raise AeroOptError("the surface encloses no volume (an open sheet, or holes wider than "
+                           f"~{2 * opts.close_voxels * h:.3g} units let the outside in)")
     solid = ndimage.binary_erosion(~outside, ball, iterations=opts.close_voxels, border_value=0)
     return solid, origin, h
+
+
+_SHELL_OFFSET_VOXELS = -0.75
 
 
 def voxel_remesh(mesh: trimesh.Trimesh, opts: ImportOptions) -> tuple[trimesh.Trimesh, dict[str, Any]]:
@@ -221,12 +230,12 @@ def voxel_remesh(mesh: trimesh.Trimesh, opts: ImportOptions) -> tuple[trimesh.Tr
         The new mesh (same units and frame) and a report of the steps (voxel size, dropped components...).
     """
     solid, origin, h = _voxel_solid(mesh, opts)
-    if not solid.any():
-        raise AeroOptError("the surface encloses no volume (an open sheet?)")
     inside = ndimage.distance_transform_edt(solid)
     outside = ndimage.distance_transform_edt(~solid)
     field = ndimage.gaussian_filter(outside - inside, sigma=0.7)
-    verts, faces, _, _ = measure.marching_cubes(field, level=0.0, spacing=(h, h, h))
+    # The rasterized shell lies on average about 3/4 voxel outside the true surface: extracting the level -0.75
+    # (voxel units) puts the surface back (measured on a box: volume within 0.05%, see the tests).
+    verts, faces, _, _ = measure.marching_cubes(field, level=_SHELL_OFFSET_VOXELS, spacing=(h, h, h))
     remeshed = trimesh.Trimesh(verts + origin, faces, process=False)
     parts = remeshed.split(only_watertight=False)
     volumes = sorted((abs(float(p.volume)) for p in parts), reverse=True)

@@ -441,16 +441,17 @@ def make_ahmed(slant_deg: float = 25.0, stilts: bool = False, segments: int = 48
     r = AHMED_FRONT_RADIUS
     z0, z1 = AHMED_CLEARANCE, AHMED_CLEARANCE + AHMED_HEIGHT
     hw = 0.5 * AHMED_WIDTH
-    # Sphere points including the axis extremes (exact bounding box).
+    # The front is the intersection of two prisms: the plan view with R100 front corners (extruded in z) and the
+    # side view with R100 front corners (extruded in y); the longitudinal edges stay sharp.
     n = max(4, segments // 4) * 4
-    lat = np.linspace(-0.5 * math.pi, 0.5 * math.pi, n // 2 + 1)
-    lon = np.linspace(0.0, 2.0 * math.pi, n, endpoint=False)
-    la, lo = np.meshgrid(lat, lon, indexing="ij")
-    sphere = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1).reshape(-1, 3)
-    sphere = np.unique(np.round(sphere, 12), axis=0) * r
-    pts = [sphere + np.array([r, sy * (hw - r), sz]) for sy in (-1, 1) for sz in (z0 + r, z1 - r)]
-    pts.append(np.array([[AHMED_LENGTH, sy * hw, sz] for sy in (-1, 1) for sz in (z0, z1)]))
-    body = manifold3d.Manifold.hull_points(np.concatenate(pts))
+    t = np.linspace(0.0, 2.0 * math.pi, n, endpoint=False)  # includes the four axis extremes exactly
+    ca, sa = r * np.cos(t), r * np.sin(t)
+    rear = np.array([[AHMED_LENGTH, sy * hw, sz] for sy in (-1, 1) for sz in (z0, z1)])
+    plan_pts = np.concatenate([np.stack([r + ca, sy * (hw - r) + sa, np.full(n, sz)], axis=1)
+                               for sy in (-1, 1) for sz in (z0, z1)] + [rear])
+    side_pts = np.concatenate([np.stack([r + ca, np.full(n, sy * hw), zc + sa], axis=1)
+                               for sy in (-1, 1) for zc in (z0 + r, z1 - r)] + [rear])
+    body = manifold3d.Manifold.hull_points(plan_pts) ^ manifold3d.Manifold.hull_points(side_pts)
     if slant_deg > 0.0:
         a = math.radians(slant_deg)
         x_s = AHMED_LENGTH - AHMED_SLANT_LENGTH * math.cos(a)
