@@ -263,6 +263,32 @@ def extract(decoder: Decoder, latent: torch.Tensor, resolution: int, bounds: Bou
     return verts, faces, new_state
 
 
+def marching_cubes_mesh(field_fn: Callable[[np.ndarray], np.ndarray], resolution: int,
+                        bounds: Bounds = ((-1, -1, -1), (1, 1, 1)), batch: int = 262144
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """The same grid and marching cubes as :func:`extract`, for a plain NumPy field and without gradients.
+
+    Used to turn exact SDFs of meshes into the marching-cubes meshes the surrogate sees.
+
+    Args:
+        field_fn: maps points (N, 3) float64 to values (N,) (negative inside).
+        resolution: grid points per axis over ``bounds``.
+        bounds: grid bounds.
+        batch: points per call of ``field_fn``.
+
+    Returns:
+        verts (V, 3) float64 and outward faces (F, 3) int64.
+    """
+    axes = grid_axes(resolution, bounds)
+    gx, gy, gz = np.meshgrid(*axes, indexing="ij")
+    pts = np.stack([gx.ravel(), gy.ravel(), gz.ravel()], axis=1)
+    f = np.concatenate([np.asarray(field_fn(pts[s:s + batch]), np.float64) for s in range(0, len(pts), batch)])
+    if not np.isfinite(f).all():
+        raise AeroOptError("the field has NaN or infinite values on the grid")
+    verts, faces = _marching_cubes(f.reshape(gx.shape).astype(np.float32), axes)
+    return verts.astype(np.float64), faces.astype(np.int64)
+
+
 def mesh_volume(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """Enclosed volume () of a closed outward mesh: Σ v0·(v1×v2)/6. Differentiable."""
     a, b, c = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]

@@ -422,7 +422,8 @@ AHMED_STILT_Y = 0.1635
 """Stilt offset from the symmetry plane (m), approximate."""
 
 
-def make_ahmed(slant_deg: float = 25.0, stilts: bool = False, segments: int = 48) -> trimesh.Trimesh:
+def make_ahmed(slant_deg: float = 25.0, stilts: bool = False, segments: int = 48,
+               edge: float | None = 0.015) -> trimesh.Trimesh:
     """The Ahmed body: 1044 x 389 x 288 mm, R100 front, 50 mm ground clearance, any rear slant angle.
 
     The slanted rear surface is 222 mm long measured along the slant (as in the experiment), so its horizontal
@@ -431,7 +432,9 @@ def make_ahmed(slant_deg: float = 25.0, stilts: bool = False, segments: int = 48
     Args:
         slant_deg: rear slant angle from the horizontal (deg), 0-50.
         stilts: add the four 30 mm cylindrical stilts down to the ground (z = 0).
-        segments: tessellation of the front quarter-spheres (per quarter circle: segments / 4).
+        segments: tessellation of the front roundings (per quarter circle: segments / 4).
+        edge: longest edge (m) after splitting edges (points stay exactly on the body, so vertex-sampled fields
+            integrate accurately); None keeps the raw hull triangulation (about a hundred faces).
 
     Returns:
         A watertight trimesh in metres, nose at x = 0, ground at z = 0, symmetric in y.
@@ -462,9 +465,11 @@ def make_ahmed(slant_deg: float = 25.0, stilts: bool = False, segments: int = 48
         for x in AHMED_STILT_X:
             for sy in (-1.0, 1.0):
                 body = body + cyl.translate((x, sy * AHMED_STILT_Y, 0.0))
+    if edge is not None:
+        body = body.refine_to_length(edge)
     out = body.to_mesh64()
-    mesh = trimesh.Trimesh(np.asarray(out.vert_properties, np.float64)[:, :3],
-                           np.asarray(out.tri_verts, np.int64), process=False)
+    mesh = trimesh.Trimesh(np.asarray(out.vert_properties, np.float64)[:, :3], np.asarray(out.tri_verts, np.int64),
+                           process=False)
     if mesh.volume < 0:
         mesh.invert()
     return mesh

@@ -1,0 +1,408 @@
+"""Build and run an external-aerodynamics OpenFOAM case around a watertight car mesh.
+
+Set-up (measured to work on this OpenFOAM build, see ``OPENFOAM_NOTES.md``): a wind-tunnel box from
+``blockMesh`` (3 body lengths upstream, 6 downstream, side at W/2 + 5.2 H, top at 7.2 H, base cell L/5);
+``snappyHexMesh`` with surface, feature and wake-box refinement; a moving ground at the free-stream speed;
+a symmetry plane at y = 0 when the body is mirror-symmetric (half model, forces doubled), full model otherwise;
+steady ``simpleFoam`` with k-ω SST and wall functions from a uniform initial field.
+
+Stopping criterion: at least ``min_iter`` iterations, then stop as soon as the last ``window`` values of Cd lie
+in a band narrower than ``tol`` × |mean Cd| (default 1% over 100 iterations), or at ``max_iter``.
+
+Guards against OpenFOAM's silent failures: a non-watertight or out-of-frame mesh is refused before meshing, and
+after meshing the fluid volume must equal the tunnel volume minus the body's (a body meshed inside fails).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import numpy as np
+import trimesh
+
+from aero_opt.cfd.env import log_tail, openfoam_env, run_tool
+from aero_opt.errors import AeroOptError
+from surrogate.forces import RHO_AIR, U_INF, frontal_area
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+NU_AIR = 1.5e-5
+"""Kinematic viscosity of air (m²/s)."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Mesh and iteration settings of one accuracy level."""
+
+    surface_level: int
+    """snappyHexMesh refinement level on the body surface (cell = base / 2^level)."""
+    feature_level: int
+    """Refinement level on feature edges."""
+    box_levels: tuple[int, ...]
+    """Levels of nested wake boxes, coarse to fine."""
+    between: int
+    """nCellsBetweenLevels."""
+    min_iter: int = 200
+    """Iterations before the convergence test starts."""
+    max_iter: int = 600
+    """Iteration cap."""
+    window: int = 100
+    """Cd values in the convergence band."""
+    tol: float = 0.01
+    """Band width relative to |mean Cd|."""
+    base_cells_per_length: float = 5.0
+    """Base (blockMesh) cells per body length."""
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(3, 3, (2,), 2, min_iter=60, max_iter=150, window=40, tol=0.03),
+    "coarse": Preset(4, 4, (2, 3), 2),
+    "medium": Preset(5, 5, (2, 3, 4), 3, max_iter=800),
+    "fine": Preset(6, 6, (2, 3, 4, 5), 3, max_iter=1500),
+}
+
+
+@dataclass
+class CaseGeometry:
+    """Body and tunnel dimensions of a case (metres)."""
+
+    length: float
+    width: float
+    height: float
+    a_ref: float
+    """Frontal area of the full body (m²)."""
+    volume: float
+    """Body volume (m³)."""
+    area: float
+    """Body surface area (m²)."""
+    half: bool
+    """Half model with a symmetry plane at y = 0."""
+    tunnel: list[list[float]] = field(default_factory=list)
+    """[[x0, y0, 0], [x1, y1, z1]]."""
+    base_cell: float = 0.0
+
+
+def check_body(mesh: trimesh.Trimesh, name: str) -> None:
+    """Refuse meshes OpenFOAM would mesh wrongly without an error (see OPENFOAM_NOTES.md)."""
+    if len(mesh.faces) == 0:
+        raise AeroOptError(f"{name}: mesh has no faces")
+    if not np.isfinite(mesh.vertices).all():
+        raise AeroOptError(f"{name}: mesh has NaN or infinite vertices")
+    if not mesh.is_watertight:
+        raise AeroOptError(f"{name}: mesh is not watertight (snappyHexMesh would silently mesh the inside); "
+                           "repair it with `aero-opt import`")
+    if mesh.volume <= 0:
+        raise AeroOptError(f"{name}: mesh has non-positive volume (inward faces?)")
+    lo, hi = mesh.bounds
+    ext = hi - lo
+    if lo[2] < -1e-3 or abs(lo[0]) > 0.05 * ext[0] or abs(lo[1] + hi[1]) > 0.05 * ext[1] or ext[0] > 30.0:
+        raise AeroOptError(f"{name}: mesh is not in the car frame (nose at x = 0, centred on y = 0, above the "
+                           f"ground z = 0, metres; bounds {lo.round(3).tolist()}..{hi.round(3).tolist()}); "
+                           "run `aero-opt import` on it")
+
+
+def is_symmetric(mesh: trimesh.Trimesh, tol: float = 2e-3) -> bool:
+    """Whether the body is mirror-symmetric about y = 0 (every mirrored vertex within ``tol`` × length)."""
+    import igl
+
+    mirrored = mesh.vertices * np.array([1.0, -1.0, 1.0])
+    d2, _, _ = igl.point_mesh_squared_distance(mirrored, np.asarray(mesh.vertices, np.float64),
+                                               np.asarray(mesh.faces, np.int64))
+    return bool(np.sqrt(d2.max()) < tol * mesh.extents[0])
+
+
+def _box_entries(geo: CaseGeometry, levels: tuple[int, ...]) -> tuple[str, str]:
+    """snappyHexMeshDict geometry and refinementRegions entries of the nested wake boxes."""
+    L, W, H = geo.length, geo.width, geo.height
+    geometry, regions = [], []
+    n = len(levels)
+    for i, level in enumerate(levels):
+        t = (i + 1) / n  # 0 -> widest box, 1 -> tightest
+        x0 = -(0.5 - 0.3 * t) * L
+        x1 = L + (2.5 - 1.6 * t) * L
+        y1 = 0.5 * W + (1.2 - 0.8 * t) * H
+        y0 = 0.0 if geo.half else -y1
+        z1 = H * (2.0 - 0.6 * t)
+        name = f"wake{level}"
+        geometry.append(f"    {name} {{ type searchableBox; min ({x0:.4f} {y0:.4f} -1); max ({x1:.4f} {y1:.4f} "
+                        f"{z1:.4f}); }}")
+        regions.append(f"        {name} {{ mode inside; levels ((1e15 {level})); }}")
+    return "\n".join(geometry), "\n".join(regions)
+
+
+def write_case(mesh: trimesh.Trimesh, case: Path, preset: Preset, speed: float = U_INF, rho: float = RHO_AIR,
+               procs: int = 1, half: bool | None = None) -> CaseGeometry:
+    """Write a complete case (dictionaries, initial fields, ``constant/triSurface/body.stl``).
+
+    Args:
+        mesh: watertight body in the car frame (metres).
+        case: case folder (created; must be empty or absent).
+        preset: mesh and iteration settings.
+        speed: free-stream speed (m/s).
+        rho: air density (kg/m³), used for the forces only (the solver is incompressible).
+        procs: MPI ranks for simpleFoam.
+        half: force a half (True) or full (False) model; None decides from the body's symmetry.
+
+    Returns:
+        The case geometry (also written to ``case/geometry.json``).
+    """
+    L, W, H = (float(e) for e in mesh.extents)
+    H = float(mesh.bounds[1, 2])  # height above the ground
+    half = is_symmetric(mesh) if half is None else half
+    base = L / preset.base_cells_per_length
+    x0, x1 = -3.0 * L, L + 6.0 * L
+    y1 = 0.5 * W + 5.2 * H
+    z1 = H + 6.2 * H
+    nx, ny, nz = (max(1, math.ceil(d / base)) for d in (x1 - x0, y1 if half else 2 * y1, z1))
+    y1 = (ny if half else ny / 2) * base
+    x1 = x0 + nx * base
+    z1 = nz * base
+    y0 = 0.0 if half else -y1
+    geo = CaseGeometry(length=L, width=W, height=H, a_ref=frontal_area(mesh.vertices, mesh.faces),
+                       volume=float(mesh.volume), area=float(mesh.area), half=half,
+                       tunnel=[[x0, y0, 0.0], [x1, y1, z1]], base_cell=base)
+    box_geometry, box_regions = _box_entries(geo, preset.box_levels)
+    k = 1.5 * (0.005 * speed) ** 2
+    values = {
+        "max_iter": preset.max_iter, "rho": rho, "speed": speed, "nu": NU_AIR, "cofr_x": 0.5 * L, "l_ref": L,
+        "a_ref_case": geo.a_ref * (0.5 if half else 1.0),
+        "x0": x0, "x1": x1, "y0": y0, "y1": y1, "z1": z1, "nx": nx, "ny": ny, "nz": nz,
+        "ymin_patch": "symmetry" if half else "sideMinus", "ymin_type": "symmetry" if half else "patch",
+        "ymin_field_type": "symmetry" if half else "slip",
+        "procs": procs, "surface_level": preset.surface_level, "feature_level": preset.feature_level,
+        "between": preset.between, "box_geometry": box_geometry, "box_regions": box_regions,
+        "loc_x": x0 + 0.5137 * base, "loc_y": y1 - 0.5129 * base, "loc_z": z1 - 0.5113 * base,
+        "k": f"{k:.6g}", "omega": f"{k / (10.0 * NU_AIR):.6g}",
+    }
+    case = Path(case)
+    if case.exists() and any(case.iterdir()):
+        raise AeroOptError(f"{case}: case folder is not empty")
+    for src in TEMPLATES.rglob("*"):
+        if src.is_file():
+            dst = case / src.relative_to(TEMPLATES)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_text(Template(src.read_text()).substitute(values))
+    tri = case / "constant" / "triSurface"
+    tri.mkdir(parents=True, exist_ok=True)
+    mesh.export(tri / "body.stl")
+    # Back-date controlDict so that the run-time stop request (a rewrite) is noticed (fileModificationSkew).
+    past = time.time() - 120
+    os.utime(case / "system" / "controlDict", (past, past))
+    (case / "geometry.json").write_text(json.dumps(asdict(geo), indent=2) + "\n")
+    return geo
+
+
+def _check_mesh(case: Path, geo: CaseGeometry) -> dict[str, Any]:
+    """Run checkMesh, parse cells and fluid volume, and fail when the body was meshed inside."""
+    run_tool(["checkMesh", "-constant"], case, "checkMesh")
+    text = (case / "log.checkMesh").read_text(errors="replace")
+    cells = re.search(r"^\s*cells:\s+(\d+)", text, re.M)
+    vol = re.search(r"Total volume = ([0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?)", text)
+    if not cells or not vol:
+        raise AeroOptError(f"checkMesh output not understood in {case}: {log_tail(case / 'log.checkMesh')}")
+    (x0, y0, _), (x1, y1, z1) = geo.tunnel
+    body = geo.volume * (0.5 if geo.half else 1.0)
+    expected = (x1 - x0) * (y1 - y0) * z1 - body
+    fluid = float(vol.group(1))
+    # A body meshed inside adds its own volume to the fluid: allow a quarter of it for snapping errors.
+    if abs(fluid - expected) > 0.25 * body:
+        raise AeroOptError(f"mesh check failed in {case}: fluid volume {fluid:.4f} m³ vs expected {expected:.4f} m³ "
+                           f"(body {body:.4f} m³): the body was meshed inside or lost")
+    return {"cells": int(cells.group(1)), "fluid_volume": fluid, "expected_fluid_volume": expected}
+
+
+def read_coefficients(case: Path) -> np.ndarray:
+    """Cd history (N,) from ``postProcessing/forceCoeffs/0/coefficient.dat`` (empty if not yet written)."""
+    path = case / "postProcessing" / "forceCoeffs" / "0" / "coefficient.dat"
+    if not path.is_file():
+        return np.zeros(0)
+    header, rows = None, []
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("#"):
+            if "Cd" in line:
+                header = line.lstrip("#").split()
+            continue
+        parts = line.split()
+        if header and len(parts) == len(header):
+            rows.append(float(parts[header.index("Cd")]))
+    return np.asarray(rows)
+
+
+def _last_coefficients(case: Path) -> dict[str, float]:
+    path = case / "postProcessing" / "forceCoeffs" / "0" / "coefficient.dat"
+    header, last = None, None
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("#") and "Cd" in line:
+            header = line.lstrip("#").split()
+        elif line.strip() and not line.startswith("#"):
+            last = line.split()
+    if header is None or last is None:
+        raise AeroOptError(f"{path}: no force coefficients written")
+    return {h: float(v) for h, v in zip(header, last) if h != "Time"}
+
+
+def read_forces(case: Path) -> dict[str, np.ndarray]:
+    """Last total, pressure and viscous force vectors (N) on the case's body patch (half body for half models)."""
+    path = case / "postProcessing" / "forces" / "0" / "force.dat"
+    last = None
+    for line in path.read_text(errors="replace").splitlines():
+        if line.strip() and not line.startswith("#"):
+            last = line
+    if last is None:
+        raise AeroOptError(f"{path}: no forces written")
+    nums = [float(x) for x in last.replace("(", " ").replace(")", " ").split()]
+    return {"total": np.array(nums[1:4]), "pressure": np.array(nums[4:7]), "viscous": np.array(nums[7:10])}
+
+
+def converged(cd: np.ndarray, preset: Preset) -> bool:
+    """The documented stopping criterion: ≥ min_iter iterations and the last ``window`` Cd in a 1% band."""
+    if len(cd) < max(preset.min_iter, preset.window):
+        return False
+    tail = cd[-preset.window:]
+    return bool(np.ptp(tail) < preset.tol * abs(tail.mean()))
+
+
+def _request_stop(case: Path) -> None:
+    cd = case / "system" / "controlDict"
+    text = re.sub(r"^stopAt\s+\w+;", "stopAt          writeNow;", cd.read_text(), count=1, flags=re.M)
+    cd.write_text(text)
+
+
+def _residuals(log_path: Path) -> dict[str, float]:
+    res: dict[str, float] = {}
+    pat = re.compile(r"Solving for (\w+), Initial residual = ([0-9.eE+-]+)")
+    for line in log_path.read_text(errors="replace").splitlines()[-400:]:
+        m = pat.search(line)
+        if m:
+            res[m.group(1)] = float(m.group(2))
+    return res
+
+
+def _run_solver(case: Path, preset: Preset, procs: int) -> tuple[np.ndarray, bool, float]:
+    """Run simpleFoam while watching Cd; returns (Cd history, converged, seconds)."""
+    env = openfoam_env()
+    if procs > 1:
+        run_tool(["decomposePar", "-force"], case, "decomposePar")
+        cmd = ["mpirun", "-np", str(procs), "--oversubscribe", "simpleFoam", "-parallel"]
+    else:
+        cmd = ["simpleFoam"]
+    t0 = time.perf_counter()
+    stopped = False
+    with open(case / "log.simpleFoam", "w") as logf:
+        proc = subprocess.Popen(cmd, cwd=case, env=env, stdout=logf, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            while proc.poll() is None:
+                time.sleep(1.0)
+                cd = read_coefficients(case)
+                if len(cd) and not np.isfinite(cd[-1]) or (len(cd) and abs(cd[-1]) > 1e3):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    raise AeroOptError(f"simpleFoam diverged in {case} (Cd = {cd[-1]:.3g} at iteration {len(cd)})")
+                if not stopped and converged(cd, preset):
+                    _request_stop(case)
+                    stopped = True
+        except BaseException:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            raise
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise AeroOptError(f"simpleFoam failed in {case} (exit {proc.returncode}): {log_tail(case / 'log.simpleFoam')}")
+    cd = read_coefficients(case)
+    return cd, converged(cd, preset), seconds
+
+
+def clean_case(case: Path) -> None:
+    """Delete the bulky parts of a finished case (meshes, time and processor folders), keeping the logs,
+    ``postProcessing`` (forces, surface fields), ``system``, ``geometry.json`` and ``summary.json``."""
+    for p in case.iterdir():
+        if p.is_dir() and (p.name.startswith("processor") or re.fullmatch(r"[0-9.eE+-]+", p.name) and p.name != "0"):
+            shutil.rmtree(p)
+    for sub in ("polyMesh", "extendedFeatureEdgeMesh"):
+        shutil.rmtree(case / "constant" / sub, ignore_errors=True)
+
+
+def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: float = U_INF, rho: float = RHO_AIR,
+             procs: int = 1, half: bool | None = None, keep: bool = False) -> dict[str, Any]:
+    """Build and run one case; writes and returns ``summary.json``.
+
+    Args:
+        mesh_path: watertight body mesh in the car frame (metres).
+        case: case folder (must not exist or be empty).
+        preset_name: tiny, coarse, medium or fine.
+        speed: free-stream speed (m/s).
+        rho: air density (kg/m³).
+        procs: MPI ranks for simpleFoam (1 = serial).
+        half: force half/full model; None: half when the body is symmetric.
+        keep: keep the mesh and time folders (otherwise they are deleted after the run).
+
+    Returns:
+        The summary: Cd, Cd_pressure, Cd_viscous, Cl, A_ref, cells, iterations, converged, residuals, times.
+
+    Raises:
+        AeroOptError: bad input, OpenFOAM missing, meshing failure, failed mesh check, divergence.
+    """
+    from aero_opt.mesh_import import load_mesh
+
+    if preset_name not in PRESETS:
+        raise AeroOptError(f"--preset {preset_name!r}: choose from {', '.join(PRESETS)}")
+    if speed <= 0:
+        raise AeroOptError(f"--speed {speed}: must be positive")
+    openfoam_env()
+    preset = PRESETS[preset_name]
+    mesh = load_mesh(mesh_path)
+    check_body(mesh, str(mesh_path))
+    case = Path(case)
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    geo = write_case(mesh, case, preset, speed=speed, rho=rho, procs=procs, half=half)
+    times["setup"] = time.perf_counter() - t0
+    times["blockMesh"] = run_tool(["blockMesh"], case, "blockMesh")
+    times["surfaceFeatureExtract"] = run_tool(["surfaceFeatureExtract"], case, "surfaceFeatureExtract")
+    times["snappyHexMesh"] = run_tool(["snappyHexMesh", "-overwrite"], case, "snappyHexMesh")
+    mesh_info = _check_mesh(case, geo)
+    cd_hist, ok, times["simpleFoam"] = _run_solver(case, preset, procs)
+    coeffs = _last_coefficients(case)
+    forces = read_forces(case)
+    factor = 2.0 if geo.half else 1.0
+    q_a = 0.5 * rho * speed**2 * geo.a_ref
+    summary = {
+        "mesh": str(mesh_path), "preset": preset_name, "speed": speed, "rho": rho, "nu": NU_AIR,
+        "half_model": geo.half, "A_ref": geo.a_ref, "length": geo.length,
+        "Cd": factor * forces["total"][0] / q_a,
+        "Cd_pressure": factor * forces["pressure"][0] / q_a,
+        "Cd_viscous": factor * forces["viscous"][0] / q_a,
+        "Cl": factor * forces["total"][2] / q_a,
+        "Cd_forceCoeffs": coeffs.get("Cd"),
+        "drag_N": factor * float(forces["total"][0]),
+        "cells": mesh_info["cells"], "fluid_volume_m3": mesh_info["fluid_volume"],
+        "iterations": int(len(cd_hist)), "converged": ok,
+        "convergence": {"min_iter": preset.min_iter, "window": preset.window, "tol": preset.tol,
+                        "max_iter": preset.max_iter,
+                        "cd_band": float(np.ptp(cd_hist[-preset.window:]) / abs(cd_hist[-preset.window:].mean()))},
+        "residuals": _residuals(case / "log.simpleFoam"),
+        "seconds": {k: round(v, 2) for k, v in times.items()},
+        "procs": procs,
+    }
+    summary["seconds"]["total"] = round(time.perf_counter() - t0, 2)
+    if not keep:
+        clean_case(case)
+    tmp = case / "summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    tmp.replace(case / "summary.json")
+    return summary

@@ -1,0 +1,62 @@
+"""Running OpenFOAM tools (Debian ``openfoam`` v1912) with the environment they need.
+
+The Debian ``etc/bashrc`` is partly broken; the minimum that makes every tool work is set here (see
+``OPENFOAM_NOTES.md``): WM_PROJECT_DIR, WM_PROJECT, WM_PROJECT_VERSION, FOAM_ETC, and the two Open MPI
+variables that allow ``mpirun`` as root.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from aero_opt.errors import AeroOptError
+
+INSTALL_HINT = "OpenFOAM is not installed (no simpleFoam on PATH): run `apt-get update && apt-get install -y openfoam` " \
+               "as root (or `make setup`, which does it)"
+
+
+def openfoam_env() -> dict[str, str]:
+    """The process environment for OpenFOAM tools; raises :class:`AeroOptError` when OpenFOAM is missing."""
+    if shutil.which("simpleFoam") is None:
+        raise AeroOptError(INSTALL_HINT)
+    env = dict(os.environ)
+    project_dir = env.get("WM_PROJECT_DIR") or "/usr/share/openfoam"
+    env.update({
+        "WM_PROJECT_DIR": project_dir,
+        "WM_PROJECT": env.get("WM_PROJECT", "OpenFOAM"),
+        "WM_PROJECT_VERSION": env.get("WM_PROJECT_VERSION", "v1912"),
+        "FOAM_ETC": env.get("FOAM_ETC", str(Path(project_dir) / "etc")),
+        "OMPI_ALLOW_RUN_AS_ROOT": "1",
+        "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+        "OMPI_MCA_btl_vader_single_copy_mechanism": "none",
+    })
+    return env
+
+
+def run_tool(args: list[str], case: Path, log_name: str, timeout: float | None = None) -> float:
+    """Run one OpenFOAM tool in ``case`` with its output in ``case/log.<log_name>``; returns the wall time (s).
+
+    Raises:
+        AeroOptError: when the tool exits non-zero (the message has the log's last lines).
+    """
+    log_path = case / f"log.{log_name}"
+    t0 = time.perf_counter()
+    with open(log_path, "w") as log:
+        proc = subprocess.run(args, cwd=case, env=openfoam_env(), stdout=log, stderr=subprocess.STDOUT,
+                              timeout=timeout)
+    if proc.returncode != 0:
+        raise AeroOptError(f"{args[0]} failed in {case} (exit {proc.returncode}): {log_tail(log_path)}")
+    return time.perf_counter() - t0
+
+
+def log_tail(path: Path, lines: int = 12) -> str:
+    """The last non-empty lines of a log file, joined with ' | ' (for one-line error messages)."""
+    try:
+        text = [ln.strip() for ln in Path(path).read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:])

@@ -1,0 +1,83 @@
+"""The project's single home for the drag physics: surface pressure and wall shear -> force -> Cd.
+
+    F = Σ_f (−p_f n_f + τ_f) A_f        (outward unit normals n_f, face areas A_f)
+    drag = F · x̂,   Cd = drag / (½ ρ U² A_ref)
+
+with p in Pa (OpenFOAM's kinematic p times ρ), τ the shear stress exerted by the fluid on the body (Pa), and
+A_ref the frontal area: the body's projection on the y-z plane. Per-face values are the means of the three
+vertex values. Everything in torch is differentiable with respect to the vertices (the optimizer needs that).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from skimage.draw import polygon as raster_polygon
+
+RHO_AIR = 1.18
+"""Air density (kg/m³) of the paper's car set-up."""
+U_INF = 15.0
+"""Free-stream speed (m/s) of the paper's car set-up."""
+
+
+def face_normals_areas(verts: torch.Tensor, faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Outward unit normals (F, 3) and areas (F,) of the triangles of a mesh (m², if verts are in m)."""
+    a, b, c = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
+    cross = torch.cross(b - a, c - a, dim=1)
+    area2 = torch.linalg.norm(cross, dim=1)
+    return cross / area2.clamp_min(1e-30).unsqueeze(1), 0.5 * area2
+
+
+def surface_force(verts: torch.Tensor, faces: torch.Tensor, pressure: torch.Tensor,
+                  shear: torch.Tensor | None = None) -> torch.Tensor:
+    """Total aerodynamic force (3,) in N on a closed body.
+
+    Args:
+        verts: (V, 3) vertices in metres.
+        faces: (F, 3) triangles, outward winding.
+        pressure: (V,) vertex pressure in Pa (relative to the free stream) or (F,) face pressure.
+        shear: optional (V, 3) or (F, 3) wall shear stress on the body in Pa.
+
+    Returns:
+        (3,) force in N: −Σ p n A (+ Σ τ A).
+    """
+    a, b, c = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
+    area_vec = 0.5 * torch.cross(b - a, c - a, dim=1)  # n_f A_f
+    p_face = pressure[faces].mean(dim=1) if pressure.shape[0] == verts.shape[0] else pressure
+    force = -(p_face.unsqueeze(1) * area_vec).sum(dim=0)
+    if shear is not None:
+        t_face = shear[faces].mean(dim=1) if shear.shape[0] == verts.shape[0] else shear
+        force = force + (t_face * torch.linalg.norm(area_vec, dim=1, keepdim=True)).sum(dim=0)
+    return force
+
+
+def drag_coefficient(force_x: torch.Tensor | float, a_ref: float, rho: float = RHO_AIR,
+                     speed: float = U_INF) -> torch.Tensor | float:
+    """Cd = F_x / (½ ρ U² A_ref) for a drag force in N and a frontal area in m²."""
+    return force_x / (0.5 * rho * speed**2 * a_ref)
+
+
+def frontal_area(verts: np.ndarray, faces: np.ndarray, pixel: float = 0.002) -> float:
+    """Frontal area (m²): the area of the body's projection on the y-z plane, rasterized.
+
+    Args:
+        verts: (V, 3) vertices in metres.
+        faces: (F, 3) triangles.
+        pixel: raster cell size (m); a pixel counts when its centre lies in a projected triangle, so the error
+            is a fraction of perimeter × pixel (0.1% on the Ahmed body at 2 mm).
+
+    Returns:
+        The projected area in m².
+    """
+    v = np.asarray(verts, np.float64)
+    f = np.asarray(faces)
+    lo = v[:, 1:].min(axis=0) - 2.5 * pixel  # pixel centres half a pixel off the extremes (unbiased on boxes)
+    hi = v[:, 1:].max(axis=0) + 2 * pixel
+    shape = tuple(np.ceil((hi - lo) / pixel).astype(int) + 1)
+    img = np.zeros(shape, bool)
+    yz = (v[:, 1:] - lo) / pixel
+    tri = yz[f]
+    for t in tri:
+        rr, cc = raster_polygon(t[:, 0], t[:, 1], shape=shape)
+        img[rr, cc] = True
+    return float(img.sum() * pixel * pixel)
