@@ -1,0 +1,119 @@
+"""The surrogate's dataset: marching-cubes car meshes with OpenFOAM surface fields, one compact ``.npz`` per car.
+
+The surrogate sees meshes made by marching cubes on the optimization grid, so the cars are simulated as such
+meshes: exact SDF of the generated car on the grid (:data:`DATASET_RESOLUTION` points per axis over
+:data:`aero_opt.frame.CAR_BOUNDS`), marching cubes, back to metres, CFD on that mesh.
+
+File format (``car_XXXX.npz``, all arrays little-endian):
+
+- ``verts_q`` (V, 3) uint16: vertices quantized over CAR_BOUNDS (0.08 mm steps); :func:`load_car` returns metres;
+- ``faces_delta`` (3F,) int32: the outward faces flattened and delta-encoded (half the compressed size);
+- ``pressure`` (V,) float16, Pa relative to the free stream; ``shear`` (V, 3) float16, Pa, on the body;
+- ``cd``, ``cd_pressure``, ``cd_viscous``, ``cl``, ``a_ref`` (m²), ``speed`` (m/s), ``rho`` (kg/m³): scalars
+  from the CFD run (forces of the solver);
+- ``params`` and ``case``: JSON strings (car parameters, the case summary).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aero_opt.errors import AeroOptError
+from aero_opt.frame import CAR_BOUNDS, to_metres, to_normalized
+
+DATASET_RESOLUTION = 64
+"""Grid points per axis over CAR_BOUNDS for the dataset meshes (the default optimization grid)."""
+
+_LO = np.asarray(CAR_BOUNDS[0])
+_HI = np.asarray(CAR_BOUNDS[1])
+
+
+def quantize(verts_m: np.ndarray) -> np.ndarray:
+    """Metres (V, 3) -> uint16 (V, 3) over CAR_BOUNDS."""
+    u = (to_normalized(verts_m) - _LO) / (_HI - _LO)
+    if (u < 0).any() or (u > 1).any():
+        raise AeroOptError("vertices outside CAR_BOUNDS cannot be stored in the dataset format")
+    return np.round(u * 65535.0).astype(np.uint16)
+
+
+def dequantize(q: np.ndarray) -> np.ndarray:
+    """uint16 (V, 3) -> metres (V, 3) float64."""
+    return to_metres(_LO + q.astype(np.float64) / 65535.0 * (_HI - _LO))
+
+
+@dataclass
+class CarSample:
+    """One dataset car."""
+
+    name: str
+    verts: np.ndarray
+    """(V, 3) float64 metres."""
+    faces: np.ndarray
+    """(F, 3) int64, outward."""
+    pressure: np.ndarray
+    """(V,) float32 Pa."""
+    shear: np.ndarray
+    """(V, 3) float32 Pa."""
+    cd: float
+    cd_pressure: float
+    cd_viscous: float
+    cl: float
+    a_ref: float
+    speed: float
+    rho: float
+    params: dict[str, Any]
+    case: dict[str, Any]
+
+
+def save_car(path: Path, verts_m: np.ndarray, faces: np.ndarray, pressure: np.ndarray, shear: np.ndarray,
+             summary: dict[str, Any], params: dict[str, Any]) -> None:
+    """Write one car atomically in the format of the module docstring."""
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez_compressed(
+        tmp, verts_q=quantize(verts_m), faces_delta=np.diff(np.asarray(faces, np.int32).ravel(), prepend=np.int32(0)),
+        pressure=np.asarray(pressure, np.float16), shear=np.asarray(shear, np.float16),
+        cd=np.float64(summary["Cd"]), cd_pressure=np.float64(summary["Cd_pressure"]),
+        cd_viscous=np.float64(summary["Cd_viscous"]), cl=np.float64(summary["Cl"]),
+        a_ref=np.float64(summary["A_ref"]), speed=np.float64(summary["speed"]), rho=np.float64(summary["rho"]),
+        params=np.asarray(json.dumps(params)), case=np.asarray(json.dumps(summary)))
+    os.replace(tmp, path)
+
+
+def load_car(path: Path) -> CarSample:
+    """Read one dataset car (vertices back in metres, fields as float32)."""
+    path = Path(path)
+    try:
+        z = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise AeroOptError(f"{path}: cannot read dataset file ({exc})") from exc
+    with z:
+        faces = np.cumsum(z["faces_delta"].astype(np.int64)).reshape(-1, 3)
+        return CarSample(name=path.stem, verts=dequantize(z["verts_q"]), faces=faces,
+                         pressure=z["pressure"].astype(np.float32), shear=z["shear"].astype(np.float32),
+                         cd=float(z["cd"]), cd_pressure=float(z["cd_pressure"]), cd_viscous=float(z["cd_viscous"]),
+                         cl=float(z["cl"]), a_ref=float(z["a_ref"]), speed=float(z["speed"]), rho=float(z["rho"]),
+                         params=json.loads(str(z["params"])), case=json.loads(str(z["case"])))
+
+
+def make_split(names: list[str], seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+               ) -> dict[str, list[str]]:
+    """Split car names into train/val/test by car, with a fixed seed; stable as cars are added at the end.
+
+    Each car's split is decided by a hash-free draw from ``default_rng([seed, index])``, so adding cars never
+    moves an existing car to another split.
+    """
+    out: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    edges = np.cumsum(fractions)
+    for name in sorted(names):
+        idx = int("".join(ch for ch in name if ch.isdigit()) or 0)
+        u = np.random.default_rng([seed, idx]).uniform()
+        key = "train" if u < edges[0] else ("val" if u < edges[1] else "test")
+        out[key].append(name)
+    return out

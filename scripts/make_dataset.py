@@ -1,0 +1,146 @@
+"""Make the shipped CFD dataset: generated cars -> marching-cubes meshes -> OpenFOAM (coarse) -> data/dataset/.
+
+Resumable: rerun the same command after an interruption; finished cars are kept, interrupted cases redone,
+failed cases recorded (with their reason) and not retried. Works in chunks so progress can be committed.
+
+    .venv/bin/python scripts/make_dataset.py --n 300 --workers 2
+
+Outputs: data/dataset/car_XXXX.npz (format: aero_opt/dataset.py), data/dataset/split.json,
+data/dataset/summary.json (settings, the command, per-car Cd and time, failures and why).
+Work files (meshes, cases) go to results/dataset_work/ (not committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from aero_opt.carset import car_style
+from aero_opt.cfd.batch import case_status, run_batch
+from aero_opt.cfd.results import latest_surface, read_vtk_surface, sample_on_mesh
+from aero_opt.dataset import DATASET_RESOLUTION, make_split, save_car
+from aero_opt.frame import CAR_BOUNDS, to_metres, to_normalized
+from aero_opt.isosurface import marching_cubes_mesh
+from aero_opt.sdf import signed_distance
+from aero_opt.shapes import make_car, sample_car_params
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("make_dataset")
+
+
+def prepare_mesh(i: int, seed: int, wing_fraction: float, mesh_dir: Path) -> str:
+    """Generate car i, compute its exact SDF on the dataset grid, and write the marching-cubes mesh as STL."""
+    name = f"car_{i:04d}"
+    stl = mesh_dir / f"{name}.stl"
+    if stl.is_file() and (mesh_dir / f"{name}.json").is_file():
+        return name
+    params = sample_car_params(np.random.default_rng([seed, i]), car_style(i, "all"), wing_fraction=wing_fraction)
+    car = make_car(params)
+    vn = to_normalized(car.vertices)
+    v, f = marching_cubes_mesh(lambda x: signed_distance(x, vn, car.faces), DATASET_RESOLUTION, CAR_BOUNDS)
+    mc = trimesh.Trimesh(to_metres(v), f, process=False)
+    tmp = mesh_dir / f"{name}.tmp.stl"
+    mc.export(tmp)
+    os.replace(tmp, stl)
+    (mesh_dir / f"{name}.json").write_text(json.dumps(params.to_dict(), indent=1) + "\n")
+    return name
+
+
+def collect(name: str, mesh_dir: Path, case_dir: Path, out_dir: Path) -> None:
+    """Sample the case's surface fields onto the marching-cubes mesh and write the dataset file."""
+    from aero_opt.mesh_import import load_mesh
+
+    summary = json.loads((case_dir / "summary.json").read_text())
+    mesh = load_mesh(mesh_dir / f"{name}.stl")
+    surface = read_vtk_surface(latest_surface(case_dir), summary["rho"])
+    p, tau = sample_on_mesh(surface, mesh.vertices, summary["half_model"])
+    params = json.loads((mesh_dir / f"{name}.json").read_text())
+    save_car(out_dir / f"{name}.npz", mesh.vertices, mesh.faces, p, tau, summary, params)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--wing-fraction", type=float, default=0.25)
+    ap.add_argument("--preset", default="coarse")
+    ap.add_argument("--speed", type=float, default=15.0)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--chunk", type=int, default=20, help="cars per round (prepare, simulate, collect)")
+    ap.add_argument("--out", type=Path, default=ROOT / "data" / "dataset")
+    ap.add_argument("--work", type=Path, default=ROOT / "results" / "dataset_work")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    mesh_dir, case_root = args.work / "meshes", args.work / "cases"
+    for d in (mesh_dir, case_root, args.out):
+        d.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+    for start in range(0, args.n, args.chunk):
+        ids = [i for i in range(start, min(args.n, start + args.chunk))
+               if not (args.out / f"car_{i:04d}.npz").is_file()]
+        if not ids:
+            continue
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            names = list(pool.map(prepare_mesh, ids, [args.seed] * len(ids), [args.wing_fraction] * len(ids),
+                                  [mesh_dir] * len(ids)))
+        chunk_meshes = args.work / "chunk"
+        if chunk_meshes.exists():
+            for p in chunk_meshes.iterdir():
+                p.unlink()
+        chunk_meshes.mkdir(exist_ok=True)
+        for n in names:
+            os.symlink((mesh_dir / f"{n}.stl").resolve(), chunk_meshes / f"{n}.stl")
+        run_batch(chunk_meshes, case_root, preset=args.preset, speed=args.speed, workers=args.workers)
+        for n in names:
+            if case_status(case_root / n) == "done":
+                collect(n, mesh_dir, case_root / n, args.out)
+        log.info("chunk %d-%d done (%.0f s so far)", ids[0], ids[-1], time.time() - t_start)
+    write_summary(args, case_root)
+    return 0
+
+
+def write_summary(args: argparse.Namespace, case_root: Path) -> None:
+    """split.json and summary.json over everything finished so far."""
+    names = sorted(p.stem for p in args.out.glob("car_*.npz"))
+    split = make_split(names, seed=args.seed)
+    (args.out / "split.json").write_text(json.dumps(split, indent=1) + "\n")
+    rows, failures = [], []
+    for i in range(args.n):
+        name = f"car_{i:04d}"
+        case = case_root / name
+        if (case / "summary.json").is_file():
+            s = json.loads((case / "summary.json").read_text())
+            rows.append({"id": name, "Cd": round(s["Cd"], 5), "Cd_pressure": round(s["Cd_pressure"], 5),
+                         "Cd_viscous": round(s["Cd_viscous"], 5), "cells": s["cells"],
+                         "iterations": s["iterations"], "converged": s["converged"],
+                         "seconds": s["seconds"]["total"]})
+        elif (case / "failed.json").is_file():
+            failures.append({"id": name, "reason": json.loads((case / "failed.json").read_text())["reason"]})
+    secs = [r["seconds"] for r in rows]
+    cds = [r["Cd"] for r in rows]
+    summary = {
+        "command": "python " + " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "n_requested": args.n, "n_done": len(rows), "n_failed": len(failures), "seed": args.seed,
+        "wing_fraction": args.wing_fraction, "preset": args.preset, "speed": args.speed, "rho": 1.18,
+        "grid": {"resolution": DATASET_RESOLUTION, "bounds": CAR_BOUNDS},
+        "split_sizes": {k: len(v) for k, v in split.items()},
+        "seconds_per_case": {"median": float(np.median(secs)) if secs else None,
+                             "mean": float(np.mean(secs)) if secs else None},
+        "cd": {"min": min(cds), "max": max(cds), "mean": float(np.mean(cds))} if cds else None,
+        "not_converged": [r["id"] for r in rows if not r["converged"]],
+        "failures": failures, "cases": rows,
+    }
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
