@@ -94,6 +94,34 @@ def _cmd_sdf(args: argparse.Namespace) -> Path:
     return out
 
 
+def _cmd_cfd_run(args: argparse.Namespace) -> Path:
+    from aero_opt.cfd.case import run_case
+
+    s = run_case(args.mesh, args.out, preset_name=args.preset, speed=args.speed, rho=args.rho, procs=args.procs,
+                 keep=args.keep)
+    log.info("Cd %.4f (pressure %.4f + viscous %.4f), Cl %.4f, A_ref %.4f m2, %d cells, %d iterations, "
+             "converged %s, %.0f s", s["Cd"], s["Cd_pressure"], s["Cd_viscous"], s["Cl"], s["A_ref"], s["cells"],
+             s["iterations"], s["converged"], s["seconds"]["total"])
+    return Path(args.out)
+
+
+def _cmd_cfd_batch(args: argparse.Namespace) -> Path:
+    from aero_opt.cfd.batch import run_batch
+
+    s = run_batch(args.mesh_dir, args.out, preset=args.preset, speed=args.speed, workers=args.workers,
+                  retry_failed=args.retry_failed)
+    log.info("%d cases: %d done, %d failed (see %s/batch_summary.json)", s["n"], s["done"], s["failed"], args.out)
+    return Path(args.out)
+
+
+def _cmd_cfd_collect(args: argparse.Namespace) -> Path:
+    from aero_opt.cfd.collect import collect_cases
+
+    collect_cases(args.cases, args.patch, args.out, rho=args.rho, speed=args.speed, time=args.time,
+                  half=args.half)
+    return Path(args.out)
+
+
 def _cmd_demo(args: argparse.Namespace) -> Path:
     from aero_opt.demo import run_demo
 
@@ -144,6 +172,38 @@ def build_parser() -> argparse.ArgumentParser:
                    help="car: the fixed car frame (metres / 2.75); unit_sphere: per mesh (bob, spot)")
     _add_config(p)
     p.set_defaults(func=_cmd_sdf)
+
+    p = sub.add_parser("cfd", help="OpenFOAM ground truth: run, batch, collect")
+    cfd = p.add_subparsers(dest="cfd_command", required=True, metavar="CFD_COMMAND")
+    q = cfd.add_parser("run", help="run one external-aerodynamics case around a watertight car mesh")
+    q.add_argument("mesh", type=Path, help="watertight mesh in the car frame (metres)")
+    q.add_argument("--out", type=Path, required=True, help="case folder (created)")
+    q.add_argument("--preset", choices=["tiny", "coarse", "medium", "fine"], default="coarse")
+    q.add_argument("--speed", type=float, default=15.0, help="free-stream speed (m/s)")
+    q.add_argument("--rho", type=float, default=1.18, help="air density (kg/m3)")
+    q.add_argument("--procs", type=int, default=1, help="MPI ranks for simpleFoam")
+    q.add_argument("--keep", action="store_true", help="keep the mesh and field folders")
+    _add_config(q)
+    q.set_defaults(func=_cmd_cfd_run)
+    q = cfd.add_parser("batch", help="run many cases (resumable; failures recorded)")
+    q.add_argument("mesh_dir", type=Path, help="folder of .stl meshes")
+    q.add_argument("--out", type=Path, required=True, help="batch folder")
+    q.add_argument("--preset", choices=["tiny", "coarse", "medium", "fine"], default="coarse")
+    q.add_argument("--speed", type=float, default=15.0)
+    q.add_argument("--workers", type=int, default=2, help="1-core cases run side by side")
+    q.add_argument("--retry-failed", action="store_true", help="redo cases that failed before")
+    _add_config(q)
+    q.set_defaults(func=_cmd_cfd_batch)
+    q = cfd.add_parser("collect", help="turn existing OpenFOAM cases into the surrogate's dataset format")
+    q.add_argument("cases", type=Path, nargs="+", help="case folders")
+    q.add_argument("--patch", required=True, help="name of the body patch")
+    q.add_argument("--out", type=Path, required=True, help="dataset folder")
+    q.add_argument("--time", default=None, help="time to read (default: latest)")
+    q.add_argument("--rho", type=float, default=1.18, help="density for kinematic p (kg/m3)")
+    q.add_argument("--speed", type=float, default=15.0, help="free-stream speed for Cd (m/s)")
+    q.add_argument("--half", action="store_true", help="the case is a half model (forces doubled)")
+    _add_config(q)
+    q.set_defaults(func=_cmd_cfd_collect)
 
     p = sub.add_parser("demo", help="the main job (make demo)")
     p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")

@@ -6,7 +6,8 @@ meshes: exact SDF of the generated car on the grid (:data:`DATASET_RESOLUTION` p
 
 File format (``car_XXXX.npz``, all arrays little-endian):
 
-- ``verts_q`` (V, 3) uint16: vertices quantized over CAR_BOUNDS (0.08 mm steps); :func:`load_car` returns metres;
+- ``verts_q`` (V, 3) uint16: vertices quantized over CAR_BOUNDS (0.08 mm steps), or ``verts`` (V, 3) float32
+  metres for bodies outside CAR_BOUNDS (collected foreign cases); :func:`load_car` returns metres either way;
 - ``faces_delta`` (3F,) int32: the outward faces flattened and delta-encoded (half the compressed size);
 - ``pressure`` (V,) float16, Pa relative to the free stream; ``shear`` (V, 3) float16, Pa, on the body;
 - ``cd``, ``cd_pressure``, ``cd_viscous``, ``cl``, ``a_ref`` (m²), ``speed`` (m/s), ``rho`` (kg/m³): scalars
@@ -76,8 +77,11 @@ def save_car(path: Path, verts_m: np.ndarray, faces: np.ndarray, pressure: np.nd
     """Write one car atomically in the format of the module docstring."""
     path = Path(path)
     tmp = path.with_name(path.stem + ".tmp.npz")
+    u = (to_normalized(verts_m) - _LO) / (_HI - _LO)
+    geometry = {"verts_q": quantize(verts_m)} if (u >= 0).all() and (u <= 1).all() else \
+        {"verts": np.asarray(verts_m, np.float32)}
     np.savez_compressed(
-        tmp, verts_q=quantize(verts_m), faces_delta=np.diff(np.asarray(faces, np.int32).ravel(), prepend=np.int32(0)),
+        tmp, **geometry, faces_delta=np.diff(np.asarray(faces, np.int32).ravel(), prepend=np.int32(0)),
         pressure=np.asarray(pressure, np.float16), shear=np.asarray(shear, np.float16),
         cd=np.float64(summary["Cd"]), cd_pressure=np.float64(summary["Cd_pressure"]),
         cd_viscous=np.float64(summary["Cd_viscous"]), cl=np.float64(summary["Cl"]),
@@ -95,7 +99,8 @@ def load_car(path: Path) -> CarSample:
         raise AeroOptError(f"{path}: cannot read dataset file ({exc})") from exc
     with z:
         faces = np.cumsum(z["faces_delta"].astype(np.int64)).reshape(-1, 3)
-        return CarSample(name=path.stem, verts=dequantize(z["verts_q"]), faces=faces,
+        verts = dequantize(z["verts_q"]) if "verts_q" in z.files else z["verts"].astype(np.float64)
+        return CarSample(name=path.stem, verts=verts, faces=faces,
                          pressure=z["pressure"].astype(np.float32), shear=z["shear"].astype(np.float32),
                          cd=float(z["cd"]), cd_pressure=float(z["cd_pressure"]), cd_viscous=float(z["cd_viscous"]),
                          cl=float(z["cl"]), a_ref=float(z["a_ref"]), speed=float(z["speed"]), rho=float(z["rho"]),

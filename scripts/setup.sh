@@ -20,7 +20,7 @@ if ! command -v simpleFoam >/dev/null 2>&1; then
         step "installing OpenFOAM v1912 from Debian (apt-get install openfoam)"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -q >/dev/null
-        apt-get install -y -q openfoam >/dev/null
+        apt-get install -y -q openfoam openfoam-examples >/dev/null
     else
         echo "[setup] OpenFOAM not found (no simpleFoam on PATH). Install it as root with:" >&2
         echo "[setup]     apt-get update && apt-get install -y openfoam" >&2

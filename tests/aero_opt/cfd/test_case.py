@@ -1,0 +1,97 @@
+"""A real (tiny) OpenFOAM case end to end, the result reader against the solver's own forces, and the guards."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from aero_opt.cfd.case import PRESETS, converged, read_forces, run_case
+from aero_opt.cfd.collect import read_time_dir
+from aero_opt.cfd.results import fields_on_mesh
+from aero_opt.errors import AeroOptError
+from aero_opt.mesh_import import load_mesh
+from aero_opt.shapes import make_ahmed
+from surrogate.forces import surface_force
+
+
+@pytest.fixture(scope="module")
+def tiny_case(tmp_path_factory) -> tuple[Path, Path, dict]:
+    """Ahmed body 25°, 40 m/s, tiny preset (about 12k cells, ~10 s), mesh and fields kept."""
+    root = tmp_path_factory.mktemp("cfd")
+    stl = root / "ahmed25.stl"
+    make_ahmed(25.0).export(stl)
+    summary = run_case(stl, root / "case", preset_name="tiny", speed=40.0, keep=True)
+    return stl, root / "case", summary
+
+
+def test_tiny_case_gives_sane_drag(tiny_case) -> None:
+    _, case, s = tiny_case
+    assert s["half_model"] is True
+    assert 5_000 < s["cells"] < 40_000
+    assert np.isfinite(s["Cd"]) and 0.25 < s["Cd"] < 0.6  # experiment 0.285; tiny mesh measured ~0.40
+    assert s["Cd"] == pytest.approx(s["Cd_pressure"] + s["Cd_viscous"], rel=1e-6)
+    assert 0 < s["Cd_viscous"] < 0.2 * s["Cd"]
+    assert s["Cd_forceCoeffs"] == pytest.approx(s["Cd"], rel=1e-6)  # same force, same (half) area
+    assert s["A_ref"] == pytest.approx(0.389 * 0.288, rel=0.01)
+    assert s["iterations"] >= PRESETS["tiny"].min_iter and set(s["seconds"]) >= {"snappyHexMesh", "simpleFoam"}
+    assert (case / "summary.json").is_file()
+
+
+def test_reader_pressure_integral_matches_solver(tiny_case) -> None:
+    stl, case, s = tiny_case
+    mesh = load_mesh(stl)
+    r = fields_on_mesh(case, mesh.vertices, mesh.faces, rho=1.18, half=True)
+    solver = 2.0 * read_forces(case)["pressure"]
+    assert r["force_pressure_openfoam_surface"][0] == pytest.approx(solver[0], rel=1e-5)
+    assert r["force_pressure"][0] == pytest.approx(solver[0], rel=0.03)  # the issue's 3% criterion
+    assert r["force_viscous"][0] == pytest.approx(2.0 * read_forces(case)["viscous"][0], rel=0.05)
+    assert r["pressure"].shape == (len(mesh.vertices),)
+
+
+def test_time_directory_reader_reproduces_solver_forces(tiny_case) -> None:
+    _, case, _ = tiny_case
+    surf = read_time_dir(case, "body", rho=1.18)
+    v, t = torch.as_tensor(surf.points), torch.as_tensor(surf.triangles)
+    fp = surface_force(v, t, torch.as_tensor(surf.pressure))
+    fv = surface_force(v, t, torch.zeros(len(t), dtype=torch.float64), torch.as_tensor(surf.shear))
+    forces = read_forces(case)
+    assert fp.numpy() == pytest.approx(forces["pressure"], rel=1e-5)
+    assert fv.numpy() == pytest.approx(forces["viscous"], rel=1e-3, abs=1e-6)
+
+
+def test_open_mesh_is_refused_before_meshing(tmp_path: Path) -> None:
+    body = make_ahmed(25.0)
+    holed = trimesh.Trimesh(body.vertices, body.faces[1:], process=False)
+    holed.export(tmp_path / "holed.stl")
+    with pytest.raises(AeroOptError, match="not watertight"):
+        run_case(tmp_path / "holed.stl", tmp_path / "case", preset_name="tiny")
+    assert not (tmp_path / "case").exists()
+
+
+def test_mesh_outside_the_tunnel_is_refused(tmp_path: Path) -> None:
+    body = make_ahmed(25.0)
+    body.apply_translation([100.0, 40.0, -5.0])
+    body.export(tmp_path / "far.stl")
+    with pytest.raises(AeroOptError, match="not in the car frame"):
+        run_case(tmp_path / "far.stl", tmp_path / "case", preset_name="tiny")
+
+
+def test_convergence_criterion() -> None:
+    p = PRESETS["coarse"]
+    settled = np.r_[np.linspace(1.0, 0.3, 150), 0.3 + 0.001 * np.sin(np.arange(150))]
+    assert converged(settled, p)
+    assert not converged(settled[:199], p)  # too few iterations
+    drifting = np.r_[np.linspace(1.0, 0.3, 150), np.linspace(0.3, 0.33, 150)]
+    assert not converged(drifting, p)
+
+
+def test_missing_openfoam_gives_install_hint(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    make_ahmed(25.0).export(tmp_path / "a.stl")
+    with pytest.raises(AeroOptError, match="apt-get install -y openfoam"):
+        run_case(tmp_path / "a.stl", tmp_path / "case")
