@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+
 from aero_opt.errors import AeroOptError
 
 log = logging.getLogger("aero_opt")
@@ -122,6 +124,30 @@ def _cmd_cfd_collect(args: argparse.Namespace) -> Path:
     return Path(args.out)
 
 
+def _cmd_train_sdf(args: argparse.Namespace) -> Path:
+    from dataclasses import replace
+
+    from aero_opt.config import load_config
+    from aero_opt.train_sdf import train
+
+    cfg = load_config(args.config)
+    tcfg = cfg.train_sdf if args.epochs is None else replace(cfg.train_sdf, epochs=args.epochs)
+    rep = train(args.data, args.out, cfg.decoder, tcfg, resume=args.resume)
+    ch = [r["chamfer"] for r in rep["reconstruction"] if r.get("chamfer") is not None]
+    log.info("final clamped L1 %.5f after %d epochs (%.0f s); train Chamfer-L2 (normalized) median %s",
+             rep["final_l1"], rep["epochs"], rep["train_seconds"] or 0, f"{np.median(ch):.2e}" if ch else "n/a")
+    return Path(args.out)
+
+
+def _cmd_fit(args: argparse.Namespace) -> Path:
+    from aero_opt.fit import fit_mesh
+
+    rep = fit_mesh(args.mesh, args.model, args.out, normalization=args.normalization)
+    log.info("Chamfer-L2 %.3e (normalized) = %s", rep["chamfer"],
+             f"{rep['chamfer_m2']:.3e} m2" if rep["chamfer_m2"] is not None else "n/a")
+    return Path(args.out)
+
+
 def _cmd_demo(args: argparse.Namespace) -> Path:
     from aero_opt.demo import run_demo
 
@@ -204,6 +230,22 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--half", action="store_true", help="the case is a half model (forces doubled)")
     _add_config(q)
     q.set_defaults(func=_cmd_cfd_collect)
+
+    p = sub.add_parser("train-sdf", help="train a DeepSDF auto-decoder on SDF samples (resumable)")
+    p.add_argument("--data", type=Path, required=True, help="folder of SDF sample files (aero-opt sdf-samples)")
+    p.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, loss plot, report)")
+    p.add_argument("--epochs", type=int, default=None, help="override train_sdf.epochs")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    _add_config(p)
+    p.set_defaults(func=_cmd_train_sdf)
+
+    p = sub.add_parser("fit", help="fit a latent code to a mesh with a trained decoder; report Chamfer-L2")
+    p.add_argument("mesh", type=Path, help="watertight mesh (car frame, metres; or any mesh with unit_sphere)")
+    p.add_argument("--model", type=Path, required=True, help="run folder of aero-opt train-sdf")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--normalization", choices=["car", "unit_sphere"], default="car")
+    _add_config(p)
+    p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("demo", help="the main job (make demo)")
     p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")

@@ -19,6 +19,8 @@ import yaml
 from aero_opt.errors import AeroOptError
 from aero_opt.mesh_import import ImportOptions
 from aero_opt.sdf import SampleSpec
+from aero_opt.sdf_model import DecoderConfig
+from aero_opt.train_sdf import TrainSDFConfig
 
 T = TypeVar("T")
 
@@ -49,6 +51,10 @@ class Config:
     """Mesh import and repair (YAML section ``import``)."""
     sdf: SampleSpec = field(default_factory=SampleSpec)
     """DeepSDF sample counts and jitter."""
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    """DeepSDF decoder size."""
+    train_sdf: TrainSDFConfig = field(default_factory=TrainSDFConfig)
+    """DeepSDF training and latent fitting."""
 
 
 _YAML_NAMES = {"mesh_import": "import"}

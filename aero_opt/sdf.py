@@ -15,13 +15,15 @@ from pathlib import Path
 
 import igl
 import numpy as np
-import trimesh
 
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_FRAME, Similarity, unit_sphere_transform
 from aero_opt.mesh_import import load_mesh
 
 log = logging.getLogger(__name__)
+
+CHAMFER_POINTS = 30_000
+"""Surface points per shape for Chamfer distances (DeepSDF's evaluation uses 30k)."""
 
 
 def signed_distance(points: np.ndarray, verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -62,6 +64,19 @@ class SampleSpec:
     two jitter scales."""
 
 
+def surface_points(verts: np.ndarray, faces: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform (area-weighted) random points (n, 3) on a triangle mesh, in the units of ``verts``."""
+    v = np.asarray(verts, np.float64)
+    tri = v[np.asarray(faces)]
+    areas = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    idx = rng.choice(len(areas), size=n, p=areas / areas.sum())
+    uv = rng.random((n, 2))
+    flip = uv.sum(axis=1) > 1.0
+    uv[flip] = 1.0 - uv[flip]
+    t = tri[idx]
+    return t[:, 0] + uv[:, :1] * (t[:, 1] - t[:, 0]) + uv[:, 1:] * (t[:, 2] - t[:, 0])
+
+
 def sample_sdf(verts: np.ndarray, faces: np.ndarray, transform: Similarity, spec: SampleSpec,
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Draw DeepSDF samples for one mesh in the normalized frame.
@@ -80,18 +95,11 @@ def sample_sdf(verts: np.ndarray, faces: np.ndarray, transform: Similarity, spec
         points (N, 3) float32 in the normalized frame and sdf (N,) float32 in normalized units.
     """
     v_n = transform.forward(verts)
-    mesh = trimesh.Trimesh(v_n, faces, process=False)
     n_uni = int(round(spec.n_samples * spec.fraction_uniform))
     n_near = spec.n_samples - n_uni
     n_coarse = n_near // 2
     n_fine = n_near - n_coarse
-    areas = mesh.area_faces
-    face_idx = rng.choice(len(areas), size=n_near, p=areas / areas.sum())
-    uv = rng.random((n_near, 2))
-    flip = uv.sum(axis=1) > 1.0
-    uv[flip] = 1.0 - uv[flip]
-    tri = v_n[np.asarray(faces)[face_idx]]
-    surf = tri[:, 0] + uv[:, :1] * (tri[:, 1] - tri[:, 0]) + uv[:, 1:] * (tri[:, 2] - tri[:, 0])
+    surf = surface_points(v_n, faces, n_near, rng)
     sigma = np.concatenate([np.full(n_coarse, spec.sigma_coarse), np.full(n_fine, spec.sigma_fine)])
     near = surf + rng.normal(size=(n_near, 3)) * sigma[:, None]
     uni = rng.uniform(-1.0, 1.0, size=(n_uni, 3))
@@ -100,16 +108,19 @@ def sample_sdf(verts: np.ndarray, faces: np.ndarray, transform: Similarity, spec
     return pts.astype(np.float32), sdf.astype(np.float32)
 
 
-def save_samples(path: Path, points: np.ndarray, sdf: np.ndarray, transform: Similarity, source: str) -> None:
+def save_samples(path: Path, points: np.ndarray, sdf: np.ndarray, transform: Similarity, source: str,
+                 surface: np.ndarray) -> None:
     """Write samples to a compressed ``.npz`` atomically (a temporary file renamed into place).
 
-    The file holds ``points`` (N, 3) float32, ``sdf`` (N,) float32, ``frame_offset`` (3,), ``frame_scale`` ()
-    and ``source`` (the mesh file name).
+    The file holds ``points`` (N, 3) float32, ``sdf`` (N,) float32, ``surface`` (S, 3) float32 points on the
+    surface (for Chamfer distances), ``frame_offset`` (3,), ``frame_scale`` () and ``source`` (mesh file name),
+    all in the normalized frame.
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, points=points, sdf=sdf, frame_offset=np.asarray(transform.offset),
-                        frame_scale=np.asarray(transform.scale), source=np.asarray(source))
+    np.savez_compressed(tmp, points=points, sdf=sdf, surface=np.asarray(surface, np.float32),
+                        frame_offset=np.asarray(transform.offset), frame_scale=np.asarray(transform.scale),
+                        source=np.asarray(source))
     os.replace(tmp, path)
 
 
@@ -133,8 +144,10 @@ def samples_for_mesh_file(mesh_path: Path, out_path: Path, spec: SampleSpec, see
         transform = unit_sphere_transform(mesh.vertices)
     else:
         raise AeroOptError(f"unknown normalization {normalization!r} (car or unit_sphere)")
-    pts, sdf = sample_sdf(mesh.vertices, mesh.faces, transform, spec, np.random.default_rng(seed))
-    save_samples(out_path, pts, sdf, transform, Path(mesh_path).name)
+    rng = np.random.default_rng(seed)
+    pts, sdf = sample_sdf(mesh.vertices, mesh.faces, transform, spec, rng)
+    surf = surface_points(transform.forward(mesh.vertices), mesh.faces, CHAMFER_POINTS, rng)
+    save_samples(out_path, pts, sdf, transform, Path(mesh_path).name, surf)
     return {"mesh": str(mesh_path), "samples": str(out_path), "n": int(len(sdf)),
             "inside_fraction": float((sdf < 0).mean()), "frame": transform.to_dict()}
 

@@ -26,8 +26,8 @@ import trimesh
 
 from aero_opt.carset import car_style
 from aero_opt.cfd.batch import case_status, run_batch
-from aero_opt.cfd.results import latest_surface, read_vtk_surface, sample_on_mesh
-from aero_opt.dataset import DATASET_RESOLUTION, make_split, save_car
+from aero_opt.cfd.results import case_to_dataset
+from aero_opt.dataset import DATASET_RESOLUTION, make_split
 from aero_opt.frame import CAR_BOUNDS, to_metres, to_normalized
 from aero_opt.isosurface import marching_cubes_mesh
 from aero_opt.sdf import signed_distance
@@ -53,18 +53,6 @@ def prepare_mesh(i: int, seed: int, wing_fraction: float, mesh_dir: Path) -> str
     os.replace(tmp, stl)
     (mesh_dir / f"{name}.json").write_text(json.dumps(params.to_dict(), indent=1) + "\n")
     return name
-
-
-def collect(name: str, mesh_dir: Path, case_dir: Path, out_dir: Path) -> None:
-    """Sample the case's surface fields onto the marching-cubes mesh and write the dataset file."""
-    from aero_opt.mesh_import import load_mesh
-
-    summary = json.loads((case_dir / "summary.json").read_text())
-    mesh = load_mesh(mesh_dir / f"{name}.stl")
-    surface = read_vtk_surface(latest_surface(case_dir), summary["rho"])
-    p, tau = sample_on_mesh(surface, mesh.vertices, summary["half_model"])
-    params = json.loads((mesh_dir / f"{name}.json").read_text())
-    save_car(out_dir / f"{name}.npz", mesh.vertices, mesh.faces, p, tau, summary, params)
 
 
 def main() -> int:
@@ -102,7 +90,8 @@ def main() -> int:
         run_batch(chunk_meshes, case_root, preset=args.preset, speed=args.speed, workers=args.workers)
         for n in names:
             if case_status(case_root / n) == "done":
-                collect(n, mesh_dir, case_root / n, args.out)
+                params = json.loads((mesh_dir / f"{n}.json").read_text())
+                case_to_dataset(case_root / n, mesh_dir / f"{n}.stl", args.out / f"{n}.npz", params)
         log.info("chunk %d-%d done (%.0f s so far)", ids[0], ids[-1], time.time() - t_start)
     write_summary(args, case_root)
     return 0

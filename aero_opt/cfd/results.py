@@ -167,3 +167,22 @@ def fields_on_mesh(case: Path, verts: np.ndarray, faces: np.ndarray, rho: float,
         f_of[1] = 0.0
     return {"pressure": p, "shear": tau, "force_pressure": fp.numpy(), "force_viscous": fv.numpy(),
             "force_pressure_openfoam_surface": f_of.numpy()}
+
+
+def case_to_dataset(case: Path, mesh_path: Path, out_path: Path, params: dict) -> None:
+    """Store a finished project case in the dataset format, with its fields sampled onto the simulated mesh.
+
+    Args:
+        case: a case folder made by :func:`aero_opt.cfd.case.run_case` (with summary.json).
+        mesh_path: the mesh the case was run on (its vertices get the fields).
+        out_path: the ``.npz`` to write (format: :mod:`aero_opt.dataset`).
+        params: JSON-ready description of the body (car parameters or source file).
+    """
+    from aero_opt.dataset import save_car
+    from aero_opt.mesh_import import load_mesh
+
+    summary = case_summary(case)
+    mesh = load_mesh(mesh_path)
+    p, tau = sample_on_mesh(read_vtk_surface(latest_surface(case), summary["rho"]), mesh.vertices,
+                            summary["half_model"])
+    save_car(out_path, mesh.vertices, mesh.faces, p, tau, summary, params)

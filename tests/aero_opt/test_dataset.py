@@ -1,0 +1,44 @@
+"""Dataset format: a round trip keeps geometry to 0.1 mm and fields to float16; the split is stable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aero_opt.dataset import load_car, make_split, save_car
+from aero_opt.errors import AeroOptError
+from aero_opt.shapes import CarParams, make_car
+
+SUMMARY = {"Cd": 0.31, "Cd_pressure": 0.29, "Cd_viscous": 0.02, "Cl": 0.1, "A_ref": 2.1, "speed": 15.0,
+           "rho": 1.18}
+
+
+def test_round_trip(tmp_path) -> None:
+    car = make_car(CarParams())
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=len(car.vertices)) * 100
+    tau = rng.normal(size=(len(car.vertices), 3))
+    save_car(tmp_path / "car_0007.npz", car.vertices, car.faces, p, tau, SUMMARY, {"style": "fastback"})
+    c = load_car(tmp_path / "car_0007.npz")
+    assert np.abs(c.verts - car.vertices).max() < 1e-4
+    assert np.array_equal(c.faces, car.faces)
+    assert np.allclose(c.pressure, p, rtol=1e-3, atol=0.05) and np.allclose(c.shear, tau, rtol=1e-3, atol=1e-3)
+    assert c.cd == 0.31 and c.a_ref == 2.1 and c.params == {"style": "fastback"}
+    # Bodies outside the car box are stored in float32 metres.
+    save_car(tmp_path / "far.npz", car.vertices + 100.0, car.faces, p, tau, SUMMARY, {})
+    assert np.allclose(load_car(tmp_path / "far.npz").verts, car.vertices + 100.0, atol=1e-4)
+
+
+def test_split_is_stable_and_proportional() -> None:
+    names = [f"car_{i:04d}" for i in range(300)]
+    split = make_split(names)
+    assert sorted(sum(split.values(), [])) == names
+    assert 210 < len(split["train"]) < 270 and 15 < len(split["test"]) < 45
+    grown = make_split(names + [f"car_{i:04d}" for i in range(300, 320)])
+    assert all(n in grown[k] for k, v in split.items() for n in v)  # adding cars moves none
+
+
+def test_unreadable_file(tmp_path) -> None:
+    (tmp_path / "x.npz").write_text("garbage")
+    with pytest.raises(AeroOptError, match="x.npz"):
+        load_car(tmp_path / "x.npz")
