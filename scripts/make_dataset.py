@@ -92,41 +92,53 @@ def main() -> int:
             if case_status(case_root / n) == "done":
                 params = json.loads((mesh_dir / f"{n}.json").read_text())
                 case_to_dataset(case_root / n, mesh_dir / f"{n}.stl", args.out / f"{n}.npz", params)
+        write_summary(args, case_root)
         log.info("chunk %d-%d done (%.0f s so far)", ids[0], ids[-1], time.time() - t_start)
     write_summary(args, case_root)
     return 0
 
 
 def write_summary(args: argparse.Namespace, case_root: Path) -> None:
-    """split.json and summary.json over everything finished so far."""
+    """split.json, failures.json and summary.json over everything finished so far.
+
+    Rows come from the committed ``.npz`` files (each carries its case summary) and failures from
+    ``failures.json`` (kept across sessions), so the summary survives the loss of the work folder.
+    """
+    from aero_opt.dataset import load_car
+
     names = sorted(p.stem for p in args.out.glob("car_*.npz"))
     split = make_split(names, seed=args.seed)
     (args.out / "split.json").write_text(json.dumps(split, indent=1) + "\n")
-    rows, failures = [], []
+    fail_path = args.out / "failures.json"
+    failures = {f["id"]: f for f in (json.loads(fail_path.read_text()) if fail_path.is_file() else [])}
     for i in range(args.n):
-        name = f"car_{i:04d}"
-        case = case_root / name
-        if (case / "summary.json").is_file():
-            s = json.loads((case / "summary.json").read_text())
-            rows.append({"id": name, "Cd": round(s["Cd"], 5), "Cd_pressure": round(s["Cd_pressure"], 5),
-                         "Cd_viscous": round(s["Cd_viscous"], 5), "cells": s["cells"],
-                         "iterations": s["iterations"], "converged": s["converged"],
-                         "seconds": s["seconds"]["total"]})
-        elif (case / "failed.json").is_file():
-            failures.append({"id": name, "reason": json.loads((case / "failed.json").read_text())["reason"]})
+        case = case_root / f"car_{i:04d}"
+        if (case / "failed.json").is_file():
+            failures[case.name] = {"id": case.name, "reason": json.loads((case / "failed.json").read_text())["reason"]}
+    for name in names:
+        failures.pop(name, None)
+    fail_list = [failures[k] for k in sorted(failures)]
+    fail_path.write_text(json.dumps(fail_list, indent=1) + "\n")
+    rows = []
+    for name in names:
+        s = load_car(args.out / f"{name}.npz").case
+        rows.append({"id": name, "Cd": round(s["Cd"], 5), "Cd_pressure": round(s["Cd_pressure"], 5),
+                     "Cd_viscous": round(s["Cd_viscous"], 5), "cells": s["cells"], "iterations": s["iterations"],
+                     "converged": s["converged"], "seconds": s["seconds"]["total"]})
     secs = [r["seconds"] for r in rows]
     cds = [r["Cd"] for r in rows]
     summary = {
-        "command": "python " + " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
-        "n_requested": args.n, "n_done": len(rows), "n_failed": len(failures), "seed": args.seed,
+        "command": "python scripts/make_dataset.py --n %d --workers %d" % (args.n, args.workers),
+        "n_requested": args.n, "n_done": len(rows), "n_failed": len(fail_list), "seed": args.seed,
         "wing_fraction": args.wing_fraction, "preset": args.preset, "speed": args.speed, "rho": 1.18,
         "grid": {"resolution": DATASET_RESOLUTION, "bounds": CAR_BOUNDS},
         "split_sizes": {k: len(v) for k, v in split.items()},
         "seconds_per_case": {"median": float(np.median(secs)) if secs else None,
-                             "mean": float(np.mean(secs)) if secs else None},
+                             "mean": float(np.mean(secs)) if secs else None,
+                             "note": "wall time of one case while two 1-core cases ran side by side"},
         "cd": {"min": min(cds), "max": max(cds), "mean": float(np.mean(cds))} if cds else None,
         "not_converged": [r["id"] for r in rows if not r["converged"]],
-        "failures": failures, "cases": rows,
+        "failures": fail_list, "cases": rows,
     }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
 
