@@ -12,7 +12,15 @@ from aero_opt.errors import AeroOptError
 from aero_opt.isosurface import (EmptySurfaceError, FastOptions, extract, mesh_area, mesh_centroid,
                                  mesh_volume)
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    """Exact-derivative checks run in float64; restore the default afterwards for other test modules."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 def sphere(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
