@@ -136,3 +136,26 @@ def test_edge_cases() -> None:
         extract(lambda z, x: x.norm(dim=1) - z[0] + torch.nan, torch.tensor([0.5]), 16)
     v, f, _ = extract(sphere, torch.tensor([1.1]), 24)  # touches the boundary: closed along the bounds
     assert torch.isfinite(v).all() and mesh_volume(v, f).item() > 0
+
+
+def sphere_to_torus(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Blend of a sphere (t = 0, genus 0) and a torus (t = 1, genus 1) signed distances."""
+    sph = x.norm(dim=1) - 0.6
+    q = torch.stack([torch.linalg.norm(x[:, :2], dim=1) - 0.5, x[:, 2]], dim=1)
+    tor = q.norm(dim=1) - 0.2
+    return (1 - t[0]) * sph + t[0] * tor
+
+
+def test_topology_change_along_a_latent_path() -> None:
+    import trimesh
+
+    genus = []
+    for t in np.linspace(0.0, 1.0, 11):
+        z = torch.tensor([t], requires_grad=True)
+        v, f, _ = extract(sphere_to_torus, z, 40)
+        m = trimesh.Trimesh(v.detach().numpy(), f.numpy(), process=False)
+        assert m.is_watertight and m.volume > 0
+        genus.append((2 - m.euler_number) // 2)
+        (g,) = torch.autograd.grad(mesh_volume(v, f), z)
+        assert torch.isfinite(g).all()
+    assert genus[0] == 0 and genus[-1] == 1 and sorted(genus) == genus  # changes once, from 0 to 1
