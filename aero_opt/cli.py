@@ -171,10 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=_cmd_cars)
 
-    p = sub.add_parser("import", help="import a car mesh: orient, scale to metres, repair to a watertight manifold")
+    p = sub.add_parser("import",
+                       help="import a car mesh: orient, scale to metres, repair to a watertight manifold")
     p.add_argument("mesh", type=Path, help="OBJ, STL, PLY, OFF, GLB/GLTF (or .gz of these)")
     p.add_argument("--out", type=Path, required=True, help="output mesh file (.stl, .obj, .ply, .off)")
-    p.add_argument("--forward", default=None, help="axis pointing from tail to nose in the file, e.g. +z (write --forward=-x for a negative axis)")
+    p.add_argument("--forward", default=None,
+                   help="axis pointing from tail to nose in the file, e.g. +z (write --forward=-x for a negative axis)")
     p.add_argument("--up", default=None, help="axis pointing up in the file, e.g. +y")
     p.add_argument("--length", type=float, default=None, help="scale to this overall length (m)")
     p.add_argument("--clearance", type=float, default=0.0,

@@ -35,6 +35,25 @@ _LO = np.asarray(CAR_BOUNDS[0])
 _HI = np.asarray(CAR_BOUNDS[1])
 
 
+def grid_mesh(verts_m: np.ndarray, faces: np.ndarray, resolution: int = DATASET_RESOLUTION
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The marching-cubes mesh of a watertight car: its exact SDF on the optimization grid, back in metres.
+
+    Args:
+        verts_m: (V, 3) vertices (m, car frame); faces: (F, 3) triangles.
+        resolution: grid points per axis over CAR_BOUNDS.
+
+    Returns:
+        verts (V', 3) float64 in metres and outward faces (F', 3) int64.
+    """
+    from aero_opt.isosurface import marching_cubes_mesh
+    from aero_opt.sdf import signed_distance
+
+    vn = to_normalized(verts_m)
+    v, f = marching_cubes_mesh(lambda x: signed_distance(x, vn, faces), resolution, CAR_BOUNDS)
+    return to_metres(v), f
+
+
 def quantize(verts_m: np.ndarray) -> np.ndarray:
     """Metres (V, 3) -> uint16 (V, 3) over CAR_BOUNDS."""
     u = (to_normalized(verts_m) - _LO) / (_HI - _LO)

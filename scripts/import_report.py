@@ -37,7 +37,8 @@ def main() -> None:
         print(f"{name:36s} in: {r['input']['components']} comps, watertight={r['input']['watertight']}, "
               f"boundary edges {r['input']['boundary_edges']}, non-manifold {r['input']['non_manifold_edges']}, "
               f"consistent winding={r['input']['winding_consistent']} -> {r['repair']['method']}; "
-              f"out {r['output']['faces']} faces genus {r['genus']}, bbox change max {max(r['bbox_relative_change']):.4f}, "
+              f"out {r['output']['faces']} faces genus {r['genus']}, "
+              f"bbox change max {max(r['bbox_relative_change']):.4f}, "
               f"mean dist {r['mean_distance_to_input_m']:.4f}, {r['seconds']} s")
 
 

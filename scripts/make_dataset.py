@@ -27,10 +27,8 @@ import trimesh
 from aero_opt.carset import car_style
 from aero_opt.cfd.batch import case_status, run_batch
 from aero_opt.cfd.results import case_to_dataset
-from aero_opt.dataset import DATASET_RESOLUTION, make_split
-from aero_opt.frame import CAR_BOUNDS, to_metres, to_normalized
-from aero_opt.isosurface import marching_cubes_mesh
-from aero_opt.sdf import signed_distance
+from aero_opt.dataset import DATASET_RESOLUTION, grid_mesh, make_split
+from aero_opt.frame import CAR_BOUNDS
 from aero_opt.shapes import make_car, sample_car_params
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,9 +43,7 @@ def prepare_mesh(i: int, seed: int, wing_fraction: float, mesh_dir: Path) -> str
         return name
     params = sample_car_params(np.random.default_rng([seed, i]), car_style(i, "all"), wing_fraction=wing_fraction)
     car = make_car(params)
-    vn = to_normalized(car.vertices)
-    v, f = marching_cubes_mesh(lambda x: signed_distance(x, vn, car.faces), DATASET_RESOLUTION, CAR_BOUNDS)
-    mc = trimesh.Trimesh(to_metres(v), f, process=False)
+    mc = trimesh.Trimesh(*grid_mesh(car.vertices, car.faces), process=False)
     tmp = mesh_dir / f"{name}.tmp.stl"
     mc.export(tmp)
     os.replace(tmp, stl)
@@ -128,7 +124,7 @@ def write_summary(args: argparse.Namespace, case_root: Path) -> None:
     secs = [r["seconds"] for r in rows]
     cds = [r["Cd"] for r in rows]
     summary = {
-        "command": "python scripts/make_dataset.py --n %d --workers %d" % (args.n, args.workers),
+        "command": f"python scripts/make_dataset.py --n {args.n} --workers {args.workers}",
         "n_requested": args.n, "n_done": len(rows), "n_failed": len(fail_list), "seed": args.seed,
         "wing_fraction": args.wing_fraction, "preset": args.preset, "speed": args.speed, "rho": 1.18,
         "grid": {"resolution": DATASET_RESOLUTION, "bounds": CAR_BOUNDS},

@@ -19,13 +19,10 @@ import trimesh
 
 from aero_opt.cfd.case import run_case
 from aero_opt.cfd.results import case_to_dataset
-from aero_opt.dataset import DATASET_RESOLUTION
+from aero_opt.dataset import grid_mesh
 from aero_opt.demo import REAL_CARS
 from aero_opt.errors import AeroOptError
-from aero_opt.frame import CAR_BOUNDS, to_metres, to_normalized
-from aero_opt.isosurface import marching_cubes_mesh
 from aero_opt.mesh_import import import_mesh
-from aero_opt.sdf import signed_distance
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,9 +44,7 @@ def main() -> int:
         stl = args.work / f"{name}_mc.stl"
         if not stl.is_file():
             mesh, _ = import_mesh(ROOT / "data" / "real_cars" / file, **orient)
-            vn = to_normalized(mesh.vertices)
-            v, f = marching_cubes_mesh(lambda x: signed_distance(x, vn, mesh.faces), DATASET_RESOLUTION, CAR_BOUNDS)
-            trimesh.Trimesh(to_metres(v), f, process=False).export(stl)
+            trimesh.Trimesh(*grid_mesh(mesh.vertices, mesh.faces), process=False).export(stl)
         case = args.work / name
         try:
             if (case / "summary.json").is_file():

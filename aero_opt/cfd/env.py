@@ -15,8 +15,8 @@ from pathlib import Path
 
 from aero_opt.errors import AeroOptError
 
-INSTALL_HINT = "OpenFOAM is not installed (no simpleFoam on PATH): run `apt-get update && apt-get install -y openfoam` " \
-               "as root (or `make setup`, which does it)"
+INSTALL_HINT = ("OpenFOAM is not installed (no simpleFoam on PATH): run "
+                "`apt-get update && apt-get install -y openfoam` as root (or `make setup`, which does it)")
 
 
 def openfoam_env() -> dict[str, str]:
