@@ -1,3 +1,3 @@
-"""The learned CFD surrogate (to come with the surrogate issue): mesh -> graph (``graph.py``), the SplineCNN
-pressure model with a CPU-fast SplineConv (``splinecnn.py``), the pressure/shear -> force integral, the project's
-single home for the drag physics (``forces.py``), and surrogate training and evaluation (``train.py``)."""
+"""The learned CFD surrogate: the drag physics (``forces.py``, the project's single home for it), mesh -> graph
+(``graph.py``), a CPU-fast SplineConv with PyG's semantics (``spline_conv.py``) and the residual SplineCNN pressure
+model (``splinecnn.py``). Training and evaluation come with the surrogate issue."""

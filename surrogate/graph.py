@@ -1,0 +1,82 @@
+"""Triangle mesh -> graph for the SplineCNN: edges, pseudo-coordinates and node features, all differentiable in the
+vertex positions.
+
+- Edges: the mesh edges in both directions (row 0 = source j, row 1 = target i, as in PyG).
+- Pseudo-coordinates: as ``torch_geometric.transforms.Cartesian`` (``pos[row] − pos[col]``), scaled into [0, 1]³
+  by a FIXED ``max_value`` (metres) taken from the training set, so predictions never depend on the batch:
+  ``u = (pos[row] − pos[col]) / (2 max_value) + 1/2``, clamped to [0, 1].
+- Node features: vertex position in the normalized car frame and the area-weighted vertex normal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from aero_opt.errors import AeroOptError
+from aero_opt.frame import CAR_OFFSET, CAR_SCALE
+
+NODE_FEATURES = 6
+"""Per-vertex input channels: normalized position (3) and unit normal (3)."""
+
+
+@dataclass
+class MeshGraph:
+    """A mesh as a graph (tensors on one device)."""
+
+    x: torch.Tensor
+    """(V, NODE_FEATURES) node features."""
+    pos: torch.Tensor
+    """(V, 3) vertex positions (m)."""
+    edge_index: torch.Tensor
+    """(2, E) long, both directions."""
+    pseudo: torch.Tensor
+    """(E, 3) pseudo-coordinates in [0, 1]."""
+
+
+def mesh_edges(faces: torch.Tensor) -> torch.Tensor:
+    """Unique mesh edges in both directions, (2, E) long, sorted (so the graph does not depend on face order)."""
+    e = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]], dim=0)
+    e = torch.cat([e, e.flip(1)], dim=0)
+    return torch.unique(e, dim=0).t().contiguous()
+
+
+def vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Area-weighted unit vertex normals (V, 3), outward for outward faces. Differentiable."""
+    a, b, c = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
+    fn = torch.cross(b - a, c - a, dim=1)  # length = 2 x area
+    n = torch.zeros_like(verts).index_add_(0, faces[:, 0], fn).index_add_(0, faces[:, 1], fn) \
+        .index_add_(0, faces[:, 2], fn)
+    return n / n.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def build_graph(verts: torch.Tensor, faces: torch.Tensor, max_value: float) -> MeshGraph:
+    """Graph of a triangle mesh.
+
+    Args:
+        verts: (V, 3) float vertices in metres (car frame); may require grad.
+        faces: (F, 3) long triangles, outward.
+        max_value: the fixed Cartesian scale (m): the largest |edge component| of the training set.
+
+    Raises:
+        AeroOptError: no faces, NaN/inf coordinates, or face indices out of range.
+    """
+    if faces.numel() == 0 or verts.numel() == 0:
+        raise AeroOptError("mesh has no faces: nothing to predict on")
+    if not torch.isfinite(verts).all():
+        raise AeroOptError("mesh has NaN or infinite vertex coordinates")
+    if int(faces.max()) >= verts.shape[0] or int(faces.min()) < 0:
+        raise AeroOptError("mesh faces index missing vertices")
+    ei = mesh_edges(faces.long())
+    cart = verts[ei[0]] - verts[ei[1]]
+    pseudo = (cart / (2.0 * max_value) + 0.5).clamp(0.0, 1.0)
+    pos_n = (verts - torch.as_tensor(CAR_OFFSET, dtype=verts.dtype, device=verts.device)) / CAR_SCALE
+    x = torch.cat([pos_n, vertex_normals(verts, faces.long())], dim=1)
+    return MeshGraph(x=x, pos=verts, edge_index=ei, pseudo=pseudo)
+
+
+def max_edge_component(verts: torch.Tensor, faces: torch.Tensor) -> float:
+    """Largest |component| of a mesh's edge vectors (m): take the max over the training set for ``max_value``."""
+    ei = mesh_edges(faces.long())
+    return float((verts[ei[0]] - verts[ei[1]]).abs().max())

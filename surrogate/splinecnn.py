@@ -1,0 +1,75 @@
+"""The SplineCNN pressure surrogate: residual blocks of SplineConv layers (after the MeshSDF authors' car model).
+
+Layout (``SplineCNN8Residuals``-style): an input SplineConv to ``width`` channels, ``blocks`` residual blocks of
+three SplineConv layers (ELU; the node features are concatenated again before the third layer), and a head
+predicting the pressure coefficient Cp = p / (½ρU²) per vertex (plus three wall-shear coefficient channels when
+``shear_head``). Everything is differentiable in the vertex positions (through the graph's pseudo-coordinates
+and normals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from surrogate.graph import NODE_FEATURES, MeshGraph
+from surrogate.spline_conv import SplineConv
+
+
+@dataclass(frozen=True)
+class SurrogateConfig:
+    """Size of the SplineCNN (YAML section ``surrogate``)."""
+
+    width: int = 64
+    """Channels of the residual blocks."""
+    blocks: int = 8
+    """Residual blocks of 3 SplineConv layers."""
+    kernel_size: int = 3
+    """B-spline knots per dimension."""
+    shear_head: bool = True
+    """Also predict the three wall-shear-stress coefficients."""
+
+
+class ResidualBlock(nn.Module):
+    """Three SplineConv layers with ELU and the node features re-injected before the third."""
+
+    def __init__(self, width: int, feat: int, k: int) -> None:
+        super().__init__()
+        self.c1 = SplineConv(width, width, 3, k)
+        self.c2 = SplineConv(width, width, 3, k)
+        self.c3 = SplineConv(width + feat, width, 3, k)
+        self.act = nn.ELU()
+
+    def forward(self, h: torch.Tensor, g: MeshGraph) -> torch.Tensor:
+        """(V, width) -> (V, width)."""
+        y = self.act(self.c1(h, g.edge_index, g.pseudo))
+        y = self.act(self.c2(y, g.edge_index, g.pseudo))
+        y = self.c3(torch.cat([y, g.x], dim=1), g.edge_index, g.pseudo)
+        return self.act(h + y)
+
+
+class PressureSplineCNN(nn.Module):
+    """Graph (V vertices) -> per-vertex coefficients (V, 1 or 4): Cp and optionally the wall-shear coefficients."""
+
+    def __init__(self, cfg: SurrogateConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.inp = SplineConv(NODE_FEATURES, cfg.width, 3, cfg.kernel_size)
+        self.blocks = nn.ModuleList(ResidualBlock(cfg.width, NODE_FEATURES, cfg.kernel_size)
+                                    for _ in range(cfg.blocks))
+        self.head = nn.Linear(cfg.width, 4 if cfg.shear_head else 1)
+        self.act = nn.ELU()
+
+    def forward(self, g: MeshGraph) -> torch.Tensor:
+        """Per-vertex coefficients (V, 4) = (Cp, Cτx, Cτy, Cτz) or (V, 1) = Cp."""
+        h = self.act(self.inp(g.x, g.edge_index, g.pseudo))
+        for block in self.blocks:
+            h = block(h, g)
+        return self.head(h)
+
+
+def config_dict(cfg: SurrogateConfig) -> dict[str, object]:
+    """JSON-ready surrogate configuration (stored in checkpoints)."""
+    return asdict(cfg)
