@@ -148,6 +148,20 @@ def _cmd_fit(args: argparse.Namespace) -> Path:
     return Path(args.out)
 
 
+def _cmd_train_surrogate(args: argparse.Namespace) -> Path:
+    from dataclasses import replace
+
+    from aero_opt.config import load_config
+    from surrogate.train import train_surrogate
+
+    cfg = load_config(args.config)
+    tcfg = cfg.train_surrogate if args.epochs is None else replace(cfg.train_surrogate, epochs=args.epochs)
+    rep = train_surrogate(args.data, args.out, cfg.surrogate, tcfg, resume=args.resume)
+    log.info("best validation loss %.5f after %d epochs (%d train / %d val cars)", rep["best_val"],
+             rep["epochs_run"], rep["train_cars"], rep["val_cars"])
+    return Path(args.out)
+
+
 def _cmd_demo(args: argparse.Namespace) -> Path:
     from aero_opt.demo import run_demo
 
@@ -248,6 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--normalization", choices=["car", "unit_sphere"], default="car")
     _add_config(p)
     p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser("train-surrogate", help="train the SplineCNN pressure surrogate on the CFD dataset")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder (npz files and split.json)")
+    p.add_argument("--out", type=Path, required=True, help="run folder (model.pt, checkpoint, loss plot)")
+    p.add_argument("--epochs", type=int, default=None, help="override train_surrogate.epochs")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    _add_config(p)
+    p.set_defaults(func=_cmd_train_surrogate)
 
     p = sub.add_parser("demo", help="the main job (make demo)")
     p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")

@@ -21,6 +21,8 @@ from aero_opt.mesh_import import ImportOptions
 from aero_opt.sdf import SampleSpec
 from aero_opt.sdf_model import DecoderConfig
 from aero_opt.train_sdf import TrainSDFConfig
+from surrogate.splinecnn import SurrogateConfig
+from surrogate.train import TrainSurrogateConfig
 
 T = TypeVar("T")
 
@@ -55,6 +57,10 @@ class Config:
     """DeepSDF decoder size."""
     train_sdf: TrainSDFConfig = field(default_factory=TrainSDFConfig)
     """DeepSDF training and latent fitting."""
+    surrogate: SurrogateConfig = field(default_factory=SurrogateConfig)
+    """SplineCNN size."""
+    train_surrogate: TrainSurrogateConfig = field(default_factory=TrainSurrogateConfig)
+    """Surrogate training."""
 
 
 _YAML_NAMES = {"mesh_import": "import"}

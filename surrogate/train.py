@@ -1,0 +1,232 @@
+"""Train the SplineCNN surrogate on the CFD dataset, save/load it, and predict pressure and drag on a mesh.
+
+Targets are normalized coefficients: Cp = p / (½ρU²) and Cτ = τ / (½ρU²) per vertex; the loss is the mean
+squared error of Cp (plus ``shear_weight`` × that of Cτ). The Cartesian scale of the pseudo-coordinates is fixed
+from the training set and stored with the model. Training keeps the best checkpoint by validation loss, stops
+early after ``patience`` epochs without improvement, checkpoints atomically every epoch and resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from aero_opt.dataset import CarSample, load_car
+from aero_opt.errors import AeroOptError
+from surrogate.forces import drag_coefficient, surface_force
+from surrogate.graph import MeshGraph, build_graph, max_edge_component
+from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSurrogateConfig:
+    """Surrogate training settings (YAML section ``train_surrogate``)."""
+
+    epochs: int = 150
+    """Maximum epochs."""
+    lr: float = 2e-3
+    """Adam learning rate (cosine-decayed to lr/20)."""
+    weight_decay: float = 0.0
+    """Adam weight decay."""
+    shear_weight: float = 0.5
+    """Weight of the wall-shear loss relative to the Cp loss."""
+    patience: int = 30
+    """Early stopping: epochs without a better validation loss."""
+    seed: int = 0
+    """Shuffling and initialization seed."""
+
+
+@dataclass
+class Sample:
+    """One car ready for the model."""
+
+    name: str
+    verts: torch.Tensor
+    faces: torch.Tensor
+    target: torch.Tensor
+    """(V, 4) Cp and Cτ."""
+    car: CarSample
+
+
+def _dyn(car: CarSample) -> float:
+    return 0.5 * car.rho * car.speed**2
+
+
+def load_split(data_dir: Path, split: str) -> list[Sample]:
+    """Cars of one split (``split.json`` of the dataset folder) as model samples."""
+    data_dir = Path(data_dir)
+    split_path = data_dir / "split.json"
+    if not split_path.is_file():
+        raise AeroOptError(f"{data_dir}: no split.json (a dataset made by scripts/make_dataset.py)")
+    names = json.loads(split_path.read_text()).get(split)
+    if names is None:
+        raise AeroOptError(f"{split_path}: no split {split!r}")
+    out = []
+    for name in names:
+        car = load_car(data_dir / f"{name}.npz")
+        q = _dyn(car)
+        target = torch.as_tensor(np.concatenate([car.pressure[:, None], car.shear], axis=1) / q, dtype=torch.float32)
+        out.append(Sample(name, torch.as_tensor(car.verts, dtype=torch.float32), torch.as_tensor(car.faces),
+                          target, car))
+    return out
+
+
+class Surrogate:
+    """A trained model plus what it needs at inference: the fixed Cartesian scale."""
+
+    def __init__(self, model: PressureSplineCNN, max_value: float) -> None:
+        self.model = model
+        self.max_value = max_value
+
+    def graph(self, verts: torch.Tensor, faces: torch.Tensor) -> MeshGraph:
+        """Graph of a mesh with this model's fixed pseudo-coordinate scale."""
+        return build_graph(verts, faces, self.max_value)
+
+    def coefficients(self, verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+        """Per-vertex (V, 4) [Cp, Cτ] (or (V, 1)) for vertices (V, 3) in metres; differentiable in ``verts``."""
+        return self.model(self.graph(verts, faces))
+
+    def drag(self, verts: torch.Tensor, faces: torch.Tensor, a_ref: float, rho: float = 1.18,
+             speed: float = 15.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predicted drag force (N) and Cd of a full car mesh; differentiable in ``verts``."""
+        c = self.coefficients(verts, faces)
+        q = 0.5 * rho * speed**2
+        shear = c[:, 1:4] * q if c.shape[1] == 4 else None
+        force = surface_force(verts, faces, c[:, 0] * q, shear)
+        return force[0], drag_coefficient(force[0], a_ref, rho, speed)
+
+    def save(self, path: Path, extra: dict[str, Any] | None = None) -> None:
+        """Write the model atomically (weights, config, Cartesian scale)."""
+        tmp = Path(str(path) + ".tmp")
+        torch.save({"state": self.model.state_dict(), "config": asdict(self.model.cfg),
+                    "max_value": self.max_value, **(extra or {})}, tmp)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "Surrogate":
+        """Read a model written by :meth:`save` (or a training checkpoint)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "model.pt"
+        if not path.is_file():
+            raise AeroOptError(f"{path}: no surrogate model (train one with `aero-opt train-surrogate`)")
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        model = PressureSplineCNN(SurrogateConfig(**ck["config"]))
+        model.load_state_dict(ck["state"])
+        model.eval()
+        return cls(model, float(ck["max_value"]))
+
+
+def _loss(model: PressureSplineCNN, s: Sample, max_value: float, shear_weight: float) -> torch.Tensor:
+    pred = model(build_graph(s.verts, s.faces, max_value))
+    loss = (pred[:, 0] - s.target[:, 0]).square().mean()
+    if pred.shape[1] == 4:
+        loss = loss + shear_weight * (pred[:, 1:] - s.target[:, 1:]).square().mean()
+    return loss
+
+
+def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: TrainSurrogateConfig,
+                    resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) the surrogate; writes ``model.pt`` (best), ``checkpoint.pt``, ``history.json``,
+    ``loss.png`` in ``run_dir`` and returns the history summary."""
+    train_set, val_set = load_split(data_dir, "train"), load_split(data_dir, "val")
+    if not train_set or not val_set:
+        raise AeroOptError(f"{data_dir}: the train and val splits must both be non-empty")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ck_path = run_dir / "checkpoint.pt"
+    if ck_path.is_file() and not resume:
+        raise AeroOptError(f"{run_dir}: already holds a checkpoint; pass --resume or choose a new --out")
+    torch.manual_seed(tcfg.seed)
+    max_value = max(max_edge_component(s.verts, s.faces) for s in train_set)
+    model = PressureSplineCNN(cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    start, history, best, since_best = 0, [], math.inf, 0
+    gen = torch.Generator().manual_seed(tcfg.seed)
+    if resume:
+        if not ck_path.is_file():
+            raise AeroOptError(f"{run_dir}: --resume given but there is no checkpoint.pt")
+        ck = torch.load(ck_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["state"])
+        opt.load_state_dict(ck["optimizer"])
+        start, history, best, since_best = ck["epoch"], ck["history"], ck["best"], ck["since_best"]
+        max_value = ck["max_value"]
+        gen.set_state(ck["rng"])
+    surrogate = Surrogate(model, max_value)
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, tcfg.epochs), desc="train-surrogate", unit="epoch", initial=start, total=tcfg.epochs,
+               disable=not progress)
+    for epoch in bar:
+        lr = tcfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * epoch / tcfg.epochs)))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        model.train()
+        losses = []
+        for i in torch.randperm(len(train_set), generator=gen).tolist():
+            loss = _loss(model, train_set[i], max_value, tcfg.shear_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss))
+        model.eval()
+        with torch.no_grad():
+            val = float(np.mean([float(_loss(model, s, max_value, tcfg.shear_weight)) for s in val_set]))
+        if not math.isfinite(val):
+            raise AeroOptError(f"training diverged at epoch {epoch + 1} (validation loss NaN); lower the lr")
+        history.append({"epoch": epoch + 1, "train": float(np.mean(losses)), "val": val, "lr": lr,
+                        "seconds": time.perf_counter() - t0})
+        if val < best:
+            best, since_best = val, 0
+            surrogate.save(run_dir / "model.pt", {"epoch": epoch + 1, "val": val})
+        else:
+            since_best += 1
+        _save_checkpoint(ck_path, model, opt, epoch + 1, history, best, since_best, max_value, gen)
+        bar.set_postfix(train=f"{history[-1]['train']:.4f}", val=f"{val:.4f}", best=f"{best:.4f}")
+        if since_best >= tcfg.patience:
+            log.info("early stop at epoch %d (no improvement for %d epochs)", epoch + 1, tcfg.patience)
+            break
+    bar.close()
+    (run_dir / "history.json").write_text(json.dumps(history, indent=1) + "\n")
+    _plot(history, run_dir / "loss.png")
+    return {"epochs_run": len(history), "best_val": best, "max_value": max_value,
+            "train_cars": len(train_set), "val_cars": len(val_set)}
+
+
+def _save_checkpoint(path: Path, model: PressureSplineCNN, opt: torch.optim.Optimizer, epoch: int,
+                     history: list[dict[str, float]], best: float, since_best: int, max_value: float,
+                     gen: torch.Generator) -> None:
+    tmp = Path(str(path) + ".tmp")
+    torch.save({"state": model.state_dict(), "config": asdict(model.cfg), "optimizer": opt.state_dict(),
+                "epoch": epoch, "history": history, "best": best, "since_best": since_best,
+                "max_value": max_value, "rng": gen.get_state()}, tmp)
+    os.replace(tmp, path)
+
+
+def _plot(history: list[dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.semilogy([h["epoch"] for h in history], [h["train"] for h in history], label="train")
+    ax.semilogy([h["epoch"] for h in history], [h["val"] for h in history], label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE of Cp (+ shear)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
