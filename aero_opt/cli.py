@@ -162,6 +162,16 @@ def _cmd_train_surrogate(args: argparse.Namespace) -> Path:
     return Path(args.out)
 
 
+def _cmd_eval_surrogate(args: argparse.Namespace) -> Path:
+    from surrogate.evaluate import evaluate
+
+    m = evaluate(args.model, args.data, args.split, args.out)
+    log.info("%s: %d cars, pressure rel. L2 mean %.3f; Cd(pressure) R2 %.3f, Spearman %s, MAE %.4f",
+             args.split, m["cars"], m["pressure_rel_l2"]["mean"], m["cd_pressure"]["r2"],
+             m["cd_pressure"]["spearman"], m["cd_pressure"]["mae"])
+    return Path(args.out)
+
+
 def _cmd_demo(args: argparse.Namespace) -> Path:
     from aero_opt.demo import run_demo
 
@@ -270,6 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     _add_config(p)
     p.set_defaults(func=_cmd_train_surrogate)
+
+    p = sub.add_parser("eval-surrogate", help="evaluate a trained surrogate on a dataset split")
+    p.add_argument("--model", type=Path, required=True, help="run folder of train-surrogate (model.pt)")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder")
+    p.add_argument("--split", choices=["train", "val", "test"], default="test")
+    p.add_argument("--out", type=Path, required=True, help="output folder (metrics.json, plots, vtp/)")
+    _add_config(p)
+    p.set_defaults(func=_cmd_eval_surrogate)
 
     p = sub.add_parser("demo", help="the main job (make demo)")
     p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")

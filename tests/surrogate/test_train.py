@@ -53,3 +53,23 @@ def test_save_load_round_trip(mini_dataset: Path, tmp_path: Path) -> None:
         assert torch.equal(sur.coefficients(s.verts, s.faces), back.coefficients(s.verts, s.faces))
     force, cd = back.drag(s.verts, s.faces, a_ref=s.car.a_ref)
     assert torch.isfinite(cd)
+
+
+def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    import numpy as np
+
+    from surrogate.evaluate import evaluate, r2_score
+    from surrogate.splinecnn import PressureSplineCNN
+
+    torch.manual_seed(0)
+    Surrogate(PressureSplineCNN(SurrogateConfig(width=8, blocks=1)).eval(), 0.12).save(tmp_path / "model.pt")
+    m = evaluate(tmp_path, mini_dataset, "train", tmp_path / "eval")
+    assert m["cars"] == 3 and m["pressure_rel_l2"]["mean"] > 0
+    assert (tmp_path / "eval" / "parity.png").is_file() and (tmp_path / "eval" / "pressure_worst.png").is_file()
+    first = load_split(mini_dataset, "train")[0]
+    root = ET.parse(tmp_path / "eval" / "vtp" / f"{first.name}.vtp").getroot()
+    assert root.find("PolyData/Piece").get("NumberOfPoints") == str(len(first.verts))
+    y = np.array([1.0, 2.0, 3.0])
+    assert r2_score(y, y) == 1.0 and r2_score(y, np.full(3, 2.0)) == 0.0
