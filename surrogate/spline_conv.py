@@ -80,7 +80,7 @@ class SplineConv(nn.Module):
         return out + x @ self.root + self.bias
 
     @torch.no_grad()
-    def load_from_pyg(self, conv: nn.Module) -> "SplineConv":
+    def load_from_pyg(self, conv: nn.Module) -> SplineConv:
         """Copy the parameters of a ``torch_geometric.nn.SplineConv`` (same sizes)."""
         self.weight.copy_(conv.weight)
         self.root.copy_(conv.lin.weight.t())

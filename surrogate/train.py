@@ -115,7 +115,7 @@ class Surrogate:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: Path) -> "Surrogate":
+    def load(cls, path: Path) -> Surrogate:
         """Read a model written by :meth:`save` (or a training checkpoint)."""
         path = Path(path)
         if path.is_dir():

@@ -12,7 +12,8 @@ import trimesh
 
 from aero_opt.cli import build_parser
 
-SUBCOMMANDS = ["cars", "import", "ahmed", "sdf-samples", "train-sdf", "fit", "train-surrogate", "eval-surrogate", "demo"]
+SUBCOMMANDS = ["cars", "import", "ahmed", "sdf-samples", "train-sdf", "fit", "train-surrogate", "eval-surrogate",
+               "demo"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
