@@ -172,6 +172,15 @@ def _cmd_eval_surrogate(args: argparse.Namespace) -> Path:
     return Path(args.out)
 
 
+def _cmd_predict(args: argparse.Namespace) -> Path:
+    from surrogate.evaluate import predict_mesh
+
+    s = predict_mesh(args.mesh, args.model, args.out, rho=args.rho, speed=args.speed)
+    log.info("predicted Cd %.4f (pressure %.4f + viscous %.4f), A_ref %.3f m2, %.2f s", s["Cd"], s["Cd_pressure"],
+             s["Cd_viscous"], s["A_ref"], s["seconds"])
+    return Path(args.out)
+
+
 def _cmd_demo(args: argparse.Namespace) -> Path:
     from aero_opt.demo import run_demo
 
@@ -288,6 +297,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder (metrics.json, plots, vtp/)")
     _add_config(p)
     p.set_defaults(func=_cmd_eval_surrogate)
+
+    p = sub.add_parser("predict", help="surrogate pressure field and Cd for a watertight car mesh")
+    p.add_argument("mesh", type=Path, help="watertight car mesh in the car frame (aero-opt import)")
+    p.add_argument("--model", type=Path, required=True, help="run folder of train-surrogate")
+    p.add_argument("--out", type=Path, required=True, help="output folder (prediction.vtp, summary.json)")
+    p.add_argument("--speed", type=float, default=15.0, help="free-stream speed (m/s)")
+    p.add_argument("--rho", type=float, default=1.18, help="air density (kg/m3)")
+    _add_config(p)
+    p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("demo", help="the main job (make demo)")
     p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")

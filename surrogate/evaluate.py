@@ -125,3 +125,43 @@ def _pictures(cars: list, rows: list[dict[str, Any]], sur: Surrogate, out_dir: P
         fig.tight_layout()
         fig.savefig(out_dir / f"pressure_{tag}.png", dpi=90)
         plt.close(fig)
+
+
+def predict_mesh(mesh_path: Path, model_dir: Path, out_dir: Path, rho: float = 1.18,
+                 speed: float = 15.0) -> dict[str, Any]:
+    """Predicted pressure field and Cd of a watertight car mesh (car frame, metres).
+
+    Writes ``out_dir/prediction.vtp`` (p, wall shear) and ``out_dir/summary.json`` (Cd, its pressure and
+    viscous parts, drag in N, A_ref, time).
+    """
+    from aero_opt.errors import AeroOptError
+    from aero_opt.mesh_import import load_mesh
+    from surrogate.forces import frontal_area
+
+    mesh = load_mesh(mesh_path)
+    if not mesh.is_watertight:
+        raise AeroOptError(f"{mesh_path}: mesh is not watertight; run `aero-opt import` on it first")
+    sur = Surrogate.load(Path(model_dir))
+    v = torch.as_tensor(mesh.vertices, dtype=torch.float32)
+    f = torch.as_tensor(mesh.faces)
+    q = 0.5 * rho * speed**2
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        c = sur.coefficients(v, f).double()
+    dt = time.perf_counter() - t0
+    a_ref = frontal_area(mesh.vertices, mesh.faces)
+    vd = v.double()
+    p = c[:, 0] * q
+    tau = c[:, 1:4] * q if c.shape[1] == 4 else torch.zeros(len(v), 3, dtype=torch.float64)
+    fp = surface_force(vd, f, p)
+    fv = surface_force(vd, f, torch.zeros_like(p), tau)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_vtp(out_dir / "prediction.vtp", mesh.vertices, mesh.faces, {"p": p.numpy(), "wallShearStress": tau.numpy()})
+    summary = {"mesh": str(mesh_path), "model": str(model_dir), "speed": speed, "rho": rho, "A_ref": a_ref,
+               "Cd": drag_coefficient(float(fp[0] + fv[0]), a_ref, rho, speed),
+               "Cd_pressure": drag_coefficient(float(fp[0]), a_ref, rho, speed),
+               "Cd_viscous": drag_coefficient(float(fv[0]), a_ref, rho, speed),
+               "drag_N": float(fp[0] + fv[0]), "vertices": int(len(v)), "seconds": dt}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

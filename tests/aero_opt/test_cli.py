@@ -12,7 +12,7 @@ import trimesh
 
 from aero_opt.cli import build_parser
 
-SUBCOMMANDS = ["cars", "import", "ahmed", "sdf-samples", "train-sdf", "fit", "train-surrogate", "eval-surrogate",
+SUBCOMMANDS = ["cars", "import", "ahmed", "sdf-samples", "train-sdf", "fit", "train-surrogate", "eval-surrogate", "predict",
                "demo"]
 
 

@@ -73,3 +73,16 @@ def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> 
     assert root.find("PolyData/Piece").get("NumberOfPoints") == str(len(first.verts))
     y = np.array([1.0, 2.0, 3.0])
     assert r2_score(y, y) == 1.0 and r2_score(y, np.full(3, 2.0)) == 0.0
+
+
+def test_predict_on_a_user_mesh(tmp_path: Path) -> None:
+    from aero_opt.shapes import CarParams, make_car
+    from surrogate.evaluate import predict_mesh
+    from surrogate.splinecnn import PressureSplineCNN
+
+    torch.manual_seed(0)
+    Surrogate(PressureSplineCNN(SurrogateConfig(width=8, blocks=1)).eval(), 0.12).save(tmp_path / "model.pt")
+    make_car(CarParams(), edge=0.09).export(tmp_path / "car.stl")
+    s = predict_mesh(tmp_path / "car.stl", tmp_path, tmp_path / "pred")
+    assert (tmp_path / "pred" / "prediction.vtp").is_file()
+    assert s["Cd"] == pytest.approx(s["Cd_pressure"] + s["Cd_viscous"]) and 1.5 < s["A_ref"] < 3.0
