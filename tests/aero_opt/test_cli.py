@@ -12,8 +12,8 @@ import trimesh
 
 from aero_opt.cli import build_parser
 
-SUBCOMMANDS = ["cars", "import", "ahmed", "sdf-samples", "train-sdf", "fit", "train-surrogate", "eval-surrogate", "predict",
-               "demo"]
+SUBCOMMANDS = ["cars", "import", "ahmed", "sdf-samples", "train-sdf", "fit", "train-surrogate", "eval-surrogate",
+               "predict", "demo"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
