@@ -1,0 +1,91 @@
+"""Benchmark the surrogate on CPU: forward + backward (to the vertices) of the full SplineCNN on a ~10k-vertex car
+mesh, one SplineConv layer (64 -> 64) with the project's implementation and with PyG's compiled
+``torch_spline_conv`` kernel side by side in one run (the whole model with PyG's kernel takes minutes), and the
+OpenFOAM coarse-case time from the dataset for the speed-up over CFD.
+
+Run on an otherwise idle machine:  .venv/bin/python scripts/bench_surrogate.py
+Writes benchmarks/surrogate.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch_geometric.nn import SplineConv as PygSplineConv
+
+from aero_opt.dataset import load_car
+from surrogate.graph import build_graph, max_edge_component
+from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig
+from surrogate.spline_conv import SplineConv
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _time_layer(conv: torch.nn.Module, x: torch.Tensor, ei: torch.Tensor, pseudo: torch.Tensor,
+                repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        xx = x.clone().requires_grad_(True)
+        t0 = time.perf_counter()
+        conv(xx, ei, pseudo).square().sum().backward()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _time(model: torch.nn.Module, verts: torch.Tensor, faces: torch.Tensor, mx: float, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        v = verts.clone().requires_grad_(True)
+        t0 = time.perf_counter()
+        model(build_graph(v, faces, mx))[:, 0].sum().backward()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--car", type=Path, default=None, help="dataset car (default: the first in data/dataset)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "surrogate.json")
+    args = ap.parse_args()
+    car_path = args.car or sorted((ROOT / "data" / "dataset").glob("car_*.npz"))[0]
+    car = load_car(car_path)
+    verts = torch.as_tensor(car.verts, dtype=torch.float32)
+    faces = torch.as_tensor(car.faces)
+    mx = max_edge_component(verts, faces)
+    torch.manual_seed(0)
+    model = PressureSplineCNN(SurrogateConfig())
+    t_model = _time(model, verts, faces, mx, args.repeats)
+    g = build_graph(verts, faces, mx)
+    x = torch.randn(len(verts), 64)
+    ours = SplineConv(64, 64)
+    ref = PygSplineConv(64, 64, dim=3, kernel_size=3)
+    t_layer = _time_layer(ours, x, g.edge_index, g.pseudo, args.repeats)
+    t_layer_pyg = _time_layer(ref, x, g.edge_index, g.pseudo, 1)
+    summary = json.loads((ROOT / "data" / "dataset" / "summary.json").read_text())
+    cfd = summary["seconds_per_case"]["median"]
+    out = {"command": "python scripts/bench_surrogate.py " + " ".join(sys.argv[1:]), "car": car_path.name,
+           "vertices": int(len(verts)), "model": SurrogateConfig().__dict__,
+           "model_forward_backward_seconds": t_model, "target_seconds": 1.0,
+           "layer_64x64_forward_backward_seconds": {"project_splineconv": t_layer,
+                                                    "pyg_torch_spline_conv": t_layer_pyg},
+           "layer_speedup_vs_pyg": t_layer_pyg / t_layer,
+           "openfoam_coarse_seconds_per_case": cfd, "speedup_vs_cfd": cfd / t_model,
+           "cpu_count": os.cpu_count(), "machine": platform.machine(), "torch_threads": torch.get_num_threads()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out, indent=2))
+    return 0 if np.isfinite(t_model) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
