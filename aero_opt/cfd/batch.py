@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -21,17 +20,12 @@ from tqdm import tqdm
 
 from aero_opt.cfd.env import log_tail
 from aero_opt.errors import AeroOptError
+from aero_opt.sdf import write_json_atomic
 
 log = logging.getLogger(__name__)
 
 Runner = Callable[..., dict[str, Any]]
 """``runner(mesh_path, case_dir, preset_name=..., speed=..., procs=1) -> summary`` (raises on failure)."""
-
-
-def _write_json(path: Path, data: object) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def case_status(case: Path) -> str:
@@ -54,7 +48,7 @@ def _one(runner: Runner, mesh: Path, case: Path, preset: str, speed: float) -> t
                 "log_tail": log_tail(logs[-1], 20) if logs else None,
                 "traceback": None if isinstance(exc, AeroOptError) else traceback.format_exc(limit=5)}
         case.mkdir(parents=True, exist_ok=True)
-        _write_json(case / "failed.json", info)
+        write_json_atomic(case / "failed.json", info)
         return "failed", info
 
 
@@ -133,5 +127,5 @@ def summarize_batch(out_dir: Path, names: list[str]) -> dict[str, Any]:
         rows.append(row)
     summary = {"n": len(rows), "done": sum(r["status"] == "done" for r in rows),
                "failed": sum(r["status"] == "failed" for r in rows), "cases": rows}
-    _write_json(out_dir / "batch_summary.json", summary)
+    write_json_atomic(out_dir / "batch_summary.json", summary)
     return summary

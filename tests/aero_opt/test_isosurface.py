@@ -13,14 +13,7 @@ from aero_opt.isosurface import (EmptySurfaceError, FastOptions, extract, mesh_a
                                  mesh_volume)
 
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    """Exact-derivative checks run in float64; restore the default afterwards for other test modules."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def sphere(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -12,14 +12,7 @@ import trimesh
 from surrogate.forces import drag_coefficient, frontal_area, surface_force
 
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    """Exact-derivative checks run in float64; restore the default afterwards for other test modules."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def test_cube_with_pressure_on_one_face() -> None:
