@@ -39,7 +39,9 @@ def mesh_edges(faces: torch.Tensor) -> torch.Tensor:
     """Unique mesh edges in both directions, (2, E) long, sorted (so the graph does not depend on face order)."""
     e = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]], dim=0)
     e = torch.cat([e, e.flip(1)], dim=0)
-    return torch.unique(e, dim=0).t().contiguous()
+    n = int(faces.max()) + 1 if faces.numel() else 0
+    key = torch.unique(e[:, 0] * n + e[:, 1])  # sorted; a scalar key is much faster than unique(dim=0)
+    return torch.stack([key // n, key % n])
 
 
 def vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:

@@ -6,18 +6,56 @@ give 2^d (corner, weight) pairs: v_d = u_d (K_d − 1), corner index (⌊v_d⌋ 
 at the target node, then the root term x_i W_root and the bias are added — exactly
 ``torch_geometric.nn.SplineConv(aggr="mean", degree=1, is_open_spline=True, root_weight=True, bias=True)``.
 
-The compiled ``torch_spline_conv`` CPU kernel weights each edge separately (4.0 s for one 32→64 layer on a 4.6k-vertex
-mesh, measured); here x W is computed once per node for all K kernels as one dense matmul, then gathered per edge
-and corner (0.21 s on the same layer): about 20x faster, and differentiable everywhere (including w.r.t. the
-pseudo-coordinates, hence the vertex positions).
+How it is computed: the basis of a graph is one sparse matrix S of shape (V·K, V) with 2^d entries per edge,
+S[i·K + k_s, j] = w_s / deg(i). It depends only on the graph, so it is built once per forward pass
+(:func:`spline_basis`) and shared by every layer. A layer is then ``A = S @ x`` (a CSR sparse-dense product,
+(V·K, C_in)) followed by one dense matmul ``A.view(V, K·C_in) @ W.view(K·C_in, C_out)``. The backward pass is the
+transposed products (S is stored in both orientations) plus, only when the pseudo-coordinates require a gradient
+(shape optimization), a sampled dense-dense product for dL/dw. The compiled ``torch_spline_conv`` CPU kernel instead
+weights every edge separately; ``scripts/bench_surrogate.py`` measures both side by side.
+
+These products allocate (V·K, C) arrays of tens of MB per layer; glibc returns such blocks to the OS after each
+use and page-faults them back in, which costs more than the arithmetic (measured: zeroing a 40 MB tensor 48 ms
+vs 2 ms). :func:`keep_freed_memory` raises glibc's mmap threshold so freed blocks are reused; it runs when this
+module is imported (glibc only; elsewhere it does nothing).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
+import warnings
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed large blocks in the heap (mmap threshold 1 GiB, no trimming).
+
+    Returns:
+        True when the allocator accepted the settings (glibc), False otherwise.
+    """
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    ok = mallopt(_M_MMAP_THRESHOLD, 1 << 30) == 1
+    ok &= mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1) == 1
+    ok &= mallopt(_M_TOP_PAD, 64 << 20) == 1
+    return bool(ok)
+
+
+keep_freed_memory()
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
 
 
 def spline_basis_deg1(pseudo: torch.Tensor, kernel_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,6 +82,96 @@ def spline_basis_deg1(pseudo: torch.Tensor, kernel_size: int) -> tuple[torch.Ten
     return w, flat
 
 
+@dataclass
+class SplineBasis:
+    """The sparse basis matrix S (V·K × V) of one graph, in both orientations. Build with :func:`spline_basis`."""
+
+    values: torch.Tensor
+    """(nnz,) entries w_s / deg(i) in (row, col) order of ``rows``/``cols``; carries the pseudo-coordinate grad."""
+    rows: torch.Tensor
+    """(nnz,) long row index i·K + k_s."""
+    cols: torch.Tensor
+    """(nnz,) long column index j (source vertex)."""
+    crow: torch.Tensor
+    """(V·K + 1,) CSR row pointers of S."""
+    col_sorted: torch.Tensor
+    """(nnz,) CSR column indices of S."""
+    perm: torch.Tensor
+    """(nnz,) order of the entries in S's CSR layout."""
+    crow_t: torch.Tensor
+    """(V + 1,) CSR row pointers of Sᵀ."""
+    col_t: torch.Tensor
+    """(nnz,) CSR column indices of Sᵀ."""
+    perm_t: torch.Tensor
+    """(nnz,) order of the entries in Sᵀ's CSR layout."""
+    num_nodes: int
+    kernels: int
+    """K = kernel_size^d."""
+
+
+def _csr(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int
+         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    perm = torch.argsort(rows * n_cols + cols)
+    crow = torch.zeros(n_rows + 1, dtype=torch.long, device=rows.device)
+    crow[1:] = torch.bincount(rows, minlength=n_rows).cumsum(0)
+    return crow, cols[perm], perm
+
+
+def spline_basis(edge_index: torch.Tensor, pseudo: torch.Tensor, num_nodes: int, kernel_size: int) -> SplineBasis:
+    """Build the basis of a graph once for all its SplineConv layers.
+
+    Args:
+        edge_index: (2, E) long, row 0 source j, row 1 target i.
+        pseudo: (E, d) pseudo-coordinates in [0, 1] (may require grad).
+        num_nodes: V.
+        kernel_size: knots per dimension.
+
+    Returns:
+        The :class:`SplineBasis` (mean aggregation folded into the values).
+    """
+    src, dst = edge_index[0], edge_index[1]
+    w, k = spline_basis_deg1(pseudo, kernel_size)
+    kernels = kernel_size ** pseudo.shape[1]
+    corners = w.shape[1]
+    deg = torch.bincount(dst, minlength=num_nodes).clamp_min(1).to(w.dtype)
+    values = (w / deg[dst].unsqueeze(1)).reshape(-1)
+    rows = (dst.unsqueeze(1) * kernels + k).reshape(-1)
+    cols = src.unsqueeze(1).expand(-1, corners).reshape(-1)
+    crow, col_sorted, perm = _csr(rows, cols, num_nodes * kernels, num_nodes)
+    crow_t, col_t, perm_t = _csr(cols, rows, num_nodes, num_nodes * kernels)
+    return SplineBasis(values, rows, cols, crow, col_sorted, perm, crow_t, col_t, perm_t, num_nodes, kernels)
+
+
+class _Aggregate(torch.autograd.Function):
+    """A = S @ x for a :class:`SplineBasis` S, differentiable in x and in S's values."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, values: torch.Tensor,
+                basis: SplineBasis) -> torch.Tensor:
+        s = torch.sparse_csr_tensor(basis.crow, basis.col_sorted, values[basis.perm],
+                                    size=(basis.num_nodes * basis.kernels, x.shape[0]), check_invariants=False)
+        ctx.save_for_backward(x, values)
+        ctx.basis = basis
+        return s @ x
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+                 ) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+        x, values = ctx.saved_tensors
+        b: SplineBasis = ctx.basis
+        gx = gv = None
+        if ctx.needs_input_grad[0]:
+            st = torch.sparse_csr_tensor(b.crow_t, b.col_t, values[b.perm_t], size=(x.shape[0], grad.shape[0]),
+                                         check_invariants=False)
+            gx = st @ grad
+        if ctx.needs_input_grad[1]:  # dL/dS sampled on S's pattern (SDDMM), back to entry order
+            pattern = torch.sparse_csr_tensor(b.crow, b.col_sorted, values[b.perm], size=(grad.shape[0], x.shape[0]),
+                                              check_invariants=False)
+            sampled = torch.sparse.sampled_addmm(pattern, grad, x.t(), beta=0.0).values()
+            gv = torch.empty_like(values).index_put_((b.perm,), sampled)
+        return gx, gv, None
+
+
 class SplineConv(nn.Module):
     """SplineConv layer: (x (N, C_in), edge_index (2, E), pseudo (E, d)) -> (N, C_out)."""
 
@@ -67,16 +195,18 @@ class SplineConv(nn.Module):
         """Args: x (N, C_in); edge_index (2, E) long, row 0 source j, row 1 target i; pseudo (E, dim) in [0, 1].
 
         Returns:
-            (N, C_out).
+            (N, C_out). Builds the basis for this call; a network should build it once with :func:`spline_basis`
+            and call :meth:`apply_basis` in every layer.
         """
+        return self.apply_basis(x, spline_basis(edge_index, pseudo, x.shape[0], self.kernel_size))
+
+    def apply_basis(self, x: torch.Tensor, basis: SplineBasis) -> torch.Tensor:
+        """The layer on a prebuilt basis: x (N, C_in) -> (N, C_out)."""
+        if basis.kernels != self.K:
+            raise ValueError(f"basis has {basis.kernels} kernels, layer has {self.K}")
         n = x.shape[0]
-        src, dst = edge_index[0], edge_index[1]
-        w, k = spline_basis_deg1(pseudo, self.kernel_size)  # (E, 2^d)
-        xw = (x @ self.weight.permute(1, 0, 2).reshape(self.in_channels, -1)).view(n, self.K, self.out_channels)
-        msg = (w.unsqueeze(2) * xw[src.unsqueeze(1), k]).sum(dim=1)  # (E, C_out)
-        out = torch.zeros(n, self.out_channels, dtype=x.dtype, device=x.device).index_add_(0, dst, msg)
-        deg = torch.zeros(n, dtype=x.dtype, device=x.device).index_add_(0, dst, torch.ones_like(dst, dtype=x.dtype))
-        out = out / deg.clamp_min(1.0).unsqueeze(1)
+        agg = _Aggregate.apply(x, basis.values, basis)  # (N·K, C_in)
+        out = agg.view(n, self.K * self.in_channels) @ self.weight.reshape(self.K * self.in_channels, -1)
         return out + x @ self.root + self.bias
 
     @torch.no_grad()

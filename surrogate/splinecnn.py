@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from surrogate.graph import NODE_FEATURES, MeshGraph
-from surrogate.spline_conv import SplineConv
+from surrogate.spline_conv import SplineBasis, SplineConv, spline_basis
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,11 @@ class ResidualBlock(nn.Module):
         self.c3 = SplineConv(width + feat, width, 3, k)
         self.act = nn.ELU()
 
-    def forward(self, h: torch.Tensor, g: MeshGraph) -> torch.Tensor:
-        """(V, width) -> (V, width)."""
-        y = self.act(self.c1(h, g.edge_index, g.pseudo))
-        y = self.act(self.c2(y, g.edge_index, g.pseudo))
-        y = self.c3(torch.cat([y, g.x], dim=1), g.edge_index, g.pseudo)
+    def forward(self, h: torch.Tensor, x: torch.Tensor, basis: SplineBasis) -> torch.Tensor:
+        """h (V, width), node features x (V, NODE_FEATURES) -> (V, width)."""
+        y = self.act(self.c1.apply_basis(h, basis))
+        y = self.act(self.c2.apply_basis(y, basis))
+        y = self.c3.apply_basis(torch.cat([y, x], dim=1), basis)
         return self.act(h + y)
 
 
@@ -64,9 +64,10 @@ class PressureSplineCNN(nn.Module):
 
     def forward(self, g: MeshGraph) -> torch.Tensor:
         """Per-vertex coefficients (V, 4) = (Cp, Cτx, Cτy, Cτz) or (V, 1) = Cp."""
-        h = self.act(self.inp(g.x, g.edge_index, g.pseudo))
+        basis = spline_basis(g.edge_index, g.pseudo, g.x.shape[0], self.cfg.kernel_size)
+        h = self.act(self.inp.apply_basis(g.x, basis))
         for block in self.blocks:
-            h = block(h, g)
+            h = block(h, g.x, basis)
         return self.head(h)
 
 
