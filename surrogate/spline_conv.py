@@ -87,21 +87,18 @@ class SplineBasis:
     """The sparse basis matrix S (V·K × V) of one graph, in both orientations. Build with :func:`spline_basis`."""
 
     values: torch.Tensor
-    """(nnz,) entries w_s / deg(i) in (row, col) order of ``rows``/``cols``; carries the pseudo-coordinate grad."""
-    rows: torch.Tensor
-    """(nnz,) long row index i·K + k_s."""
-    cols: torch.Tensor
-    """(nnz,) long column index j (source vertex)."""
+    """(nnz,) entries w_s / deg(i), edge-major (edge e, corner s at e·2^d + s); carries the pseudo-coordinate
+    gradient. Entry e·2^d + s sits at row i·K + k_s, column j of S."""
     crow: torch.Tensor
-    """(V·K + 1,) CSR row pointers of S."""
+    """(V·K + 1,) int32 CSR row pointers of S."""
     col_sorted: torch.Tensor
-    """(nnz,) CSR column indices of S."""
+    """(nnz,) int32 CSR column indices of S."""
     perm: torch.Tensor
     """(nnz,) order of the entries in S's CSR layout."""
     crow_t: torch.Tensor
-    """(V + 1,) CSR row pointers of Sᵀ."""
+    """(V + 1,) int32 CSR row pointers of Sᵀ."""
     col_t: torch.Tensor
-    """(nnz,) CSR column indices of Sᵀ."""
+    """(nnz,) int32 CSR column indices of Sᵀ."""
     perm_t: torch.Tensor
     """(nnz,) order of the entries in Sᵀ's CSR layout."""
     num_nodes: int
@@ -111,10 +108,11 @@ class SplineBasis:
 
 def _csr(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int
          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """CSR layout (int32 row pointers and column indices, and the entry order) of a COO pattern."""
     perm = torch.argsort(rows * n_cols + cols)
-    crow = torch.zeros(n_rows + 1, dtype=torch.long, device=rows.device)
+    crow = torch.zeros(n_rows + 1, dtype=torch.int32, device=rows.device)
     crow[1:] = torch.bincount(rows, minlength=n_rows).cumsum(0)
-    return crow, cols[perm], perm
+    return crow, cols[perm].int(), perm
 
 
 def spline_basis(edge_index: torch.Tensor, pseudo: torch.Tensor, num_nodes: int, kernel_size: int) -> SplineBasis:
@@ -139,7 +137,7 @@ def spline_basis(edge_index: torch.Tensor, pseudo: torch.Tensor, num_nodes: int,
     cols = src.unsqueeze(1).expand(-1, corners).reshape(-1)
     crow, col_sorted, perm = _csr(rows, cols, num_nodes * kernels, num_nodes)
     crow_t, col_t, perm_t = _csr(cols, rows, num_nodes, num_nodes * kernels)
-    return SplineBasis(values, rows, cols, crow, col_sorted, perm, crow_t, col_t, perm_t, num_nodes, kernels)
+    return SplineBasis(values, crow, col_sorted, perm, crow_t, col_t, perm_t, num_nodes, kernels)
 
 
 class _Aggregate(torch.autograd.Function):

@@ -62,9 +62,17 @@ class PressureSplineCNN(nn.Module):
         self.head = nn.Linear(cfg.width, 4 if cfg.shear_head else 1)
         self.act = nn.ELU()
 
-    def forward(self, g: MeshGraph) -> torch.Tensor:
-        """Per-vertex coefficients (V, 4) = (Cp, Cτx, Cτy, Cτz) or (V, 1) = Cp."""
-        basis = spline_basis(g.edge_index, g.pseudo, g.x.shape[0], self.cfg.kernel_size)
+    def basis(self, g: MeshGraph) -> SplineBasis:
+        """The graph's B-spline basis for this model's kernel size (what :meth:`forward` builds when not given)."""
+        return spline_basis(g.edge_index, g.pseudo, g.x.shape[0], self.cfg.kernel_size)
+
+    def forward(self, g: MeshGraph, basis: SplineBasis | None = None) -> torch.Tensor:
+        """Per-vertex coefficients (V, 4) = (Cp, Cτx, Cτy, Cτz) or (V, 1) = Cp.
+
+        ``basis`` (from :meth:`basis`) may be passed to reuse it across calls on a fixed mesh (training).
+        """
+        if basis is None:
+            basis = self.basis(g)
         h = self.act(self.inp.apply_basis(g.x, basis))
         for block in self.blocks:
             h = block(h, g.x, basis)

@@ -25,6 +25,7 @@ from aero_opt.dataset import CarSample, load_car
 from aero_opt.errors import AeroOptError
 from surrogate.forces import drag_coefficient, surface_force
 from surrogate.graph import MeshGraph, build_graph, max_edge_component
+from surrogate.spline_conv import SplineBasis
 from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig
 
 log = logging.getLogger(__name__)
@@ -129,8 +130,14 @@ class Surrogate:
         return cls(model, float(ck["max_value"]))
 
 
-def _loss(model: PressureSplineCNN, s: Sample, max_value: float, shear_weight: float) -> torch.Tensor:
-    pred = model(build_graph(s.verts, s.faces, max_value))
+def _loss(model: PressureSplineCNN, s: Sample, max_value: float, shear_weight: float,
+          cache: dict[str, tuple[MeshGraph, SplineBasis]]) -> torch.Tensor:
+    """MSE of Cp (+ shear) on one car; the car's graph and basis are built once and kept in ``cache``."""
+    if s.name not in cache:
+        with torch.no_grad():
+            g = build_graph(s.verts, s.faces, max_value)
+            cache[s.name] = (g, model.basis(g))
+    pred = model(*cache[s.name])
     loss = (pred[:, 0] - s.target[:, 0]).square().mean()
     if pred.shape[1] == 4:
         loss = loss + shear_weight * (pred[:, 1:] - s.target[:, 1:]).square().mean()
@@ -165,6 +172,7 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
         max_value = ck["max_value"]
         gen.set_state(ck["rng"])
     surrogate = Surrogate(model, max_value)
+    cache: dict[str, tuple[MeshGraph, SplineBasis]] = {}
     t0 = time.perf_counter()
     bar = tqdm(range(start, tcfg.epochs), desc="train-surrogate", unit="epoch", initial=start, total=tcfg.epochs,
                disable=not progress)
@@ -175,14 +183,14 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
         model.train()
         losses = []
         for i in torch.randperm(len(train_set), generator=gen).tolist():
-            loss = _loss(model, train_set[i], max_value, tcfg.shear_weight)
+            loss = _loss(model, train_set[i], max_value, tcfg.shear_weight, cache)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(loss.item())
         model.eval()
         with torch.no_grad():
-            val = float(np.mean([float(_loss(model, s, max_value, tcfg.shear_weight)) for s in val_set]))
+            val = float(np.mean([float(_loss(model, s, max_value, tcfg.shear_weight, cache)) for s in val_set]))
         if not math.isfinite(val):
             raise AeroOptError(f"training diverged at epoch {epoch + 1} (validation loss NaN); lower the lr")
         history.append({"epoch": epoch + 1, "train": float(np.mean(losses)), "val": val, "lr": lr,
