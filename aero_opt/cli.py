@@ -181,6 +181,53 @@ def _cmd_predict(args: argparse.Namespace) -> Path:
     return Path(args.out)
 
 
+REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+"""The shipped data folder (models under ``models/``, the CFD dataset under ``dataset/``)."""
+
+
+def _optimize_config(args: argparse.Namespace):  # -> OptimizeConfig (imported lazily: torch is slow to import)
+    from dataclasses import replace
+
+    from aero_opt.config import load_config
+
+    cfg = load_config(args.config).optimize
+    return cfg if args.iters is None else replace(cfg, iters=args.iters)
+
+
+def _cmd_optimize(args: argparse.Namespace) -> Path:
+    from aero_opt.optimize import run_optimize
+
+    s = run_optimize(args.param, args.car, args.out, _optimize_config(args), args.surrogate, args.decoder, args.data,
+                     lr=args.lr, do_verify=args.verify)
+    log.info("%s on %s: surrogate drag %.1f N -> %.1f N (%+.1f %%), Cd %.4f -> %.4f%s", s["param"], s["car"],
+             s["initial"]["drag_N"], s["final"]["drag_N"], 100 * s["drag_change"], s["initial"]["Cd"],
+             s["final"]["Cd"], f"; OpenFOAM drag change {100 * s['cfd']['drag_change']:+.1f} %" if "cfd" in s else "")
+    return Path(args.out)
+
+
+def _cmd_compare(args: argparse.Namespace) -> Path:
+    from aero_opt.compare import run_compare
+
+    cars = [c.strip() for c in args.cars.split(",") if c.strip()]
+    params = [p.strip() for p in args.params.split(",") if p.strip()]
+    run_compare(cars, params, args.out, _optimize_config(args), args.surrogate, args.decoder, args.data,
+                do_verify=args.verify)
+    log.info("%s", (Path(args.out) / "results.md").read_text())
+    return Path(args.out)
+
+
+def _add_models(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--surrogate", type=Path, default=REPO_DATA / "models" / "surrogate",
+                   help="surrogate run folder (default: the shipped model)")
+    p.add_argument("--decoder", type=Path, default=REPO_DATA / "models" / "car_decoder",
+                   help="DeepSDF run folder (default: the shipped decoder)")
+    p.add_argument("--data", type=Path, default=REPO_DATA / "dataset",
+                   help="dataset folder for car IDs (default: the shipped dataset)")
+    p.add_argument("--iters", type=int, default=None, help="override optimize.iters")
+    p.add_argument("--verify", action="store_true", help="simulate the initial and final shapes with OpenFOAM")
+    _add_config(p)
+
+
 def _cmd_demo(args: argparse.Namespace) -> Path:
     from aero_opt.demo import run_demo
 
@@ -306,6 +353,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rho", type=float, default=1.18, help="air density (kg/m3)")
     _add_config(p)
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("optimize", help="lower a car's drag with one parameterization (surrogate drag, constraints)")
+    p.add_argument("--param", required=True, help="meshsdf | scaling | freeform | polycube | vertex")
+    p.add_argument("--car", required=True, help="dataset car ID (12 or car_0012) or a watertight mesh file")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: optimize.lr.<param>)")
+    _add_models(p)
+    p.set_defaults(func=_cmd_optimize)
+
+    p = sub.add_parser("compare", help="every parameterization on every car (resumable), table and chart")
+    p.add_argument("--cars", required=True, help="comma-separated dataset IDs or mesh files")
+    p.add_argument("--params", default="all", help="comma-separated parameterizations, or all")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_models(p)
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("demo", help="the main job (make demo)")
     p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")

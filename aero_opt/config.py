@@ -18,6 +18,7 @@ import yaml
 
 from aero_opt.errors import AeroOptError
 from aero_opt.mesh_import import ImportOptions
+from aero_opt.optimize import OptimizeConfig
 from aero_opt.sdf import SampleSpec
 from aero_opt.sdf_model import DecoderConfig
 from aero_opt.train_sdf import TrainSDFConfig
@@ -60,6 +61,7 @@ class Config:
     surrogate: SurrogateConfig = field(default_factory=SurrogateConfig)
     """SplineCNN size."""
     train_surrogate: TrainSurrogateConfig = field(default_factory=TrainSurrogateConfig)
+    optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
     """Surrogate training."""
 
 

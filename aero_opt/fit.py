@@ -12,7 +12,7 @@ import torch
 import trimesh
 
 from aero_opt.errors import AeroOptError
-from aero_opt.frame import CAR_FRAME, CAR_SCALE, unit_sphere_transform
+from aero_opt.frame import CAR_FRAME, CAR_SCALE, Similarity, unit_sphere_transform
 from aero_opt.isosurface import extract
 from aero_opt.mesh_import import export_mesh, load_mesh
 from aero_opt.sdf import CHAMFER_POINTS, SampleSpec, sample_sdf, surface_points
@@ -39,11 +39,7 @@ def fit_mesh(mesh_path: Path, run_dir: Path, out_dir: Path, normalization: str =
         raise AeroOptError(f"{run_dir}: the decoder was trained in the {'car' if ck['car_frame'] else 'unit-sphere'}"
                            f" frame; pass --normalization {'car' if ck['car_frame'] else 'unit_sphere'}")
     transform = CAR_FRAME if car else unit_sphere_transform(mesh.vertices)
-    rng = np.random.default_rng(0)
-    pts, sdf = sample_sdf(mesh.vertices, mesh.faces, transform, SampleSpec(n_samples=n_samples), rng)
-    surf = surface_points(transform.forward(mesh.vertices), mesh.faces, CHAMFER_POINTS, rng)
-    shape = ShapeSamples(Path(mesh_path).stem, torch.from_numpy(pts), torch.from_numpy(sdf), surf, car)
-    z = fit_latent(dec, shape, tcfg, latents.shape[1], init=latents.mean(dim=0))
+    z, surf = latent_for_mesh(mesh, dec, latents, tcfg, transform, Path(mesh_path).stem, n_samples)
     v, f, _ = extract(dec, z, tcfg.eval_resolution, bounds=grid_bounds(car))
     v_np = v.detach().numpy()
     ch = chamfer_l2(surface_points(v_np, f.numpy(), CHAMFER_POINTS, np.random.default_rng(1)), surf)
@@ -57,3 +53,24 @@ def fit_mesh(mesh_path: Path, run_dir: Path, out_dir: Path, normalization: str =
                "latent_norm": float(z.norm())}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def latent_for_mesh(mesh: trimesh.Trimesh, dec: torch.nn.Module, latents: torch.Tensor, tcfg: TrainSDFConfig,
+                    transform: Similarity = CAR_FRAME, name: str = "mesh", n_samples: int = 100_000,
+                    progress: bool = True) -> tuple[torch.Tensor, np.ndarray]:
+    """Fit a latent code (D,) to a watertight mesh, starting from the mean training code.
+
+    Args:
+        mesh: the shape (metres in the car frame for cars); transform: to the decoder's normalized frame;
+        latents: (K, D) training codes; tcfg: the decoder's training settings (fit steps, lr, clamp).
+
+    Returns:
+        The code (D,) and (CHAMFER_POINTS, 3) surface points of the mesh in the normalized frame.
+    """
+    rng = np.random.default_rng(0)
+    pts, sdf = sample_sdf(mesh.vertices, mesh.faces, transform, SampleSpec(n_samples=n_samples), rng)
+    surf = surface_points(transform.forward(mesh.vertices), mesh.faces, CHAMFER_POINTS, rng)
+    shape = ShapeSamples(name, torch.from_numpy(pts), torch.from_numpy(sdf), surf, transform is CAR_FRAME)
+    z = fit_latent(dec, shape, tcfg, latents.shape[1], init=latents.mean(dim=0), progress=progress)
+    return z, surf
+

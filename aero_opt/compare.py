@@ -1,0 +1,156 @@
+"""``aero-opt compare``: every parameterization on every car, the same start shape for all, resumable.
+
+Layout of ``out_dir``::
+
+    <car>/start.pt                 latent code and start mesh (computed once per car)
+    <car>/cfd_initial/             OpenFOAM case of the start shape (with --verify; shared by all runs)
+    <car>/<param>/summary.json     one optimization (written last: a run with it is finished and skipped)
+    results.csv, results.md        one row per (car, param) and the per-parameterization summary
+    comparison.png                 mean relative drag change per parameterization (surrogate and CFD)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aero_opt.errors import AeroOptError
+from aero_opt.optimize import Models, OptimizeConfig, StartShape, run_start, start_shape
+from parameterizations import NAMES
+
+log = logging.getLogger(__name__)
+
+
+def _start(car: str, models: Models, cfg: OptimizeConfig, data_dir: Path, car_dir: Path) -> StartShape:
+    """The car's start shape, cached in ``car_dir/start.pt``."""
+    path = car_dir / "start.pt"
+    if path.is_file():
+        d = torch.load(path, weights_only=False)
+        return StartShape(d["name"], d["latent"], d["verts"], d["faces"], d["source"])
+    s = start_shape(car, models, cfg.resolution, data_dir)
+    car_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name("start.pt.tmp")
+    torch.save({"name": s.name, "latent": s.latent, "verts": s.verts, "faces": s.faces, "source": s.source}, tmp)
+    os.replace(tmp, path)
+    return s
+
+
+def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: OptimizeConfig, surrogate_dir: Path,
+                decoder_dir: Path, data_dir: Path, do_verify: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) the comparison and write the tables and the chart.
+
+    Args:
+        cars: dataset IDs or mesh paths; params: parameterization names or ["all"].
+
+    Returns:
+        The per-parameterization summary (also in ``results.md``).
+    """
+    params = list(NAMES) if params == ["all"] else params
+    bad = [p for p in params if p not in NAMES]
+    if bad:
+        raise AeroOptError(f"--params: unknown {', '.join(bad)} (choose from {', '.join(NAMES)} or all)")
+    if not cars:
+        raise AeroOptError("--cars: give at least one car")
+    out_dir = Path(out_dir)
+    models = Models.load(surrogate_dir, decoder_dir)
+    rows = []
+    for car in cars:
+        car_dir = out_dir / (Path(car).stem if Path(car).suffix else car)
+        start = _start(car, models, cfg, data_dir, car_dir)
+        for param in params:
+            run_dir = car_dir / param
+            done = run_dir / "summary.json"
+            s = json.loads(done.read_text()) if done.is_file() else None
+            if s is None or (do_verify and "cfd" not in s):
+                log.info("%s / %s", start.name, param)
+                s = run_start(param, start, models, cfg, run_dir, do_verify=do_verify,
+                              initial_case=car_dir / "cfd_initial", progress=progress)
+            rows.append(_row(start.name, param, s))
+    table = summarize(rows, params)
+    write_tables(rows, table, out_dir)
+    return table
+
+
+def _row(car: str, param: str, s: dict[str, Any]) -> dict[str, Any]:
+    row = {"car": car, "param": param, "surrogate_drag_initial_N": s["initial"]["drag_N"],
+           "surrogate_drag_final_N": s["final"]["drag_N"], "surrogate_change": s["drag_change"],
+           "Cd_initial": s["initial"]["Cd"], "Cd_final": s["final"]["Cd"], "feasible": s["feasible"],
+           "room_penalty_m2": s["final"]["room_penalty_m2"], "seconds": s["seconds"]}
+    cfd = s.get("cfd")
+    row.update({"cfd_drag_initial_N": cfd["initial"]["drag_N"] if cfd else None,
+                "cfd_drag_final_N": cfd["final"]["drag_N"] if cfd else None,
+                "cfd_change": cfd["drag_change"] if cfd else None,
+                "cfd_Cd_initial": cfd["initial"]["Cd"] if cfd else None,
+                "cfd_Cd_final": cfd["final"]["Cd"] if cfd else None})
+    return row
+
+
+def summarize(rows: list[dict[str, Any]], params: list[str]) -> dict[str, Any]:
+    """Mean ± std of the relative drag change per parameterization (surrogate and CFD) and constraint violations."""
+    out: dict[str, Any] = {}
+    for p in params:
+        r = [x for x in rows if x["param"] == p]
+        sur = np.array([x["surrogate_change"] for x in r], float)
+        cfd = np.array([x["cfd_change"] for x in r if x["cfd_change"] is not None], float)
+        out[p] = {"runs": len(r), "surrogate_change_mean": float(sur.mean()) if len(sur) else None,
+                  "surrogate_change_std": float(sur.std()) if len(sur) else None,
+                  "cfd_change_mean": float(cfd.mean()) if len(cfd) else None,
+                  "cfd_change_std": float(cfd.std()) if len(cfd) else None, "cfd_runs": int(len(cfd)),
+                  "violations": int(sum(not x["feasible"] for x in r))}
+    return out
+
+
+def _pct(mean: float | None, std: float | None) -> str:
+    return "—" if mean is None else f"{100 * mean:+.1f} ± {100 * (std or 0.0):.1f} %"
+
+
+def write_tables(rows: list[dict[str, Any]], table: dict[str, Any], out_dir: Path) -> None:
+    """``results.csv`` (per run), ``results.md`` (per parameterization) and ``comparison.png``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / "results.csv.tmp"
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, out_dir / "results.csv")
+    lines = ["| parameterization | runs | drag change (surrogate) | drag change (OpenFOAM) | constraint violations |",
+             "|---|---|---|---|---|"]
+    for p, t in table.items():
+        lines.append(f"| {p} | {t['runs']} | {_pct(t['surrogate_change_mean'], t['surrogate_change_std'])} | "
+                     f"{_pct(t['cfd_change_mean'], t['cfd_change_std'])} | {t['violations']} |")
+    tmp = out_dir / "results.md.tmp"
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, out_dir / "results.md")
+    _chart(table, out_dir / "comparison.png")
+
+
+def _chart(table: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(table)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    for k, (key, label) in enumerate((("surrogate", "surrogate"), ("cfd", "OpenFOAM"))):
+        mean = [100 * (table[n][f"{key}_change_mean"] or 0.0) for n in names]
+        std = [100 * (table[n][f"{key}_change_std"] or 0.0) for n in names]
+        if key == "cfd" and not any(table[n]["cfd_runs"] for n in names):
+            continue
+        ax.bar(x + (k - 0.5) * 0.38, mean, 0.38, yerr=std, capsize=3, label=label)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(x, names)
+    ax.set_ylabel("drag change (%)")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
