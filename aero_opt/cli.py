@@ -210,7 +210,7 @@ def _cmd_compare(args: argparse.Namespace) -> Path:
     cars = [c.strip() for c in args.cars.split(",") if c.strip()]
     params = [p.strip() for p in args.params.split(",") if p.strip()]
     run_compare(cars, params, args.out, _optimize_config(args), args.surrogate, args.decoder, args.data,
-                do_verify=args.verify)
+                do_verify=args.verify, workers=args.workers)
     log.info("%s", (Path(args.out) / "results.md").read_text())
     return Path(args.out)
 
@@ -365,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="every parameterization on every car (resumable), table and chart")
     p.add_argument("--cars", required=True, help="comma-separated dataset IDs or mesh files")
     p.add_argument("--params", default="all", help="comma-separated parameterizations, or all")
+    p.add_argument("--workers", type=int, default=2, help="OpenFOAM cases run side by side with --verify")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     _add_models(p)
     p.set_defaults(func=_cmd_compare)

@@ -15,14 +15,17 @@ import csv
 import json
 import logging
 import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from aero_opt.errors import AeroOptError
-from aero_opt.optimize import Models, OptimizeConfig, StartShape, run_start, start_shape
+from aero_opt.optimize import Models, OptimizeConfig, StartShape, run_start, simulate, start_shape
+from aero_opt.sdf import write_json_atomic
 from parameterizations import NAMES
 
 log = logging.getLogger(__name__)
@@ -43,8 +46,12 @@ def _start(car: str, models: Models, cfg: OptimizeConfig, data_dir: Path, car_di
 
 
 def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: OptimizeConfig, surrogate_dir: Path,
-                decoder_dir: Path, data_dir: Path, do_verify: bool = False, progress: bool = True) -> dict[str, Any]:
+                decoder_dir: Path, data_dir: Path, do_verify: bool = False, workers: int = 1,
+                progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the comparison and write the tables and the chart.
+
+    All optimizations run first; with ``do_verify`` the OpenFOAM cases (one per car for the shared start shape,
+    one per run for its final shape) then run ``workers`` at a time, each resumable.
 
     Args:
         cars: dataset IDs or mesh paths; params: parameterization names or ["all"].
@@ -60,22 +67,54 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
         raise AeroOptError("--cars: give at least one car")
     out_dir = Path(out_dir)
     models = Models.load(surrogate_dir, decoder_dir)
-    rows = []
+    runs: list[tuple[str, str, Path]] = []
     for car in cars:
         car_dir = out_dir / (Path(car).stem if Path(car).suffix else car)
         start = _start(car, models, cfg, data_dir, car_dir)
         for param in params:
             run_dir = car_dir / param
-            done = run_dir / "summary.json"
-            s = json.loads(done.read_text()) if done.is_file() else None
-            if s is None or (do_verify and "cfd" not in s):
+            if not (run_dir / "summary.json").is_file():
                 log.info("%s / %s", start.name, param)
-                s = run_start(param, start, models, cfg, run_dir, do_verify=do_verify,
-                              initial_case=car_dir / "cfd_initial", progress=progress)
-            rows.append(_row(start.name, param, s))
+                run_start(param, start, models, cfg, run_dir, progress=progress)
+            runs.append((start.name, param, run_dir))
+    if do_verify:
+        _verify_all(runs, cfg.verify_preset, workers, progress)
+    rows = [_row(car, param, json.loads((run_dir / "summary.json").read_text())) for car, param, run_dir in runs]
     table = summarize(rows, params)
     write_tables(rows, table, out_dir)
     return table
+
+
+def _verify_all(runs: list[tuple[str, str, Path]], preset: str, workers: int, progress: bool) -> None:
+    """OpenFOAM for every start shape and final shape not yet simulated; adds ``cfd`` to each run's summary."""
+    jobs: dict[Path, Path] = {}
+    for _, _, run_dir in runs:
+        jobs.setdefault(run_dir.parent / "cfd_initial", run_dir / "initial.stl")
+        jobs[run_dir / "cfd_final"] = run_dir / "final.stl"
+    todo = [(case, mesh) for case, mesh in jobs.items() if not (case / "summary.json").is_file()]
+    results: dict[Path, dict[str, Any]] = {}
+    if todo:
+        with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = {pool.submit(simulate, mesh, case, preset): case for case, mesh in todo}
+            for fut in tqdm(as_completed(futures), total=len(futures), desc=f"cfd {preset}", unit="case",
+                            disable=not progress):
+                case = futures[fut]
+                try:
+                    results[case] = fut.result()
+                except AeroOptError as exc:
+                    log.error("%s: CFD failed: %s", case, exc)
+    for _, _, run_dir in runs:
+        ini_case, fin_case = run_dir.parent / "cfd_initial", run_dir / "cfd_final"
+        ini = results.get(ini_case) or (simulate(run_dir / "initial.stl", ini_case, preset)
+                                        if (ini_case / "summary.json").is_file() else None)
+        fin = results.get(fin_case) or (simulate(run_dir / "final.stl", fin_case, preset)
+                                        if (fin_case / "summary.json").is_file() else None)
+        if ini is None or fin is None:
+            continue
+        summary = json.loads((run_dir / "summary.json").read_text())
+        summary["cfd"] = {"preset": preset, "initial": ini, "final": fin,
+                          "drag_change": fin["drag_N"] / ini["drag_N"] - 1.0}
+        write_json_atomic(run_dir / "summary.json", summary)
 
 
 def _row(car: str, param: str, s: dict[str, Any]) -> dict[str, Any]:

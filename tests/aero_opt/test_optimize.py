@@ -108,3 +108,57 @@ def test_compare_resumes(models: Models, start: StartShape, tmp_path: Path, monk
     run_compare(*args, progress=False)
     assert calls == ["scaling", "freeform", "freeform"]
     assert "| scaling | 1 |" in (tmp_path / "results.md").read_text()
+
+
+def fake_simulate(mesh: Path, case: Path, preset: str) -> dict:
+    """Stand-in for OpenFOAM: 'drag' = the mesh's vertex count, written as a finished case."""
+    import trimesh
+
+    case.mkdir(parents=True, exist_ok=True)
+    (case / "summary.json").write_text("{}")
+    n = len(trimesh.load(mesh, process=False).vertices)
+    return {"Cd": 0.3, "A_ref": 2.0, "drag_N": float(n), "converged": True, "cells": 1}
+
+
+def test_compare_verify_shares_the_initial_case(models: Models, start: StartShape, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import aero_opt.compare as compare
+
+    monkeypatch.setattr(compare.Models, "load", classmethod(lambda cls, a, b: models))
+    monkeypatch.setattr(compare, "start_shape", lambda car, m, r, d: start)
+    cases: list[Path] = []
+
+    def recording(mesh: Path, case: Path, preset: str) -> dict:
+        cases.append(case)
+        return fake_simulate(mesh, case, preset)
+
+    monkeypatch.setattr(compare, "simulate", recording)
+    monkeypatch.setattr(compare, "ProcessPoolExecutor", _InlinePool)
+    run_compare(["ellipsoid"], ["scaling", "polycube"], tmp_path, CFG, Path("s"), Path("d"), Path("data"),
+                do_verify=True, progress=False)
+    initial = tmp_path / "ellipsoid" / "cfd_initial"
+    assert sorted(cases) == sorted([initial, tmp_path / "ellipsoid" / "scaling" / "cfd_final",
+                                    tmp_path / "ellipsoid" / "polycube" / "cfd_final"])
+    s = json.loads((tmp_path / "ellipsoid" / "scaling" / "summary.json").read_text())
+    assert s["cfd"]["drag_change"] == 0.0  # same vertex count before and after: the fake drag is unchanged
+    assert "OpenFOAM" in (tmp_path / "results.md").read_text()
+
+
+class _InlinePool:
+    """ProcessPoolExecutor stand-in that runs jobs in this process (so monkeypatches apply)."""
+
+    def __init__(self, max_workers: int) -> None:
+        pass
+
+    def __enter__(self) -> _InlinePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn, *args):  # noqa: ANN001, ANN002, ANN201
+        from concurrent.futures import Future
+
+        fut: Future = Future()
+        fut.set_result(fn(*args))
+        return fut
