@@ -227,6 +227,20 @@ def _add_models(p: argparse.ArgumentParser) -> None:
     _add_config(p)
 
 
+def _cmd_demo_topology(args: argparse.Namespace) -> Path:
+    from dataclasses import replace
+
+    from aero_opt.topology import TopologyConfig, run_demo_topology
+
+    cfg = TopologyConfig() if args.iters is None else replace(TopologyConfig(), iters=args.iters)
+    s = run_demo_topology(args.out, args.model, args.shapes, cfg, fast=args.fast)
+    log.info("silhouette loss %.4f -> %.4f, Euler characteristic %d -> %d (changed at iteration %s); "
+             "%.2f s and %d queries per iteration (%s)", s["loss_first"], s["loss_last"], s["euler_first"],
+             s["euler_last"], s["genus_changed_at"], s["per_mode"][s["mode"]]["seconds_per_iteration"],
+             s["per_mode"][s["mode"]]["queries_per_iteration"], s["mode"])
+    return Path(args.out)
+
+
 def _cmd_demo(args: argparse.Namespace) -> Path:
     from aero_opt.demo import run_demo
 
@@ -369,6 +383,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     _add_models(p)
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("demo-topology", help="Spot -> Bob through a silhouette loss: a genus change (MeshSDF toy)")
+    p.add_argument("--out", type=Path, default=Path("results/topology"), help="output folder")
+    p.add_argument("--model", type=Path, default=REPO_DATA / "models" / "bob_spot",
+                   help="Bob/Spot decoder (trained there first if missing, ~5 min)")
+    p.add_argument("--shapes", type=Path, default=REPO_DATA / "bob_spot", help="folder with bob_tri.obj, spot.obj")
+    p.add_argument("--fast", action="store_true", help="fast (narrow-band) extraction for the main run")
+    p.add_argument("--iters", type=int, default=None, help="Adam steps (default 100)")
+    _add_config(p)
+    p.set_defaults(func=_cmd_demo_topology)
 
     p = sub.add_parser("demo", help="the main job (make demo)")
     p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")
