@@ -227,6 +227,19 @@ def _add_models(p: argparse.ArgumentParser) -> None:
     _add_config(p)
 
 
+def _cmd_finetune_sdf(args: argparse.Namespace) -> Path:
+    from dataclasses import replace
+
+    from aero_opt.finetune import FinetuneConfig, run_finetune
+
+    cfg = FinetuneConfig() if args.epochs is None else replace(FinetuneConfig(), epochs=args.epochs)
+    r = run_finetune(args.model, args.data, args.out, args.test, cfg)
+    ch = r["relative_change"]
+    log.info("Chamfer-L2 change: train %s, held-out %s", f"{100 * ch['train']:+.1f} %",
+             "n/a" if ch["test"] is None else f"{100 * ch['test']:+.1f} %")
+    return Path(args.out)
+
+
 def _cmd_demo_topology(args: argparse.Namespace) -> Path:
     from dataclasses import replace
 
@@ -383,6 +396,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     _add_models(p)
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("finetune-sdf", help="fine-tune a DeepSDF end to end through the iso-surface (Chamfer)")
+    p.add_argument("--model", type=Path, required=True, help="train-sdf run folder")
+    p.add_argument("--data", type=Path, required=True, help="the SDF samples it was trained on")
+    p.add_argument("--test", type=Path, default=None, help="SDF samples of held-out shapes (for the report)")
+    p.add_argument("--out", type=Path, required=True, help="output run folder (checkpoint.pt, finetune.json)")
+    p.add_argument("--epochs", type=int, default=None, help="passes over the training shapes (default 2)")
+    _add_config(p)
+    p.set_defaults(func=_cmd_finetune_sdf)
 
     p = sub.add_parser("demo-topology", help="Spot -> Bob through a silhouette loss: a genus change (MeshSDF toy)")
     p.add_argument("--out", type=Path, default=Path("results/topology"), help="output folder")

@@ -195,7 +195,7 @@ def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFCo
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses.append(float(loss_l1))
+            losses.append(loss_l1.item())
         history.append({"epoch": epoch + 1, "l1": float(np.mean(losses)), "seconds": time.perf_counter() - t0})
         bar.set_postfix(l1=f"{history[-1]['l1']:.5f}")
         if not math.isfinite(history[-1]["l1"]):
