@@ -257,7 +257,7 @@ def _cmd_demo_topology(args: argparse.Namespace) -> Path:
 def _cmd_demo(args: argparse.Namespace) -> Path:
     from aero_opt.demo import run_demo
 
-    run_demo(Path(args.out), config=args.config)
+    run_demo(Path(args.out), config=args.config, workers=args.workers, verify=not args.no_verify)
     return Path(args.out)
 
 
@@ -416,8 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=_cmd_demo_topology)
 
-    p = sub.add_parser("demo", help="the main job (make demo)")
+    p = sub.add_parser("demo", help="the main job (make demo): every parameterization on a shipped car, "
+                                    "checked by OpenFOAM")
     p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")
+    p.add_argument("--workers", type=int, default=2, help="OpenFOAM cases side by side")
+    p.add_argument("--no-verify", action="store_true", help="skip the OpenFOAM check")
     _add_config(p)
     p.set_defaults(func=_cmd_demo)
     return parser

@@ -345,3 +345,12 @@ def export_mesh(mesh: trimesh.Trimesh, path: str | Path) -> None:
 def euler_genus(mesh: trimesh.Trimesh) -> int:
     """Genus of a closed connected mesh from its Euler characteristic (0 for a sphere, 1 for a torus)."""
     return int(math.floor((2 - int(mesh.euler_number)) / 2))
+
+
+REAL_CARS: dict[str, dict[str, Any]] = {
+    "drivaer_fastback_body.obj.gz": {"forward": "-x", "up": "+z", "clearance": 0.15},
+    "ferrari_roma_lowpoly_kulonee.glb": {"forward": "+z", "up": "+y", "clearance": 0.0},
+    "carconcept_khronos.ply": {"forward": "+z", "up": "+y", "clearance": 0.0},
+}
+"""Orientation of the real cars shipped in ``data/real_cars/`` (see data/README.md); the DrivAer shell has no
+wheels, so it is lifted to a 15 cm ride height."""

@@ -401,6 +401,8 @@ def run_optimize(param: str, car: str, out_dir: Path, cfg: OptimizeConfig, surro
     """
     if param not in NAMES:
         raise AeroOptError(f"--param {param!r}: choose from {', '.join(NAMES)}")
+    if Path(car).suffix and not Path(car).is_file():
+        raise AeroOptError(f"{car}: mesh file not found")
     models = Models.load(surrogate_dir, decoder_dir)
     start = start_shape(car, models, cfg.resolution, data_dir)
     return run_start(param, start, models, cfg, out_dir, lr, do_verify, progress=progress)

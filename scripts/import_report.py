@@ -12,8 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from aero_opt.demo import REAL_CARS
-from aero_opt.mesh_import import import_mesh
+from aero_opt.mesh_import import REAL_CARS, import_mesh
 
 ROOT = Path(__file__).resolve().parent.parent
 BOB_SPOT = {"bob_tri.obj": {"forward": "-x", "up": "+y"}, "spot.obj": {"forward": "+z", "up": "+y"}}

@@ -20,9 +20,8 @@ import trimesh
 from aero_opt.cfd.case import run_case
 from aero_opt.cfd.results import case_to_dataset
 from aero_opt.dataset import grid_mesh
-from aero_opt.demo import REAL_CARS
 from aero_opt.errors import AeroOptError
-from aero_opt.mesh_import import import_mesh
+from aero_opt.mesh_import import REAL_CARS, import_mesh
 
 ROOT = Path(__file__).resolve().parent.parent
 

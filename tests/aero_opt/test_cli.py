@@ -13,7 +13,7 @@ import trimesh
 from aero_opt.cli import build_parser
 
 SUBCOMMANDS = ["cars", "import", "ahmed", "sdf-samples", "train-sdf", "fit", "train-surrogate", "eval-surrogate",
-               "predict", "demo"]
+               "predict", "optimize", "compare", "finetune-sdf", "demo-topology", "demo"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -38,6 +38,11 @@ def test_parser_knows_all_subcommands() -> None:
     (["import", "{tmp}/mesh.abc", "--out", "{tmp}/o.stl"], "unknown mesh extension"),
     (["cars", "--n", "2", "--out", "{tmp}/c", "--config", "{tmp}/bad.yaml"], "bad.yaml: cars.nn: unknown key"),
     (["cars", "--n", "0", "--out", "{tmp}/c"], "--n 0"),
+    (["optimize", "--param", "bogus", "--car", "3", "--out", "{tmp}/o"], "--param 'bogus'"),
+    (["optimize", "--param", "meshsdf", "--car", "{tmp}/missing.stl", "--out", "{tmp}/o",
+      "--surrogate", "{tmp}", "--decoder", "{tmp}"], "missing.stl: mesh file not found"),
+    (["optimize", "--param", "meshsdf", "--car", "3", "--out", "{tmp}/o", "--surrogate", "{tmp}"],
+     "no surrogate model"),
 ])
 def test_bad_input_gives_one_line_error(tmp_path: Path, args: list[str], match: str) -> None:
     (tmp_path / "empty.obj").write_text("")
