@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from skimage.draw import polygon as raster_polygon
 
 RHO_AIR = 1.18
 """Air density (kg/m³) of the paper's car set-up."""
@@ -57,14 +56,16 @@ def drag_coefficient(force_x: torch.Tensor | float, a_ref: float, rho: float = R
     return force_x / (0.5 * rho * speed**2 * a_ref)
 
 
-def frontal_area(verts: np.ndarray, faces: np.ndarray, pixel: float = 0.002) -> float:
+def frontal_area(verts: np.ndarray, faces: np.ndarray, pixel: float = 0.002, outward: bool = True) -> float:
     """Frontal area (m²): the area of the body's projection on the y-z plane, rasterized.
 
     Args:
         verts: (V, 3) vertices in metres.
         faces: (F, 3) triangles.
-        pixel: raster cell size (m); a pixel counts when its centre lies in a projected triangle, so the error
-            is a fraction of perimeter × pixel (0.1% on the Ahmed body at 2 mm).
+        pixel: raster cell size (m); a pixel counts when its centre lies in a projected triangle (edge
+            scanlines, vectorized), so the error is a fraction of perimeter × pixel
+            (0.1% on the Ahmed body at 2 mm).
+        outward: the faces are consistently outward (closed mesh): only the upstream-facing half is rasterized.
 
     Returns:
         The projected area in m².
@@ -74,10 +75,34 @@ def frontal_area(verts: np.ndarray, faces: np.ndarray, pixel: float = 0.002) -> 
     lo = v[:, 1:].min(axis=0) - 2.5 * pixel  # pixel centres half a pixel off the extremes (unbiased on boxes)
     hi = v[:, 1:].max(axis=0) + 2 * pixel
     shape = tuple(np.ceil((hi - lo) / pixel).astype(int) + 1)
-    img = np.zeros(shape, bool)
-    yz = (v[:, 1:] - lo) / pixel
-    tri = yz[f]
-    for t in tri:
-        rr, cc = raster_polygon(t[:, 0], t[:, 1], shape=shape)
-        img[rr, cc] = True
+    tri = ((v[:, 1:] - lo) / pixel)[f]  # (F, 3, 2) in pixel units; pixel (r, c) has its centre at (r, c)
+    e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+    facing = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # = n_x of the face (times 2 / pixel²)
+    if outward:  # every ray through a closed body enters it through an upstream-facing face
+        tri = tri[facing < 0]
+    # scanlines: for every pixel row crossing a triangle, the span of pixel centres inside it (edges included),
+    # accumulated in a difference array (+1 at the span start, -1 after its end)
+    r0 = np.ceil(tri[:, :, 0].min(axis=1)).astype(np.int64)
+    nr = np.floor(tri[:, :, 0].max(axis=1)).astype(np.int64) - r0 + 1
+    tid = np.repeat(np.arange(len(tri)), np.maximum(nr, 0))
+    r = (r0[tid] + np.arange(len(tid)) - np.repeat(np.cumsum(np.maximum(nr, 0)) - np.maximum(nr, 0),
+                                                     np.maximum(nr, 0))).astype(np.float64)
+    lo_c = np.full(len(tid), np.inf)
+    hi_c = np.full(len(tid), -np.inf)
+    t3 = tri[tid]
+    for i, j in ((0, 1), (1, 2), (2, 0)):
+        ra, ca, rb, cb = t3[:, i, 0], t3[:, i, 1], t3[:, j, 0], t3[:, j, 1]
+        crosses = (np.minimum(ra, rb) <= r) & (r <= np.maximum(ra, rb))
+        flat = ra == rb
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = np.where(flat, ca, ca + (r - ra) / (rb - ra) * (cb - ca))
+        lo_c = np.where(crosses, np.minimum(lo_c, np.where(flat, np.minimum(ca, cb), c)), lo_c)
+        hi_c = np.where(crosses, np.maximum(hi_c, np.where(flat, np.maximum(ca, cb), c)), hi_c)
+    c0, c1 = np.ceil(lo_c), np.floor(hi_c)
+    ok = np.isfinite(c0) & np.isfinite(c1) & (c0 <= c1)
+    rows, c0, c1 = r[ok].astype(np.int64), c0[ok].astype(np.int64), c1[ok].astype(np.int64)
+    diff = np.zeros((shape[0], shape[1] + 1), np.int32)
+    np.add.at(diff, (rows, c0), 1)
+    np.add.at(diff, (rows, c1 + 1), -1)
+    img = np.cumsum(diff[:, :-1], axis=1) > 0
     return float(img.sum() * pixel * pixel)
