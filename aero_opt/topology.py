@@ -60,6 +60,9 @@ class TopologyConfig:
         eval_resolution=64))
     samples: int = 200_000
     """SDF samples per shape."""
+    fraction_uniform: float = 0.4
+    """Share of samples drawn uniformly in the cube: with two very different shapes, space far from one shape's
+    surface (where the other one lives) must be constrained too, or the decoder leaves floating blobs there."""
 
 
 def cameras(size: int) -> tuple[Camera, ...]:
@@ -77,8 +80,8 @@ def ensure_model(model_dir: Path, shapes_dir: Path, cfg: TopologyConfig, work: P
     for key, fname in SHAPES.items():
         out = sample_dir / f"{key}.npz"
         if not out.is_file():
-            samples_for_mesh_file(shapes_dir / fname, out, SampleSpec(n_samples=cfg.samples), seed=0,
-                                  normalization="unit_sphere")
+            spec = SampleSpec(n_samples=cfg.samples, fraction_uniform=cfg.fraction_uniform)
+            samples_for_mesh_file(shapes_dir / fname, out, spec, seed=0, normalization="unit_sphere")
     train(sample_dir, model_dir, cfg.decoder, cfg.train, resume=(model_dir / "checkpoint.pt").is_file())
     return model_dir
 
