@@ -92,6 +92,8 @@ class OptimizeConfig:
     """Per-vertex Laplacian weight (0: none, as in the paper)."""
     verify_preset: str = "coarse"
     """OpenFOAM preset of ``--verify``."""
+    bf16: bool = True
+    """Run the surrogate's dense matmuls in bfloat16 (about 2x faster per iteration)."""
 
 
 @dataclass
@@ -206,7 +208,7 @@ class Evaluation:
 def _evaluate(param: Parameterization, models: Models, room: RoomConstraint, cfg: OptimizeConfig,
               drag0: float | None, rho: float, speed: float) -> Evaluation:
     verts, faces = param.mesh()
-    coeffs = models.surrogate.coefficients(verts, faces)
+    coeffs = models.surrogate.coefficients(verts, faces, bf16=cfg.bf16)
     q = 0.5 * rho * speed**2
     shear = coeffs[:, 1:4] * q if coeffs.shape[1] == 4 else None
     drag = surface_force(verts, faces, coeffs[:, 0] * q, shear)[0]

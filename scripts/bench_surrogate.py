@@ -25,6 +25,7 @@ from torch_geometric.nn import SplineConv as PygSplineConv
 from aero_opt.dataset import load_car
 from surrogate.graph import build_graph, max_edge_component
 from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig
+from surrogate.train import Surrogate
 from surrogate.spline_conv import SplineConv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,18 +42,18 @@ def _time_layer(conv: torch.nn.Module, x: torch.Tensor, ei: torch.Tensor, pseudo
     return statistics.median(times)
 
 
-def _time(model: torch.nn.Module, verts: torch.Tensor, faces: torch.Tensor, mx: float, repeats: int,
-          backward: bool) -> float:
+def _time(sur: Surrogate, verts: torch.Tensor, faces: torch.Tensor, repeats: int, backward: bool,
+          bf16: bool) -> float:
     times = []
-    for _ in range(repeats):
+    for _ in range(repeats + 1):  # the first call warms up
         v = verts.clone().requires_grad_(backward)
         t0 = time.perf_counter()
         with torch.set_grad_enabled(backward):
-            out = model(build_graph(v, faces, mx))[:, 0].sum()
+            out = sur.coefficients(v, faces, bf16=bf16)[:, 0].sum()
             if backward:
                 out.backward()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(times[1:])
 
 
 def main() -> int:
@@ -68,9 +69,10 @@ def main() -> int:
     mx = max_edge_component(verts, faces)
     torch.manual_seed(0)
     cfg = SurrogateConfig()
-    model = PressureSplineCNN(cfg)
-    t_model = _time(model, verts, faces, mx, args.repeats, backward=True)
-    t_forward = _time(model, verts, faces, mx, args.repeats, backward=False)
+    sur = Surrogate(PressureSplineCNN(cfg), mx)
+    model_times = {f"{'bf16' if bf16 else 'fp32'}_{'forward_backward_to_vertices' if bwd else 'forward'}":
+                   _time(sur, verts, faces, args.repeats, bwd, bf16) for bf16 in (False, True) for bwd in (True, False)}
+    t_model = model_times["bf16_forward_backward_to_vertices"]
     g = build_graph(verts, faces, mx)
     layers = {}
     for width in (cfg.width, 64):
@@ -85,11 +87,12 @@ def main() -> int:
     cfd = summary["seconds_per_case"]["median"]
     out = {"command": "python scripts/bench_surrogate.py " + " ".join(sys.argv[1:]), "car": car_path.name,
            "vertices": int(len(verts)), "edges": int(g.edge_index.shape[1]), "model": cfg.__dict__,
-           "model_forward_backward_to_vertices_seconds": t_model, "target_seconds": 1.0,
-           "model_forward_seconds": t_forward,
+           "model_seconds": model_times, "target_seconds": 1.0,
+           "note_precision": "bf16: dense matmuls in bfloat16 under torch.autocast (the optimizer's default); "
+                             "fp32: everything in float32",
            "layer_forward_backward_seconds": layers,
            "openfoam_coarse_seconds_per_case": cfd, "speedup_vs_cfd_forward_backward": cfd / t_model,
-           "speedup_vs_cfd_forward": cfd / t_forward,
+           "speedup_vs_cfd_forward": cfd / model_times["bf16_forward"],
            "cpu_count": os.cpu_count(), "machine": platform.machine(), "torch_threads": torch.get_num_threads(),
            "note": "one layer with PyG's compiled kernel is timed once (it takes tens of seconds); the whole model "
                    "with it would take minutes"}

@@ -11,7 +11,8 @@ S[i·K + k_s, j] = w_s / deg(i). It depends only on the graph, so it is built on
 (:func:`spline_basis`) and shared by every layer. A layer is then ``A = S @ x`` (a CSR sparse-dense product,
 (V·K, C_in)) followed by one dense matmul ``A.view(V, K·C_in) @ W.view(K·C_in, C_out)``. The backward pass is the
 transposed products (S is stored in both orientations) plus, only when the pseudo-coordinates require a gradient
-(shape optimization), a sampled dense-dense product for dL/dw. The compiled ``torch_spline_conv`` CPU kernel instead
+(shape optimization), a sampled dense-dense product for dL/dS. Under ``torch.autocast('cpu', torch.bfloat16)``
+the dense matmuls run in bfloat16 (about 2x faster here) while the sparse products stay in float32. The compiled ``torch_spline_conv`` CPU kernel instead
 weights every edge separately; ``scripts/bench_surrogate.py`` measures both side by side.
 
 These products allocate (V·K, C) arrays of tens of MB per layer; glibc returns such blocks to the OS after each
@@ -87,20 +88,18 @@ class SplineBasis:
     """The sparse basis matrix S (V·K × V) of one graph, in both orientations. Build with :func:`spline_basis`."""
 
     values: torch.Tensor
-    """(nnz,) entries w_s / deg(i), edge-major (edge e, corner s at e·2^d + s); carries the pseudo-coordinate
-    gradient. Entry e·2^d + s sits at row i·K + k_s, column j of S."""
+    """(nnz,) entries w_s / deg(i) (edge j -> i, corner s at row i·K + k_s, column j) in S's CSR order; carries
+    the pseudo-coordinate gradient."""
+    values_t: torch.Tensor
+    """(nnz,) the same entries in Sᵀ's CSR order (no gradient: the backward pass only reads them)."""
     crow: torch.Tensor
     """(V·K + 1,) int32 CSR row pointers of S."""
     col_sorted: torch.Tensor
     """(nnz,) int32 CSR column indices of S."""
-    perm: torch.Tensor
-    """(nnz,) order of the entries in S's CSR layout."""
     crow_t: torch.Tensor
     """(V + 1,) int32 CSR row pointers of Sᵀ."""
     col_t: torch.Tensor
     """(nnz,) int32 CSR column indices of Sᵀ."""
-    perm_t: torch.Tensor
-    """(nnz,) order of the entries in Sᵀ's CSR layout."""
     num_nodes: int
     kernels: int
     """K = kernel_size^d."""
@@ -137,36 +136,38 @@ def spline_basis(edge_index: torch.Tensor, pseudo: torch.Tensor, num_nodes: int,
     cols = src.unsqueeze(1).expand(-1, corners).reshape(-1)
     crow, col_sorted, perm = _csr(rows, cols, num_nodes * kernels, num_nodes)
     crow_t, col_t, perm_t = _csr(cols, rows, num_nodes, num_nodes * kernels)
-    return SplineBasis(values, crow, col_sorted, perm, crow_t, col_t, perm_t, num_nodes, kernels)
+    return SplineBasis(values[perm], values.detach()[perm_t], crow, col_sorted, crow_t, col_t, num_nodes, kernels)
 
 
 class _Aggregate(torch.autograd.Function):
-    """A = S @ x for a :class:`SplineBasis` S, differentiable in x and in S's values."""
+    """A = S @ x for a :class:`SplineBasis` S (values in CSR order), differentiable in x and in S's values."""
 
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, values: torch.Tensor,
                 basis: SplineBasis) -> torch.Tensor:
-        s = torch.sparse_csr_tensor(basis.crow, basis.col_sorted, values[basis.perm],
+        s = torch.sparse_csr_tensor(basis.crow, basis.col_sorted, values,
                                     size=(basis.num_nodes * basis.kernels, x.shape[0]), check_invariants=False)
+        x = x.to(values.dtype)
         ctx.save_for_backward(x, values)
         ctx.basis = basis
-        return s @ x
+        with torch.autocast("cpu", enabled=False):  # MKL's sparse product has no bfloat16 kernel
+            return s @ x
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
                  ) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
         x, values = ctx.saved_tensors
         b: SplineBasis = ctx.basis
+        grad = grad.to(values.dtype)
         gx = gv = None
         if ctx.needs_input_grad[0]:
-            st = torch.sparse_csr_tensor(b.crow_t, b.col_t, values[b.perm_t], size=(x.shape[0], grad.shape[0]),
+            st = torch.sparse_csr_tensor(b.crow_t, b.col_t, b.values_t, size=(x.shape[0], grad.shape[0]),
                                          check_invariants=False)
             gx = st @ grad
-        if ctx.needs_input_grad[1]:  # dL/dS sampled on S's pattern (SDDMM), back to entry order
-            pattern = torch.sparse_csr_tensor(b.crow, b.col_sorted, values[b.perm], size=(grad.shape[0], x.shape[0]),
+        if ctx.needs_input_grad[1]:  # dL/dS sampled on S's pattern (SDDMM), already in CSR order
+            pattern = torch.sparse_csr_tensor(b.crow, b.col_sorted, values, size=(grad.shape[0], x.shape[0]),
                                               check_invariants=False)
-            sampled = torch.sparse.sampled_addmm(pattern, grad, x.t(), beta=0.0).values()
-            gv = torch.empty_like(values).index_put_((b.perm,), sampled)
+            gv = torch.sparse.sampled_addmm(pattern, grad, x.t(), beta=0.0).values()
         return gx, gv, None
 
 

@@ -47,6 +47,9 @@ class TrainSurrogateConfig:
     """Early stopping: epochs without a better validation loss."""
     seed: int = 0
     """Shuffling and initialization seed."""
+    bf16: bool = True
+    """Mixed precision: the dense matmuls in bfloat16 (about 2x faster on this CPU; the sparse products, the
+    loss and the weights stay float32)."""
 
 
 @dataclass
@@ -101,9 +104,13 @@ class Surrogate:
         """Graph of a mesh with this model's fixed pseudo-coordinate scale."""
         return build_graph(verts, faces, self.max_value)
 
-    def coefficients(self, verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-        """Per-vertex (V, 4) [Cp, Cτ] (or (V, 1)) for vertices (V, 3) in metres; differentiable in ``verts``."""
-        return self.model(self.graph(verts, faces))
+    def coefficients(self, verts: torch.Tensor, faces: torch.Tensor, bf16: bool = False) -> torch.Tensor:
+        """Per-vertex (V, 4) [Cp, Cτ] (or (V, 1)) float32 for vertices (V, 3) in metres; differentiable in
+        ``verts``. ``bf16``: dense matmuls in bfloat16 (about 2x faster, ~0.5% noise)."""
+        g = self.graph(verts, faces)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = self.model(g)
+        return out.float()
 
     def drag(self, verts: torch.Tensor, faces: torch.Tensor, a_ref: float, rho: float = 1.18,
              speed: float = 15.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,17 +143,19 @@ class Surrogate:
         return cls(model, float(ck["max_value"]))
 
 
-def _loss(model: PressureSplineCNN, s: Sample, max_value: float, shear_weight: float,
+def _loss(model: PressureSplineCNN, s: Sample, max_value: float, tcfg: TrainSurrogateConfig,
           cache: dict[str, tuple[MeshGraph, SplineBasis]]) -> torch.Tensor:
     """MSE of Cp (+ shear) on one car; the car's graph and basis are built once and kept in ``cache``."""
     if s.name not in cache:
         with torch.no_grad():
             g = build_graph(s.verts, s.faces, max_value)
             cache[s.name] = (g, model.basis(g))
-    pred = model(*cache[s.name])
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=tcfg.bf16):
+        pred = model(*cache[s.name])
+    pred = pred.float()
     loss = (pred[:, 0] - s.target[:, 0]).square().mean()
     if pred.shape[1] == 4:
-        loss = loss + shear_weight * (pred[:, 1:] - s.target[:, 1:]).square().mean()
+        loss = loss + tcfg.shear_weight * (pred[:, 1:] - s.target[:, 1:]).square().mean()
     return loss
 
 
@@ -189,14 +198,14 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
         model.train()
         losses = []
         for i in torch.randperm(len(train_set), generator=gen).tolist():
-            loss = _loss(model, train_set[i], max_value, tcfg.shear_weight, cache)
+            loss = _loss(model, train_set[i], max_value, tcfg, cache)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(loss.item())
         model.eval()
         with torch.no_grad():
-            val = float(np.mean([float(_loss(model, s, max_value, tcfg.shear_weight, cache)) for s in val_set]))
+            val = float(np.mean([float(_loss(model, s, max_value, tcfg, cache)) for s in val_set]))
         if not math.isfinite(val):
             raise AeroOptError(f"training diverged at epoch {epoch + 1} (validation loss NaN); lower the lr")
         history.append({"epoch": epoch + 1, "train": float(np.mean(losses)), "val": val, "lr": lr,
