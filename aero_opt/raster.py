@@ -4,7 +4,7 @@ Each triangle is projected orthographically onto the image plane of a camera; fo
 coverage is ``D = sigmoid(d(p) / σ)`` with d the signed distance from p to the projected triangle (positive
 inside, in pixels). Coverages are aggregated as a probabilistic union, ``S(p) = 1 − Π_f (1 − D_f(p))``,
 computed in log space. Pairs (triangle, pixel) are generated only inside each triangle's bounding box grown by
-``cutoff · σ`` (where D < 1e-4), so the cost is proportional to the covered area, not pixels × triangles.
+``σ·ln(1e3)`` (where D < 1e-3), so the cost is proportional to the covered area, not pixels × triangles.
 Everything is differentiable in the vertex positions. Back faces count like front faces: a silhouette is the
 union of all projected triangles; triangles seen exactly edge-on (no projected area) are skipped. The soft union
 slightly widens edges where several layers overlap (about σ·ln2/2 pixels per layer; 1-2% of the area of a
@@ -23,8 +23,8 @@ import torch
 
 from aero_opt.errors import AeroOptError
 
-LOG_CUTOFF = math.log(1e4)
-"""Pairs farther than σ·ln(1e4) outside a triangle (coverage below 1e-4) are skipped."""
+LOG_CUTOFF = math.log(1e3)
+"""Pairs farther than σ·ln(1e3) outside a triangle (coverage below 1e-3) are skipped."""
 
 
 @dataclass(frozen=True)
@@ -58,15 +58,18 @@ class Camera:
         return torch.stack([(q[:, 0] + self.half_extent) * scale, (self.half_extent - q[:, 1]) * scale], dim=1)
 
 
-def _segment_distance(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Distance (N,) from points p to segments ab (all (N, 2))."""
-    ab = b - a
-    t = ((p - a) * ab).sum(dim=1) / ab.square().sum(dim=1).clamp_min(1e-12)
-    closest = a + t.clamp(0.0, 1.0).unsqueeze(1) * ab
-    return (p - closest).square().sum(dim=1).clamp_min(1e-12).sqrt()
+def _segment_distance2(px: torch.Tensor, py: torch.Tensor, ax: torch.Tensor, ay: torch.Tensor, bx: torch.Tensor,
+                       by: torch.Tensor) -> torch.Tensor:
+    """Squared distance (N,) from points (px, py) to segments a-b (all (N,) component tensors)."""
+    ex, ey = bx - ax, by - ay
+    wx, wy = px - ax, py - ay
+    t = ((wx * ex + wy * ey) / (ex * ex + ey * ey).clamp_min(1e-12)).clamp(0.0, 1.0)
+    dx, dy = wx - t * ex, wy - t * ey
+    return dx * dx + dy * dy
 
 
 def _cross2(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """z component (N,) of the cross products of 2-D vectors u, v (N, 2)."""
     return u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
 
 
@@ -104,14 +107,20 @@ def silhouette(verts: torch.Tensor, faces: torch.Tensor, camera: Camera, sigma: 
         py = lo[fid, 1] + torch.div(offsets, w[fid], rounding_mode="floor")
     if fid.numel() == 0:
         return torch.zeros(n, n, dtype=verts.dtype)
-    p = torch.stack([px, py], dim=1).to(verts.dtype) + 0.5
-    a, b, c = tri[fid, 0], tri[fid, 1], tri[fid, 2]
-    dist = torch.minimum(torch.minimum(_segment_distance(p, a, b), _segment_distance(p, b, c)),
-                         _segment_distance(p, c, a))
-    area = _cross2(b - a, c - a)
-    sgn = torch.where(area >= 0, 1.0, -1.0).to(verts.dtype)
-    e0, e1, e2 = _cross2(b - a, p - a) * sgn, _cross2(c - b, p - b) * sgn, _cross2(a - c, p - c) * sgn
-    inside = (e0 >= 0) & (e1 >= 0) & (e2 >= 0)
+    qx, qy = px.to(verts.dtype) + 0.5, py.to(verts.dtype) + 0.5
+    t = tri[fid]
+    ax, ay, bx, by, cx, cy = t[:, 0, 0], t[:, 0, 1], t[:, 1, 0], t[:, 1, 1], t[:, 2, 0], t[:, 2, 1]
+    d2 = torch.minimum(torch.minimum(_segment_distance2(qx, qy, ax, ay, bx, by),
+                                     _segment_distance2(qx, qy, bx, by, cx, cy)),
+                       _segment_distance2(qx, qy, cx, cy, ax, ay))
+    dist = d2.clamp_min(1e-12).sqrt()
+    with torch.no_grad():  # inside test: the three edge functions share the triangle's orientation
+        area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+        e0 = (bx - ax) * (qy - ay) - (by - ay) * (qx - ax)
+        e1 = (cx - bx) * (qy - by) - (cy - by) * (qx - bx)
+        e2 = (ax - cx) * (qy - cy) - (ay - cy) * (qx - cx)
+        sgn = torch.where(area >= 0, 1.0, -1.0)
+        inside = (e0 * sgn >= 0) & (e1 * sgn >= 0) & (e2 * sgn >= 0)
     d = torch.where(inside, dist, -dist)
     log_miss = torch.nn.functional.logsigmoid(-d / sigma)  # log(1 − D)
     acc = torch.zeros(n * n, dtype=verts.dtype).index_add(0, py * n + px, log_miss)
