@@ -100,7 +100,10 @@ def _cmd_cfd_run(args: argparse.Namespace) -> Path:
     from aero_opt.cfd.case import run_case
 
     s = run_case(args.mesh, args.out, preset_name=args.preset, speed=args.speed, rho=args.rho, procs=args.procs,
-                 keep=args.keep)
+                 keep=args.keep, mesh_only=args.mesh_only)
+    if args.mesh_only:
+        log.info("%d cells, meshing %.0f s", s["cells"], s["seconds"]["total"])
+        return Path(args.out)
     log.info("Cd %.4f (pressure %.4f + viscous %.4f), Cl %.4f, A_ref %.4f m2, %d cells, %d iterations, "
              "converged %s, %.0f s", s["Cd"], s["Cd_pressure"], s["Cd_viscous"], s["Cl"], s["A_ref"], s["cells"],
              s["iterations"], s["converged"], s["seconds"]["total"])
@@ -317,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--rho", type=float, default=1.18, help="air density (kg/m3)")
     q.add_argument("--procs", type=int, default=1, help="MPI ranks for simpleFoam")
     q.add_argument("--keep", action="store_true", help="keep the mesh and field folders")
+    q.add_argument("--mesh-only", action="store_true", help="stop after meshing and its checks (cell count)")
     _add_config(q)
     q.set_defaults(func=_cmd_cfd_run)
     q = cfd.add_parser("batch", help="run many cases (resumable; failures recorded)")

@@ -338,7 +338,8 @@ def clean_case(case: Path) -> None:
 
 
 def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: float = U_INF, rho: float = RHO_AIR,
-             procs: int = 1, half: bool | None = None, keep: bool = False) -> dict[str, Any]:
+             procs: int = 1, half: bool | None = None, keep: bool = False, mesh_only: bool = False
+             ) -> dict[str, Any]:
     """Build and run one case; writes and returns ``summary.json``.
 
     Args:
@@ -350,6 +351,7 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
         procs: MPI ranks for simpleFoam (1 = serial).
         half: force half/full model; None: half when the body is symmetric.
         keep: keep the mesh and time folders (otherwise they are deleted after the run).
+        mesh_only: stop after meshing and the mesh checks (cells and meshing times; no forces).
 
     Returns:
         The summary: Cd, Cd_pressure, Cd_viscous, Cl, A_ref, cells, iterations, converged, residuals, times.
@@ -376,6 +378,13 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
     times["surfaceFeatureExtract"] = run_tool(["surfaceFeatureExtract"], case, "surfaceFeatureExtract")
     times["snappyHexMesh"] = run_tool(["snappyHexMesh", "-overwrite"], case, "snappyHexMesh")
     mesh_info = _check_mesh(case, geo)
+    if mesh_only:
+        summary = {"mesh": str(mesh_path), "preset": preset_name, "half_model": geo.half, "A_ref": geo.a_ref,
+                   "length": geo.length, "cells": mesh_info["cells"], "fluid_volume_m3": mesh_info["fluid_volume"],
+                   "mesh_only": True, "seconds": {k: round(v, 2) for k, v in times.items()}}
+        summary["seconds"]["total"] = round(time.perf_counter() - t0, 2)
+        _write_summary(case, summary)
+        return summary
     cd_hist, ok, times["simpleFoam"] = _run_solver(case, preset, procs)
     coeffs = _last_coefficients(case)
     forces = read_forces(case)
@@ -402,7 +411,12 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
     summary["seconds"]["total"] = round(time.perf_counter() - t0, 2)
     if not keep:
         clean_case(case)
+    _write_summary(case, summary)
+    return summary
+
+
+def _write_summary(case: Path, summary: dict[str, Any]) -> None:
+    """``case/summary.json``, atomically (a case with it is finished)."""
     tmp = case / "summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2) + "\n")
     tmp.replace(case / "summary.json")
-    return summary
