@@ -120,11 +120,20 @@ def _coarse_to_fine(decoder: Decoder, latent: torch.Tensor, axes: list[np.ndarra
     # Trilinear interpolation of the coarse values onto the fine grid (exact at coarse nodes).
     coords = np.meshgrid(*[np.interp(np.arange(r), c, np.arange(len(c))) for c in cidx], indexing="ij")
     field_ = ndimage.map_coordinates(coarse, coords, order=1, mode="nearest").astype(np.float32)
-    # A fine point may be on the other side of the surface only if |interpolated value| is within the change
-    # the Lipschitz bound allows over the distance to the farthest coarse corner of its cell (plus interpolation).
-    spacing = np.array([a[1] - a[0] for a in axes])
-    reach = opts.lipschitz * float(np.linalg.norm(spacing * s))
-    need = np.abs(field_) <= 2.0 * reach
+    # A coarse cell can hold a zero only if every corner value is within the Lipschitz reach of its diagonal:
+    # |f(c)| = |f(c) - f(p)| <= L |c - p| <= L diag for a zero p in the cell. Other cells keep one sign in their
+    # closure, so their interpolated values have the right sign and marching cubes makes no triangle there; every
+    # fine point of the (closed) candidate cells is evaluated exactly, so the mesh equals the full grid's.
+    ext = [a[c] for a, c in zip(axes, cidx)]
+    diag = np.sqrt(np.diff(ext[0])[:, None, None] ** 2 + np.diff(ext[1])[None, :, None] ** 2
+                   + np.diff(ext[2])[None, None, :] ** 2)
+    a = np.abs(coarse)
+    corner_max = np.maximum.reduce([a[i:a.shape[0] - 1 + i, j:a.shape[1] - 1 + j, k:a.shape[2] - 1 + k]
+                                    for i in (0, 1) for j in (0, 1) for k in (0, 1)])
+    cells = np.argwhere(corner_max <= opts.lipschitz * diag)
+    need = np.zeros(field_.shape, bool)
+    for i, j, k in cells:
+        need[cidx[0][i]:cidx[0][i + 1] + 1, cidx[1][j]:cidx[1][j + 1] + 1, cidx[2][k]:cidx[2][k + 1] + 1] = True
     need[np.ix_(*cidx)] = False  # coarse nodes are exact already
     idx = np.argwhere(need)
     if len(idx):

@@ -83,10 +83,18 @@ def test_gradients_reach_decoder_parameters() -> None:
     assert net.bias.grad.item() == pytest.approx(-0.05 * mesh_area(v, f).item(), rel=1e-2)
 
 
-def test_fast_first_extraction_equals_full() -> None:
-    a = torch.tensor([0.7, 0.45, 0.3])
-    v_full, f_full, s_full = extract(ellipsoid, a, 64)
-    v_fast, f_fast, s_fast = extract(ellipsoid, a, 64, fast=True, options=FastOptions(lipschitz=3.0))
+def box_sdf(h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Exact signed distance of an axis-aligned box with half-sizes h (Lipschitz 1; flat faces, sharp edges)."""
+    q = x.abs() - h
+    return q.clamp_min(0).norm(dim=1) + q.max(dim=1).values.clamp_max(0)
+
+
+@pytest.mark.parametrize("field,latent", [(box_sdf, [0.7, 0.45, 0.3]), (moved_sphere, [0.1, -0.2, 0.05])])
+def test_fast_first_extraction_equals_full(field, latent: list[float]) -> None:  # noqa: ANN001
+    z = torch.tensor(latent)
+    v_full, f_full, s_full = extract(field, z, 64, bounds=((-1, -1, -1), (1.01, 1.02, 1.03)))
+    v_fast, f_fast, s_fast = extract(field, z, 64, bounds=((-1, -1, -1), (1.01, 1.02, 1.03)), fast=True,
+                                     options=FastOptions(lipschitz=1.0))
     assert torch.equal(f_full, f_fast) and torch.allclose(v_full, v_fast, atol=0, rtol=0)
     assert s_fast.queries < 0.5 * s_full.queries
 
