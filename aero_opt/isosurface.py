@@ -108,37 +108,66 @@ def _full_field(decoder: Decoder, latent: torch.Tensor, axes: list[np.ndarray], 
     return _eval_points(decoder, latent, pts, batch).reshape(gx.shape)
 
 
+def _cell_corner_max(a: np.ndarray) -> np.ndarray:
+    """max over the 8 corners of every cell of a node array (n0, n1, n2) -> (n0 - 1, n1 - 1, n2 - 1)."""
+    return np.maximum.reduce([a[i:a.shape[0] - 1 + i, j:a.shape[1] - 1 + j, k:a.shape[2] - 1 + k]
+                              for i in (0, 1) for j in (0, 1) for k in (0, 1)])
+
+
 def _coarse_to_fine(decoder: Decoder, latent: torch.Tensor, axes: list[np.ndarray], opts: FastOptions,
                     batch: int) -> tuple[np.ndarray, int]:
-    """Field on the grid from a coarse pass plus exact values where the surface may pass; returns (field, queries)."""
-    r = len(axes[0])
-    s = max(1, opts.coarse_stride)
-    cidx = [np.unique(np.r_[np.arange(0, r, s), r - 1]) for _ in range(3)]
-    cx, cy, cz = np.meshgrid(*[a[c] for a, c in zip(axes, cidx)], indexing="ij")
-    coarse = _eval_points(decoder, latent, np.stack([cx.ravel(), cy.ravel(), cz.ravel()], 1), batch)
-    coarse = coarse.reshape(cx.shape)
-    # Trilinear interpolation of the coarse values onto the fine grid (exact at coarse nodes).
-    coords = np.meshgrid(*[np.interp(np.arange(r), c, np.arange(len(c))) for c in cidx], indexing="ij")
-    field_ = ndimage.map_coordinates(coarse, coords, order=1, mode="nearest").astype(np.float32)
-    # A coarse cell can hold a zero only if every corner value is within the Lipschitz reach of its diagonal:
-    # |f(c)| = |f(c) - f(p)| <= L |c - p| <= L diag for a zero p in the cell. Other cells keep one sign in their
-    # closure, so their interpolated values have the right sign and marching cubes makes no triangle there; every
-    # fine point of the (closed) candidate cells is evaluated exactly, so the mesh equals the full grid's.
-    ext = [a[c] for a, c in zip(axes, cidx)]
-    diag = np.sqrt(np.diff(ext[0])[:, None, None] ** 2 + np.diff(ext[1])[None, :, None] ** 2
-                   + np.diff(ext[2])[None, None, :] ** 2)
-    a = np.abs(coarse)
-    corner_max = np.maximum.reduce([a[i:a.shape[0] - 1 + i, j:a.shape[1] - 1 + j, k:a.shape[2] - 1 + k]
-                                    for i in (0, 1) for j in (0, 1) for k in (0, 1)])
-    cells = np.argwhere(corner_max <= opts.lipschitz * diag)
-    need = np.zeros(field_.shape, bool)
-    for i, j, k in cells:
-        need[cidx[0][i]:cidx[0][i + 1] + 1, cidx[1][j]:cidx[1][j + 1] + 1, cidx[2][k]:cidx[2][k + 1] + 1] = True
-    need[np.ix_(*cidx)] = False  # coarse nodes are exact already
-    idx = np.argwhere(need)
-    if len(idx):
-        field_[need] = _eval_points(decoder, latent, _grid_points(axes, idx), batch)
-    return field_, int(coarse.size + len(idx))
+    """Field on the grid by hierarchical refinement; returns (field, queries).
+
+    Level by level (node strides S, S/2, ..., 1 with S = ``coarse_stride`` rounded down to a power of two), the
+    nodes of the cells that can hold a zero are evaluated exactly and the rest is interpolated. A cell can hold a
+    zero only if every corner value is within the Lipschitz reach of its diagonal: |f(c)| = |f(c) - f(p)| <=
+    L |c - p| <= L diag for a zero p in the cell. A rejected cell keeps one sign in its closure, so values
+    interpolated from its corners (or from any rejected ancestor's) have the right sign and marching cubes makes
+    no triangle there, while every grid cube with a sign change has exact corners: when the bound holds, the mesh
+    is the full grid's, vertex for vertex.
+    """
+    r = [len(a) for a in axes]
+    top = 1 << max(0, int(np.floor(np.log2(max(1, opts.coarse_stride)))))
+    strides = [top >> k for k in range(int(np.log2(top)) + 1)]
+    idx = {st: [np.unique(np.r_[np.arange(0, n, st), n - 1]) for n in r] for st in strides}
+    nodes = idx[top]
+    g = np.meshgrid(*[a[i] for a, i in zip(axes, nodes)], indexing="ij")
+    f = _eval_points(decoder, latent, np.stack([x.ravel() for x in g], 1), batch).reshape(g[0].shape)
+    queries = f.size
+    exact = np.ones(f.shape, bool)
+
+    def candidates(values: np.ndarray, nodes_: list[np.ndarray]) -> np.ndarray:
+        ext = [a[i] for a, i in zip(axes, nodes_)]
+        diag = np.sqrt(np.diff(ext[0])[:, None, None] ** 2 + np.diff(ext[1])[None, :, None] ** 2
+                       + np.diff(ext[2])[None, None, :] ** 2)
+        return _cell_corner_max(np.abs(values)) <= opts.lipschitz * diag
+
+    cand = candidates(f, nodes)
+    for st in strides[1:]:
+        fine = idx[st]
+        coords = np.meshgrid(*[np.interp(fi, ni, np.arange(len(ni))) for fi, ni in zip(fine, nodes)], indexing="ij")
+        f = ndimage.map_coordinates(f, coords, order=1, mode="nearest").astype(np.float32)
+        was = ndimage.map_coordinates(exact.astype(np.float32), coords, order=0, mode="nearest") > 0.5
+        on_old = np.ix_(*[np.isin(fi, ni) for fi, ni in zip(fine, nodes)])
+        exact = np.zeros(f.shape, bool)
+        exact[on_old] = was[on_old]
+        parent = [np.searchsorted(ni, fi[:-1], side="right") - 1 for fi, ni in zip(fine, nodes)]
+        live = cand[np.ix_(*parent)]  # fine cells whose parent cell can hold a zero
+        corner = np.zeros(f.shape, bool)
+        for i in (0, 1):
+            for j in (0, 1):
+                for k in (0, 1):
+                    corner[i:f.shape[0] - 1 + i, j:f.shape[1] - 1 + j, k:f.shape[2] - 1 + k] |= live
+        todo = corner & ~exact
+        pts = np.argwhere(todo)
+        if len(pts):
+            grid_idx = np.stack([fine[a][pts[:, a]] for a in range(3)], axis=1)
+            f[todo] = _eval_points(decoder, latent, _grid_points(axes, grid_idx), batch)
+            queries += len(pts)
+        exact |= todo
+        cand = live & candidates(f, fine)
+        nodes = fine
+    return f.astype(np.float32), int(queries)
 
 
 def _surface_mask(f: np.ndarray) -> np.ndarray:
