@@ -51,8 +51,8 @@ log = logging.getLogger(__name__)
 class LearningRates:
     """Adam learning rate per parameterization (units of its parameters per step)."""
 
-    meshsdf: float = 0.01
-    """Latent code (normalized units; training codes have norm ~0.1-0.5)."""
+    meshsdf: float = 0.005
+    """Latent code (the shipped decoder's training codes: norm ~0.2, per-dimension spread ~0.04)."""
     scaling: float = 0.003
     """Scale factors."""
     freeform: float = 0.003
