@@ -6,3 +6,7 @@ Modules: :mod:`aero_opt.shapes` (parametric cars, Ahmed body), :mod:`aero_opt.me
 """
 
 __version__ = "0.1.0"
+
+from aero_opt.memory import keep_freed_memory
+
+keep_freed_memory()

@@ -108,10 +108,11 @@ def _full_field(decoder: Decoder, latent: torch.Tensor, axes: list[np.ndarray], 
     return _eval_points(decoder, latent, pts, batch).reshape(gx.shape)
 
 
-def _cell_corner_max(a: np.ndarray) -> np.ndarray:
-    """max over the 8 corners of every cell of a node array (n0, n1, n2) -> (n0 - 1, n1 - 1, n2 - 1)."""
-    return np.maximum.reduce([a[i:a.shape[0] - 1 + i, j:a.shape[1] - 1 + j, k:a.shape[2] - 1 + k]
-                              for i in (0, 1) for j in (0, 1) for k in (0, 1)])
+def _cell_corners(a: np.ndarray, op: np.ufunc) -> np.ndarray:
+    """``op`` (np.maximum or np.minimum) over the 8 corners of every cell of a node array (n0, n1, n2)
+    -> (n0 - 1, n1 - 1, n2 - 1)."""
+    return op.reduce([a[i:a.shape[0] - 1 + i, j:a.shape[1] - 1 + j, k:a.shape[2] - 1 + k]
+                      for i in (0, 1) for j in (0, 1) for k in (0, 1)])
 
 
 def _coarse_to_fine(decoder: Decoder, latent: torch.Tensor, axes: list[np.ndarray], opts: FastOptions,
@@ -119,9 +120,9 @@ def _coarse_to_fine(decoder: Decoder, latent: torch.Tensor, axes: list[np.ndarra
     """Field on the grid by hierarchical refinement; returns (field, queries).
 
     Level by level (node strides S, S/2, ..., 1 with S = ``coarse_stride`` rounded down to a power of two), the
-    nodes of the cells that can hold a zero are evaluated exactly and the rest is interpolated. A cell can hold a
-    zero only if every corner value is within the Lipschitz reach of its diagonal: |f(c)| = |f(c) - f(p)| <=
-    L |c - p| <= L diag for a zero p in the cell. A rejected cell keeps one sign in its closure, so values
+    nodes of the cells that can hold a zero are evaluated exactly and the rest is interpolated. A zero p in a cell
+    needs |f(c)| = |f(c) - f(p)| <= L |c - p| at every corner c, hence every corner within L · diagonal and the
+    corner nearest to p (at most half the diagonal away) within L · diagonal / 2. A rejected cell keeps one sign in its closure, so values
     interpolated from its corners (or from any rejected ancestor's) have the right sign and marching cubes makes
     no triangle there, while every grid cube with a sign change has exact corners: when the bound holds, the mesh
     is the full grid's, vertex for vertex.
@@ -140,7 +141,9 @@ def _coarse_to_fine(decoder: Decoder, latent: torch.Tensor, axes: list[np.ndarra
         ext = [a[i] for a, i in zip(axes, nodes_)]
         diag = np.sqrt(np.diff(ext[0])[:, None, None] ** 2 + np.diff(ext[1])[None, :, None] ** 2
                        + np.diff(ext[2])[None, None, :] ** 2)
-        return _cell_corner_max(np.abs(values)) <= opts.lipschitz * diag
+        a = np.abs(values)
+        return (_cell_corners(a, np.maximum) <= opts.lipschitz * diag) & \
+            (_cell_corners(a, np.minimum) <= 0.5 * opts.lipschitz * diag)
 
     cand = candidates(f, nodes)
     for st in strides[1:]:
@@ -255,7 +258,7 @@ def attach_gradients(decoder: Decoder, latent: torch.Tensor, verts: np.ndarray) 
 
 def extract(decoder: Decoder, latent: torch.Tensor, resolution: int, bounds: Bounds = ((-1, -1, -1), (1, 1, 1)),
             state: IsoState | None = None, fast: bool = False, options: FastOptions | None = None,
-            batch: int = 65536) -> tuple[torch.Tensor, torch.Tensor, IsoState]:
+            batch: int = 16384) -> tuple[torch.Tensor, torch.Tensor, IsoState]:
     """Extract the zero level set of ``decoder(latent, ·)`` as a mesh differentiable in ``latent``.
 
     Args:

@@ -12,19 +12,17 @@ S[i·K + k_s, j] = w_s / deg(i). It depends only on the graph, so it is built on
 (V·K, C_in)) followed by one dense matmul ``A.view(V, K·C_in) @ W.view(K·C_in, C_out)``. The backward pass is the
 transposed products (S is stored in both orientations) plus, only when the pseudo-coordinates require a gradient
 (shape optimization), a sampled dense-dense product for dL/dS. Under ``torch.autocast('cpu', torch.bfloat16)``
-the dense matmuls run in bfloat16 (about 2x faster here) while the sparse products stay in float32. The compiled ``torch_spline_conv`` CPU kernel instead
-weights every edge separately; ``scripts/bench_surrogate.py`` measures both side by side.
+the dense matmuls run in bfloat16 (about 2x faster here) while the sparse products stay in float32. The compiled
+``torch_spline_conv`` CPU kernel instead weights every edge separately; ``scripts/bench_surrogate.py`` measures both side by side.
 
 These products allocate (V·K, C) arrays of tens of MB per layer; glibc returns such blocks to the OS after each
 use and page-faults them back in, which costs more than the arithmetic (measured: zeroing a 40 MB tensor 48 ms
-vs 2 ms). :func:`keep_freed_memory` raises glibc's mmap threshold so freed blocks are reused; it runs when this
-module is imported (glibc only; elsewhere it does nothing).
+vs 2 ms). :func:`aero_opt.memory.keep_freed_memory` raises glibc's mmap threshold so freed blocks are reused;
+it runs when the ``aero_opt`` package is imported (glibc only; elsewhere it does nothing).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import math
 import warnings
 from dataclasses import dataclass
@@ -32,30 +30,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+import aero_opt  # noqa: F401  (importing the package keeps freed blocks: aero_opt.memory)
 
-
-def keep_freed_memory() -> bool:
-    """Ask glibc to keep freed large blocks in the heap (mmap threshold 1 GiB, no trimming).
-
-    Returns:
-        True when the allocator accepted the settings (glibc), False otherwise.
-    """
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    ok = mallopt(_M_MMAP_THRESHOLD, 1 << 30) == 1
-    ok &= mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1) == 1
-    ok &= mallopt(_M_TOP_PAD, 64 << 20) == 1
-    return bool(ok)
-
-
-keep_freed_memory()
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
 
 
