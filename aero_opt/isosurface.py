@@ -108,21 +108,15 @@ def _full_field(decoder: Decoder, latent: torch.Tensor, axes: list[np.ndarray], 
     return _eval_points(decoder, latent, pts, batch).reshape(gx.shape)
 
 
-def _cell_corners(a: np.ndarray, op: np.ufunc) -> np.ndarray:
-    """``op`` (np.maximum or np.minimum) over the 8 corners of every cell of a node array (n0, n1, n2)
-    -> (n0 - 1, n1 - 1, n2 - 1)."""
-    return op.reduce([a[i:a.shape[0] - 1 + i, j:a.shape[1] - 1 + j, k:a.shape[2] - 1 + k]
-                      for i in (0, 1) for j in (0, 1) for k in (0, 1)])
-
-
 def _coarse_to_fine(decoder: Decoder, latent: torch.Tensor, axes: list[np.ndarray], opts: FastOptions,
                     batch: int) -> tuple[np.ndarray, int]:
     """Field on the grid by hierarchical refinement; returns (field, queries).
 
     Level by level (node strides S, S/2, ..., 1 with S = ``coarse_stride`` rounded down to a power of two), the
     nodes of the cells that can hold a zero are evaluated exactly and the rest is interpolated. A zero p in a cell
-    needs |f(c)| = |f(c) - f(p)| <= L |c - p| at every corner c, hence every corner within L · diagonal and the
-    corner nearest to p (at most half the diagonal away) within L · diagonal / 2. A rejected cell keeps one sign in its closure, so values
+    needs |f(c)| = |f(c) - f(p)| <= L |c - p| at every corner c; p lies in the octant of the cell nearest to one
+    corner o, so the cell is kept only if for some octant every corner value is within L times the corner's
+    largest distance to that octant. A rejected cell keeps one sign in its closure, so values
     interpolated from its corners (or from any rejected ancestor's) have the right sign and marching cubes makes
     no triangle there, while every grid cube with a sign change has exact corners: when the bound holds, the mesh
     is the full grid's, vertex for vertex.
@@ -137,15 +131,27 @@ def _coarse_to_fine(decoder: Decoder, latent: torch.Tensor, axes: list[np.ndarra
     queries = f.size
     exact = np.ones(f.shape, bool)
 
-    def candidates(values: np.ndarray, nodes_: list[np.ndarray]) -> np.ndarray:
-        ext = [a[i] for a, i in zip(axes, nodes_)]
-        diag = np.sqrt(np.diff(ext[0])[:, None, None] ** 2 + np.diff(ext[1])[None, :, None] ** 2
-                       + np.diff(ext[2])[None, None, :] ** 2)
-        a = np.abs(values)
-        return (_cell_corners(a, np.maximum) <= opts.lipschitz * diag) & \
-            (_cell_corners(a, np.minimum) <= 0.5 * opts.lipschitz * diag)
+    corners = [(i, j, k) for i in (0, 1) for j in (0, 1) for k in (0, 1)]
 
-    cand = candidates(f, nodes)
+    def candidates(values: np.ndarray, nodes_: list[np.ndarray], live: np.ndarray | None) -> np.ndarray:
+        """Cells (of the node grid) that can hold a zero, among the ``live`` ones (all when None)."""
+        ext = [np.diff(a[i]) for a, i in zip(axes, nodes_)]
+        shape = tuple(len(e) for e in ext)
+        cells = np.argwhere(live) if live is not None else np.argwhere(np.ones(shape, bool))
+        a = np.abs(values)
+        fc = np.stack([a[cells[:, 0] + i, cells[:, 1] + j, cells[:, 2] + k] for i, j, k in corners], axis=1)
+        size = np.array([e.max() for e in ext])  # the largest cell of the level: conservative for all
+        # A zero p lies in the octant of its nearest corner o; every corner c must then reach it:
+        # |f(c)| <= L · (distance from c to the farthest point of octant o).
+        reach = np.array([[opts.lipschitz * float(np.linalg.norm(size * np.where(np.array(c) != np.array(o), 1.0,
+                                                                                   0.5)))
+                           for c in corners] for o in corners])  # (octant, corner)
+        possible = (fc[:, None, :] <= reach[None, :, :]).all(axis=2).any(axis=1)
+        out = np.zeros(shape, bool)
+        out[tuple(cells[possible].T)] = True
+        return out
+
+    cand = candidates(f, nodes, None)
     for st in strides[1:]:
         fine = idx[st]
         coords = np.meshgrid(*[np.interp(fi, ni, np.arange(len(ni))) for fi, ni in zip(fine, nodes)], indexing="ij")
@@ -168,7 +174,7 @@ def _coarse_to_fine(decoder: Decoder, latent: torch.Tensor, axes: list[np.ndarra
             f[todo] = _eval_points(decoder, latent, _grid_points(axes, grid_idx), batch)
             queries += len(pts)
         exact |= todo
-        cand = live & candidates(f, fine)
+        cand = candidates(f, fine, live)
         nodes = fine
     return f.astype(np.float32), int(queries)
 
