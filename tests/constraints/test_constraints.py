@@ -35,7 +35,7 @@ def test_room_penalty_zero_then_positive(car: tuple[np.ndarray, np.ndarray]) -> 
     squashed[:, 2] = low + 0.6 * (v[:, 2] - low)
     squashed.requires_grad_(True)
     pen = room.penalty_mesh(squashed, faces)
-    assert float(pen) > 1e-4
+    assert pen.item() > 1e-4
     pen.backward()
     # pushing the surface back up (moving the top vertices up) lowers the penalty
     assert squashed.grad[:, 2][squashed[:, 2] > low + 0.4].sum() < 0
@@ -72,7 +72,7 @@ def test_room_penalty_sdf() -> None:
     assert float(room.penalty_sdf(sphere(5.0 / CAR_SCALE), z)) == 0.0  # 5 m sphere holds every point
     pen = room.penalty_sdf(sphere(0.5 / CAR_SCALE), z)  # 0.5 m sphere does not
     pen.backward()
-    assert float(pen) > 0.01 and float(z.grad[0]) < 0  # growing the sphere helps
+    assert pen.item() > 0.01 and float(z.grad[0]) < 0  # growing the sphere helps
 
 
 def test_room_rejects_inside_out_mesh() -> None:
