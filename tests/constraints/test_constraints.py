@@ -69,7 +69,7 @@ def test_room_penalty_sdf() -> None:
         return lambda z, x: (x - c).norm(dim=1) - z[0] * r
 
     z = torch.tensor([1.0], requires_grad=True)
-    assert float(room.penalty_sdf(sphere(5.0 / CAR_SCALE), z)) == 0.0  # 5 m sphere holds every point
+    assert room.penalty_sdf(sphere(5.0 / CAR_SCALE), z).item() == 0.0  # 5 m sphere holds every point
     pen = room.penalty_sdf(sphere(0.5 / CAR_SCALE), z)  # 0.5 m sphere does not
     pen.backward()
     assert pen.item() > 0.01 and float(z.grad[0]) < 0  # growing the sphere helps
