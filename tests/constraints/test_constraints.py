@@ -91,7 +91,7 @@ def test_knn_prior_brute_force() -> None:
     d2 = ((codes - z.detach().numpy()) ** 2).sum(axis=1)
     expected = 0.2 * np.sort(d2)[:10].mean()
     val = prior(z.float())
-    assert float(val) == pytest.approx(expected, rel=1e-5)
+    assert val.item() == pytest.approx(expected, rel=1e-5)
     val.backward()
     near = codes[np.argsort(d2)[:10]]
     assert np.allclose(z.grad.numpy(), 0.2 * 2 * (z.detach().numpy() - near).mean(axis=0), rtol=1e-4)
