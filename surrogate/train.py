@@ -135,7 +135,8 @@ class Surrogate:
         if path.is_dir():
             path = path / "model.pt"
         if not path.is_file():
-            raise AeroOptError(f"{path}: no surrogate model (train one with `aero-opt train-surrogate`)")
+            raise AeroOptError(f"{path}: no surrogate model (train one with `aero-opt train-surrogate`; the "
+                               "shipped one is made by `python scripts/train_surrogate_model.py`)")
         ck = torch.load(path, map_location="cpu", weights_only=False)
         model = PressureSplineCNN(SurrogateConfig(**ck["config"]))
         model.load_state_dict(ck["state"])
