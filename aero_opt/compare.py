@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from aero_opt.errors import AeroOptError
 from aero_opt.optimize import Models, OptimizeConfig, StartShape, run_start, simulate, start_shape
-from aero_opt.sdf import write_json_atomic
+from aero_opt.sdf import save_torch_atomic, write_json_atomic
 from parameterizations import NAMES
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,8 @@ def _start(car: str, models: Models, cfg: OptimizeConfig, data_dir: Path, car_di
         return StartShape(d["name"], d["latent"], d["verts"], d["faces"], d["source"])
     s = start_shape(car, models, cfg.resolution, data_dir)
     car_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("start.pt.tmp")
-    torch.save({"name": s.name, "latent": s.latent, "verts": s.verts, "faces": s.faces, "source": s.source}, tmp)
-    os.replace(tmp, path)
+    save_torch_atomic({"name": s.name, "latent": s.latent, "verts": s.verts, "faces": s.faces, "source": s.source},
+                      path)
     return s
 
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from aero_opt.errors import AeroOptError
 from aero_opt.isosurface import Bounds, EmptySurfaceError, extract
-from aero_opt.sdf import CHAMFER_POINTS, surface_points, write_json_atomic
+from aero_opt.sdf import CHAMFER_POINTS, save_torch_atomic, surface_points, write_json_atomic
 from aero_opt.train_sdf import (ShapeSamples, TrainSDFConfig, chamfer_l2, fit_latent, grid_bounds, load_model,
                                 load_samples)
 
@@ -164,10 +164,8 @@ def run_finetune(model_dir: Path, data_dir: Path, out_dir: Path, test_dir: Path 
     after = report(dec, codes.detach()[eval_idx], eval_train, test_shapes, tcfg, cfg, bounds, progress)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / "checkpoint.pt.tmp"
-    torch.save({**{k: v for k, v in ck.items() if k not in ("optimizer",)}, "decoder": dec.state_dict(),
-                "latents": codes.detach().clone(), "finetuned_from": str(model_dir)}, tmp)
-    tmp.replace(out_dir / "checkpoint.pt")
+    save_torch_atomic({**{k: v for k, v in ck.items() if k not in ("optimizer",)}, "decoder": dec.state_dict(),
+                       "latents": codes.detach().clone(), "finetuned_from": str(model_dir)}, out_dir / "checkpoint.pt")
 
     def change(key: str) -> float | None:
         b, a = before[key]["mean"], after[key]["mean"]

@@ -152,6 +152,16 @@ def samples_for_mesh_file(mesh_path: Path, out_path: Path, spec: SampleSpec, see
             "inside_fraction": float((sdf < 0).mean()), "frame": transform.to_dict()}
 
 
+def save_torch_atomic(obj: object, path: Path) -> None:
+    """``torch.save`` through a temporary file and a rename, so a crash never leaves half a checkpoint."""
+    import torch
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
 def write_json_atomic(path: Path, data: object) -> None:
     """Write JSON to ``path`` through a temporary file and a rename, so a crash never leaves half a file."""
     path = Path(path)

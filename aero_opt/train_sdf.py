@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_BOUNDS, CAR_SCALE
 from aero_opt.isosurface import EmptySurfaceError, extract
 from aero_opt.sdf_model import DecoderConfig, SDFDecoder
-from aero_opt.sdf import CHAMFER_POINTS, surface_points
+from aero_opt.sdf import CHAMFER_POINTS, save_torch_atomic, surface_points
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +111,6 @@ def chamfer_l2(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(da**2) + np.mean(db**2))
 
 
-def _save_atomic(obj: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def load_model(run_dir: Path) -> tuple[SDFDecoder, torch.Tensor, dict[str, Any]]:
     """Decoder (eval mode), latent codes (K, D) and the checkpoint dict of a training run."""
     path = Path(run_dir) / "checkpoint.pt"
@@ -163,7 +156,7 @@ def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFCo
     (run_dir / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
 
     def checkpoint(epoch: int) -> None:
-        _save_atomic({**meta, "decoder": dec.state_dict(), "latents": latents.weight.detach().clone(),
+        save_torch_atomic({**meta, "decoder": dec.state_dict(), "latents": latents.weight.detach().clone(),
                       "optimizer": opt.state_dict(), "epoch": epoch, "history": history,
                       "rng": gen.get_state()}, ck_path)
 

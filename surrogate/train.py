@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from aero_opt.dataset import CarSample, load_car
 from aero_opt.errors import AeroOptError
+from aero_opt.sdf import save_torch_atomic
 from surrogate.forces import drag_coefficient, surface_force
 from surrogate.graph import MeshGraph, build_graph, max_edge_component
 from surrogate.spline_conv import SplineBasis
@@ -123,10 +123,8 @@ class Surrogate:
 
     def save(self, path: Path, extra: dict[str, Any] | None = None) -> None:
         """Write the model atomically (weights, config, Cartesian scale)."""
-        tmp = Path(str(path) + ".tmp")
-        torch.save({"state": self.model.state_dict(), "config": asdict(self.model.cfg),
-                    "max_value": self.max_value, **(extra or {})}, tmp)
-        os.replace(tmp, path)
+        save_torch_atomic({"state": self.model.state_dict(), "config": asdict(self.model.cfg),
+                           "max_value": self.max_value, **(extra or {})}, path)
 
     @classmethod
     def load(cls, path: Path) -> Surrogate:
@@ -231,11 +229,9 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
 def _save_checkpoint(path: Path, model: PressureSplineCNN, opt: torch.optim.Optimizer, epoch: int,
                      history: list[dict[str, float]], best: float, since_best: int, max_value: float,
                      gen: torch.Generator) -> None:
-    tmp = Path(str(path) + ".tmp")
-    torch.save({"state": model.state_dict(), "config": asdict(model.cfg), "optimizer": opt.state_dict(),
-                "epoch": epoch, "history": history, "best": best, "since_best": since_best,
-                "max_value": max_value, "rng": gen.get_state()}, tmp)
-    os.replace(tmp, path)
+    save_torch_atomic({"state": model.state_dict(), "config": asdict(model.cfg), "optimizer": opt.state_dict(),
+                       "epoch": epoch, "history": history, "best": best, "since_best": since_best,
+                       "max_value": max_value, "rng": gen.get_state()}, path)
 
 
 def _plot(history: list[dict[str, float]], path: Path) -> None:

@@ -34,6 +34,7 @@ import trimesh
 
 from aero_opt.cfd.env import log_tail, openfoam_env, run_tool
 from aero_opt.errors import AeroOptError
+from aero_opt.sdf import write_json_atomic
 from surrogate.forces import RHO_AIR, U_INF, frontal_area
 
 log = logging.getLogger(__name__)
@@ -383,7 +384,7 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
                    "length": geo.length, "cells": mesh_info["cells"], "fluid_volume_m3": mesh_info["fluid_volume"],
                    "mesh_only": True, "seconds": {k: round(v, 2) for k, v in times.items()}}
         summary["seconds"]["total"] = round(time.perf_counter() - t0, 2)
-        _write_summary(case, summary)
+        write_json_atomic(case / "summary.json", summary)
         return summary
     cd_hist, ok, times["simpleFoam"] = _run_solver(case, preset, procs)
     coeffs = _last_coefficients(case)
@@ -411,12 +412,6 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
     summary["seconds"]["total"] = round(time.perf_counter() - t0, 2)
     if not keep:
         clean_case(case)
-    _write_summary(case, summary)
+    write_json_atomic(case / "summary.json", summary)
     return summary
 
-
-def _write_summary(case: Path, summary: dict[str, Any]) -> None:
-    """``case/summary.json``, atomically (a case with it is finished)."""
-    tmp = case / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    tmp.replace(case / "summary.json")
