@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from aero_opt.atomic import write_json_atomic
 from aero_opt.errors import AeroOptError
 from aero_opt.mesh_import import export_mesh
-from aero_opt.sdf import write_json_atomic
 from aero_opt.shapes import STYLES, make_car, sample_car_params
 
 log = logging.getLogger(__name__)

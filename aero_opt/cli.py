@@ -38,9 +38,9 @@ def _cmd_cars(args: argparse.Namespace) -> Path:
 
 
 def _cmd_import(args: argparse.Namespace) -> Path:
+    from aero_opt.atomic import write_json_atomic
     from aero_opt.config import load_config
     from aero_opt.mesh_import import export_mesh, import_mesh
-    from aero_opt.sdf import write_json_atomic
 
     opts = load_config(args.config).mesh_import
     out = Path(args.out)
@@ -71,8 +71,9 @@ def _cmd_sdf(args: argparse.Namespace) -> Path:
 
     from tqdm import tqdm
 
+    from aero_opt.atomic import write_json_atomic
     from aero_opt.config import load_config
-    from aero_opt.sdf import samples_for_mesh_file, write_json_atomic
+    from aero_opt.sdf import samples_for_mesh_file
 
     spec = load_config(args.config).sdf
     if args.n is not None:

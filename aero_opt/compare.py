@@ -11,10 +11,8 @@ Layout of ``out_dir``::
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
-import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -23,9 +21,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from aero_opt.atomic import save_torch_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
 from aero_opt.errors import AeroOptError
 from aero_opt.optimize import Models, OptimizeConfig, StartShape, run_start, simulate, start_shape
-from aero_opt.sdf import save_torch_atomic, write_json_atomic
 from parameterizations import NAMES
 
 log = logging.getLogger(__name__)
@@ -152,28 +150,18 @@ def _pct(mean: float | None, std: float | None) -> str:
 def write_tables(rows: list[dict[str, Any]], table: dict[str, Any], out_dir: Path) -> None:
     """``results.csv`` (per run), ``results.md`` (per parameterization) and ``comparison.png``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / "results.csv.tmp"
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, out_dir / "results.csv")
+    write_csv_atomic(out_dir / "results.csv", rows)
     lines = ["| parameterization | runs | drag change (surrogate) | drag change (OpenFOAM) | constraint violations |",
              "|---|---|---|---|---|"]
     for p, t in table.items():
         lines.append(f"| {p} | {t['runs']} | {_pct(t['surrogate_change_mean'], t['surrogate_change_std'])} | "
                      f"{_pct(t['cfd_change_mean'], t['cfd_change_std'])} | {t['violations']} |")
-    tmp = out_dir / "results.md.tmp"
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out_dir / "results.md")
+    write_text_atomic(out_dir / "results.md", "\n".join(lines) + "\n")
     _chart(table, out_dir / "comparison.png")
 
 
 def _chart(table: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from aero_opt.render import plt, save_figure
 
     names = list(table)
     x = np.arange(len(names))
@@ -190,5 +178,4 @@ def _chart(table: dict[str, Any], path: Path) -> None:
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -18,13 +18,13 @@ File format (``car_XXXX.npz``, all arrays little-endian):
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aero_opt.atomic import savez_atomic
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_BOUNDS, to_metres, to_normalized
 
@@ -94,19 +94,16 @@ class CarSample:
 def save_car(path: Path, verts_m: np.ndarray, faces: np.ndarray, pressure: np.ndarray, shear: np.ndarray,
              summary: dict[str, Any], params: dict[str, Any]) -> None:
     """Write one car atomically in the format of the module docstring."""
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp.npz")
     u = (to_normalized(verts_m) - _LO) / (_HI - _LO)
     geometry = {"verts_q": quantize(verts_m)} if (u >= 0).all() and (u <= 1).all() else \
         {"verts": np.asarray(verts_m, np.float32)}
-    np.savez_compressed(
-        tmp, **geometry, faces_delta=np.diff(np.asarray(faces, np.int32).ravel(), prepend=np.int32(0)),
+    savez_atomic(
+        path, **geometry, faces_delta=np.diff(np.asarray(faces, np.int32).ravel(), prepend=np.int32(0)),
         pressure=np.asarray(pressure, np.float16), shear=np.asarray(shear, np.float16),
         cd=np.float64(summary["Cd"]), cd_pressure=np.float64(summary["Cd_pressure"]),
         cd_viscous=np.float64(summary["Cd_viscous"]), cl=np.float64(summary["Cl"]),
         a_ref=np.float64(summary["A_ref"]), speed=np.float64(summary["speed"]), rho=np.float64(summary["rho"]),
         params=np.asarray(json.dumps(params)), case=np.asarray(json.dumps(summary)))
-    os.replace(tmp, path)
 
 
 def load_car(path: Path) -> CarSample:

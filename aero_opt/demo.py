@@ -15,10 +15,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from aero_opt.atomic import write_json_atomic
 from aero_opt.compare import run_compare
 from aero_opt.config import load_config
 from aero_opt.errors import AeroOptError
-from aero_opt.sdf import write_json_atomic
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,19 @@ import torch
 from scipy.spatial import cKDTree
 from tqdm import tqdm
 
+from aero_opt.atomic import save_torch_atomic, write_json_atomic
 from aero_opt.errors import AeroOptError
 from aero_opt.isosurface import Bounds, EmptySurfaceError, extract
-from aero_opt.sdf import CHAMFER_POINTS, save_torch_atomic, surface_points, write_json_atomic
-from aero_opt.train_sdf import (ShapeSamples, TrainSDFConfig, chamfer_l2, fit_latent, grid_bounds, load_model,
-                                load_samples)
+from aero_opt.sdf import CHAMFER_POINTS, surface_points
+from aero_opt.train_sdf import (
+    ShapeSamples,
+    TrainSDFConfig,
+    chamfer_l2,
+    fit_latent,
+    grid_bounds,
+    load_model,
+    load_samples,
+)
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 import trimesh
 
+from aero_opt.atomic import save_torch_atomic, write_json_atomic
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_FRAME, CAR_SCALE, Similarity, unit_sphere_transform
 from aero_opt.isosurface import extract
@@ -45,13 +45,13 @@ def fit_mesh(mesh_path: Path, run_dir: Path, out_dir: Path, normalization: str =
     ch = chamfer_l2(surface_points(v_np, f.numpy(), CHAMFER_POINTS, np.random.default_rng(1)), surf)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(z, out_dir / "latent.pt")
+    save_torch_atomic(z, out_dir / "latent.pt")
     export_mesh(trimesh.Trimesh(transform.inverse(v_np), f.numpy(), process=False), out_dir / "fit.stl")
     summary = {"mesh": str(mesh_path), "model": str(run_dir), "chamfer": ch,
                "chamfer_m2": ch * CAR_SCALE**2 if car else None, "chamfer_points": CHAMFER_POINTS,
                "resolution": tcfg.eval_resolution, "vertices": int(len(v_np)),
                "latent_norm": float(z.norm())}
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json_atomic(out_dir / "summary.json", summary)
     return summary
 
 

@@ -30,6 +30,7 @@ import trimesh
 from scipy import ndimage
 from skimage import measure
 
+from aero_opt.atomic import atomic_open
 from aero_opt.errors import AeroOptError
 
 log = logging.getLogger(__name__)
@@ -336,10 +337,8 @@ def export_mesh(mesh: trimesh.Trimesh, path: str | Path) -> None:
     ext = path.suffix.lower().lstrip(".")
     if ext not in ("stl", "obj", "ply", "off", "glb"):
         raise AeroOptError(f"{path}: cannot write extension {path.suffix!r} (stl, obj, ply, off, glb)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    mesh.export(tmp, file_type=ext)
-    tmp.replace(path)
+    with atomic_open(path, "wb") as fh:
+        mesh.export(file_obj=fh, file_type=ext)
 
 
 def euler_genus(mesh: trimesh.Trimesh) -> int:

@@ -16,11 +16,9 @@ Every parameterization starts from the same mesh: the MeshSDF reconstruction of 
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -31,12 +29,12 @@ import torch
 import trimesh
 from tqdm import tqdm
 
+from aero_opt.atomic import write_csv_atomic, write_json_atomic
 from aero_opt.dataset import DATASET_RESOLUTION, load_car
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_BOUNDS, CAR_OFFSET, CAR_SCALE
 from aero_opt.isosurface import extract
 from aero_opt.mesh_import import export_mesh, load_mesh
-from aero_opt.sdf import write_json_atomic
 from aero_opt.train_sdf import TrainSDFConfig, load_model
 from constraints.latent_prior import KNNLatentPrior
 from constraints.regions import RoomConstraint
@@ -284,7 +282,7 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
                     ev.room)
         best, best_iter = ev, cfg.iters
     _save_mesh(best, out_dir / "final", rho, speed)
-    _write_history(rows, out_dir / "history.csv")
+    write_csv_atomic(out_dir / "history.csv", rows)
     a_best = rows[best_iter]["A_ref"]
     summary = {
         "param": param.name, "iterations": cfg.iters, "lr": step, "best_iteration": best_iter,
@@ -299,22 +297,8 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
     return summary
 
 
-def _write_history(rows: list[dict[str, float]], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
-
-
 def _plots(rows: list[dict[str, float]], ev0: Evaluation, best: Evaluation, best_iter: int, out_dir: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from aero_opt.render import draw_mesh
+    from aero_opt.render import draw_mesh, plt, save_figure
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot([r["iteration"] for r in rows], [r["drag_N"] for r in rows], label="surrogate drag")
@@ -324,8 +308,7 @@ def _plots(rows: list[dict[str, float]], ev0: Evaluation, best: Evaluation, best
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out_dir / "drag.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, out_dir / "drag.png")
     cp = np.concatenate([ev0.coeffs[:, 0].numpy(), best.coeffs[:, 0].numpy()])
     clim = (float(np.percentile(cp, 2)), float(np.percentile(cp, 98)))
     fig, axes = plt.subplots(2, 2, figsize=(9, 4.5))
@@ -337,8 +320,7 @@ def _plots(rows: list[dict[str, float]], ev0: Evaluation, best: Evaluation, best
         axes[0, col].set_title(title)
     fig.suptitle("predicted Cp")
     fig.tight_layout()
-    fig.savefig(out_dir / "before_after.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, out_dir / "before_after.png")
 
 
 def simulate(mesh: Path, case: Path, preset: str, speed: float = 15.0, rho: float = 1.18) -> dict[str, Any]:

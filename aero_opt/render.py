@@ -6,6 +6,7 @@ No OpenGL or display is needed, so pictures work on a headless CI machine.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Sequence
 
 import matplotlib
@@ -15,6 +16,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from aero_opt.atomic import atomic_open  # noqa: E402
 
 VIEWS: dict[str, tuple[float, float]] = {"side": (0.0, 0.0), "three_quarter": (-35.0, 20.0), "top": (0.0, 89.9),
                                          "front": (-90.0, 0.0)}
@@ -83,3 +87,28 @@ def draw_mesh(ax: Axes, verts: np.ndarray, faces: np.ndarray, view: str | tuple[
     ax.set_aspect("equal")
     ax.axis("off")
     return coll
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> None:
+    """Write ``fig`` as a PNG to ``path`` atomically (folder created if missing) and close it."""
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=dpi)
+    plt.close(fig)
+
+
+def plot_curves(path: str | Path, x: Sequence[float], curves: dict[str, Sequence[float]], xlabel: str,
+                ylabel: str, log: bool = True) -> None:
+    """A line plot of one or more curves against ``x`` (legend when more than one), saved as a PNG.
+
+    Used for the loss curves of every training loop.
+    """
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for label, y in curves.items():
+        (ax.semilogy if log else ax.plot)(list(x), list(y), label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if len(curves) > 1:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, path)

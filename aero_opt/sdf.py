@@ -7,15 +7,14 @@ meshes with small defects.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import igl
 import numpy as np
 
+from aero_opt.atomic import savez_atomic
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_FRAME, Similarity, unit_sphere_transform
 from aero_opt.mesh_import import load_mesh
@@ -116,12 +115,9 @@ def save_samples(path: Path, points: np.ndarray, sdf: np.ndarray, transform: Sim
     surface (for Chamfer distances), ``frame_offset`` (3,), ``frame_scale`` () and ``source`` (mesh file name),
     all in the normalized frame.
     """
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, points=points, sdf=sdf, surface=np.asarray(surface, np.float32),
-                        frame_offset=np.asarray(transform.offset), frame_scale=np.asarray(transform.scale),
-                        source=np.asarray(source))
-    os.replace(tmp, path)
+    savez_atomic(path, points=points, sdf=sdf, surface=np.asarray(surface, np.float32),
+                 frame_offset=np.asarray(transform.offset), frame_scale=np.asarray(transform.scale),
+                 source=np.asarray(source))
 
 
 def samples_for_mesh_file(mesh_path: Path, out_path: Path, spec: SampleSpec, seed: int,
@@ -150,21 +146,3 @@ def samples_for_mesh_file(mesh_path: Path, out_path: Path, spec: SampleSpec, see
     save_samples(out_path, pts, sdf, transform, Path(mesh_path).name, surf)
     return {"mesh": str(mesh_path), "samples": str(out_path), "n": int(len(sdf)),
             "inside_fraction": float((sdf < 0).mean()), "frame": transform.to_dict()}
-
-
-def save_torch_atomic(obj: object, path: Path) -> None:
-    """``torch.save`` through a temporary file and a rename, so a crash never leaves half a checkpoint."""
-    import torch
-
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename, so a crash never leaves half a file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)

@@ -22,12 +22,13 @@ import torch
 import trimesh
 from tqdm import tqdm
 
+from aero_opt.atomic import atomic_open, write_json_atomic
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import unit_sphere_transform
 from aero_opt.isosurface import EmptySurfaceError, IsoState, extract
 from aero_opt.mesh_import import load_mesh
 from aero_opt.raster import Camera, silhouette
-from aero_opt.sdf import SampleSpec, samples_for_mesh_file, write_json_atomic
+from aero_opt.sdf import SampleSpec, samples_for_mesh_file
 from aero_opt.sdf_model import DecoderConfig
 from aero_opt.train_sdf import TrainSDFConfig, load_model, train
 
@@ -138,12 +139,7 @@ def run_trajectory(dec: torch.nn.Module, z0: torch.Tensor, target: torch.Tensor,
 
 def _frame(path: Path, v: np.ndarray, f: np.ndarray, sil: torch.Tensor, target: torch.Tensor,
            row: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from aero_opt.render import draw_mesh
+    from aero_opt.render import draw_mesh, plt, save_figure
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
@@ -156,8 +152,7 @@ def _frame(path: Path, v: np.ndarray, f: np.ndarray, sil: torch.Tensor, target: 
         ax.axis("off")
     fig.suptitle(f"silhouette loss {row['loss']:.4f}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=70)
-    plt.close(fig)
+    save_figure(fig, path, dpi=70)
 
 
 def run_demo_topology(out: Path, model_dir: Path, shapes_dir: Path, cfg: TopologyConfig = TopologyConfig(),
@@ -207,12 +202,7 @@ def run_demo_topology(out: Path, model_dir: Path, shapes_dir: Path, cfg: Topolog
 
 
 def _target_png(shapes_dir: Path, target: torch.Tensor, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from aero_opt.render import draw_mesh
+    from aero_opt.render import draw_mesh, plt, save_figure
 
     mesh = load_mesh(shapes_dir / SHAPES["bob"])
     v = unit_sphere_transform(mesh.vertices).forward(mesh.vertices)
@@ -224,8 +214,7 @@ def _target_png(shapes_dir: Path, target: torch.Tensor, path: Path) -> None:
         ax.set_title(name, fontsize=8)
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=70)
-    plt.close(fig)
+    save_figure(fig, path, dpi=70)
 
 
 def _gif(frames: list[Path], path: Path) -> None:
@@ -234,4 +223,5 @@ def _gif(frames: list[Path], path: Path) -> None:
     if not frames:
         return
     images = [Image.open(p).convert("P", palette=Image.Palette.ADAPTIVE) for p in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=100, loop=0)
+    with atomic_open(path, "wb") as fh:
+        images[0].save(fh, format="GIF", save_all=True, append_images=images[1:], duration=100, loop=0)

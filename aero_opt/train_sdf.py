@@ -12,7 +12,6 @@ Chamfer-L2 (DeepSDF's definition): mean squared nearest-neighbour distance from 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -25,11 +24,12 @@ import torch
 from scipy.spatial import cKDTree
 from tqdm import tqdm
 
+from aero_opt.atomic import save_torch_atomic, write_json_atomic
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_BOUNDS, CAR_SCALE
 from aero_opt.isosurface import EmptySurfaceError, extract
+from aero_opt.sdf import CHAMFER_POINTS, surface_points
 from aero_opt.sdf_model import DecoderConfig, SDFDecoder
-from aero_opt.sdf import CHAMFER_POINTS, save_torch_atomic, surface_points
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFCo
         gen.set_state(ck["rng"])
     meta = {"names": [s.name for s in shapes], "decoder_config": asdict(dec_cfg), "train_config": asdict(cfg),
             "car_frame": all(s.car_frame for s in shapes), "data": str(data_dir)}
-    (run_dir / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_json_atomic(run_dir / "config.json", meta)
 
     def checkpoint(epoch: int) -> None:
         save_torch_atomic({**meta, "decoder": dec.state_dict(), "latents": latents.weight.detach().clone(),
@@ -204,7 +204,7 @@ def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFCo
     report = {"epochs": cfg.epochs, "final_l1": history[-1]["l1"] if history else None,
               "train_seconds": history[-1]["seconds"] if history else None, "shapes": n,
               "decoder_flops_per_query": dec.flops_per_query(), "reconstruction": recon}
-    (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json_atomic(run_dir / "report.json", report)
     return report
 
 
@@ -252,18 +252,8 @@ def fit_latent(dec: SDFDecoder, s: ShapeSamples, cfg: TrainSDFConfig, latent_siz
 
 
 def _loss_plot(history: list[dict[str, float]], path: Path) -> None:
-    import matplotlib
+    from aero_opt.render import plot_curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not history:
-        return
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.semilogy([h["epoch"] for h in history], [h["l1"] for h in history])
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("clamped L1 loss")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    if history:
+        plot_curves(path, [h["epoch"] for h in history], {"train": [h["l1"] for h in history]}, "epoch",
+                    "clamped L1 loss")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from aero_opt.atomic import write_json_atomic
 from aero_opt.frame import CAR_BOUNDS
 from aero_opt.isosurface import FastOptions, extract, mesh_volume
 from aero_opt.train_sdf import load_model
@@ -108,7 +109,7 @@ def main() -> int:
                        "first_extraction_speedup_128": ">= 4"},
            "cpu_count": os.cpu_count(), "machine": platform.machine()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    write_json_atomic(args.out, out)
     print(json.dumps(ratios, indent=2))
     return 0
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aero_opt.atomic import write_json_atomic
 from aero_opt.frame import CAR_FRAME
 from aero_opt.sdf import SampleSpec, sample_sdf
 from aero_opt.shapes import CarParams, make_car
@@ -47,7 +48,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json_atomic(args.out, result)
     print(json.dumps(result, indent=2))
 
 

@@ -22,11 +22,12 @@ import numpy as np
 import torch
 from torch_geometric.nn import SplineConv as PygSplineConv
 
+from aero_opt.atomic import write_json_atomic
 from aero_opt.dataset import load_car
 from surrogate.graph import build_graph, max_edge_component
+from surrogate.spline_conv import SplineConv
 from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig
 from surrogate.train import Surrogate
-from surrogate.spline_conv import SplineConv
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,7 +98,7 @@ def main() -> int:
            "note": "one layer with PyG's compiled kernel is timed once (it takes tens of seconds); the whole model "
                    "with it would take minutes"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    write_json_atomic(args.out, out)
     print(json.dumps(out, indent=2))
     return 0 if np.isfinite(t_model) else 1
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
+from aero_opt.atomic import write_json_atomic
 from aero_opt.frame import CAR_BOUNDS
 from aero_opt.isosurface import extract, mesh_area, mesh_centroid, mesh_volume
-from aero_opt.sdf import write_json_atomic
 from aero_opt.train_sdf import load_model
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,12 +6,12 @@ Writes docs/import_report.json (one entry per mesh: input defects, repair method
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
+from aero_opt.atomic import write_json_atomic
 from aero_opt.mesh_import import REAL_CARS, import_mesh
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ def main() -> None:
         results[path.name] = rep
     out = ROOT / "docs" / "import_report.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"command": "python scripts/import_report.py", "meshes": results}, indent=2) + "\n")
+    write_json_atomic(out, {"command": "python scripts/import_report.py", "meshes": results})
     for name, r in results.items():
         print(f"{name:36s} in: {r['input']['components']} comps, watertight={r['input']['watertight']}, "
               f"boundary edges {r['input']['boundary_edges']}, non-manifold {r['input']['non_manifold_edges']}, "

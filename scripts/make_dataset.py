@@ -24,11 +24,13 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from aero_opt.atomic import write_json_atomic
 from aero_opt.carset import car_style
 from aero_opt.cfd.batch import case_status, run_batch
 from aero_opt.cfd.results import case_to_dataset
 from aero_opt.dataset import DATASET_RESOLUTION, grid_mesh, make_split
 from aero_opt.frame import CAR_BOUNDS
+from aero_opt.mesh_import import export_mesh
 from aero_opt.shapes import make_car, sample_car_params
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,10 +46,8 @@ def prepare_mesh(i: int, seed: int, wing_fraction: float, mesh_dir: Path) -> str
     params = sample_car_params(np.random.default_rng([seed, i]), car_style(i, "all"), wing_fraction=wing_fraction)
     car = make_car(params)
     mc = trimesh.Trimesh(*grid_mesh(car.vertices, car.faces), process=False)
-    tmp = mesh_dir / f"{name}.tmp.stl"
-    mc.export(tmp)
-    os.replace(tmp, stl)
-    (mesh_dir / f"{name}.json").write_text(json.dumps(params.to_dict(), indent=1) + "\n")
+    export_mesh(mc, stl)
+    write_json_atomic(mesh_dir / f"{name}.json", params.to_dict())
     return name
 
 
@@ -104,7 +104,7 @@ def write_summary(args: argparse.Namespace, case_root: Path) -> None:
 
     names = sorted(p.stem for p in args.out.glob("car_*.npz"))
     split = make_split(names, seed=args.seed)
-    (args.out / "split.json").write_text(json.dumps(split, indent=1) + "\n")
+    write_json_atomic(args.out / "split.json", split)
     fail_path = args.out / "failures.json"
     failures = {f["id"]: f for f in (json.loads(fail_path.read_text()) if fail_path.is_file() else [])}
     for i in range(args.n):
@@ -114,7 +114,7 @@ def write_summary(args: argparse.Namespace, case_root: Path) -> None:
     for name in names:
         failures.pop(name, None)
     fail_list = [failures[k] for k in sorted(failures)]
-    fail_path.write_text(json.dumps(fail_list, indent=1) + "\n")
+    write_json_atomic(fail_path, fail_list)
     rows = []
     for name in names:
         s = load_car(args.out / f"{name}.npz").case
@@ -136,7 +136,7 @@ def write_summary(args: argparse.Namespace, case_root: Path) -> None:
         "not_converged": [r["id"] for r in rows if not r["converged"]],
         "failures": fail_list, "cases": rows,
     }
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_json_atomic(args.out / "summary.json", summary)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import trimesh
 
+from aero_opt.atomic import write_json_atomic
 from aero_opt.cfd.case import run_case
 from aero_opt.cfd.results import case_to_dataset
 from aero_opt.dataset import grid_mesh
@@ -59,9 +60,9 @@ def main() -> int:
                                         "converged", "half_model")}
         rows[name]["seconds"] = s["seconds"]["total"]
         logging.info("%s: Cd %.3f, %d cells, %.0f s", name, s["Cd"], s["cells"], s["seconds"]["total"])
-    (args.out / "summary.json").write_text(json.dumps({"command": "python scripts/make_real_car_set.py "
-                                                      + " ".join(sys.argv[1:]), "preset": args.preset,
-                                                      "speed": args.speed, "cars": rows}, indent=2) + "\n")
+    write_json_atomic(args.out / "summary.json", {"command": "python scripts/make_real_car_set.py "
+                                                  + " ".join(sys.argv[1:]), "preset": args.preset,
+                                                  "speed": args.speed, "cars": rows})
     return 0
 
 

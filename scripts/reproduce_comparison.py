@@ -19,9 +19,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from aero_opt.atomic import write_json_atomic
 from aero_opt.compare import run_compare
 from aero_opt.config import load_config
-from aero_opt.sdf import write_json_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 

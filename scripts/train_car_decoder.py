@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shutil
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aero_opt.atomic import write_json_atomic
 from aero_opt.carset import car_style
 from aero_opt.config import load_config
 from aero_opt.dataset import make_split
@@ -96,7 +96,7 @@ def main() -> int:
                              "mean_m2": float(np.mean([h["chamfer_m2"] for h in held_out]))} if ch else None,
         "chamfer_definition": "mean squared NN distance both ways, 30k points, normalized frame (x 2.75^2 for m^2)",
     }
-    (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json_atomic(args.out / "report.json", report)
     if ch:
         logging.info("held-out Chamfer-L2: mean %.3e, median %.3e (normalized)", np.mean(ch), np.median(ch))
     return 0

@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shutil
 import sys
 from pathlib import Path
 
+from aero_opt.atomic import write_json_atomic
 from aero_opt.config import load_config
-from aero_opt.sdf import write_json_atomic
 from surrogate.evaluate import evaluate
 from surrogate.train import train_surrogate
 

@@ -16,14 +16,11 @@ import shutil
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from aero_opt.cfd.case import run_case  # noqa: E402
-from aero_opt.errors import AeroOptError  # noqa: E402
-from aero_opt.shapes import make_ahmed  # noqa: E402
+from aero_opt.atomic import write_json_atomic
+from aero_opt.cfd.case import run_case
+from aero_opt.errors import AeroOptError
+from aero_opt.render import plt, save_figure
+from aero_opt.shapes import make_ahmed
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENT = {0.0: 0.250, 12.5: 0.230, 25.0: 0.285, 30.0: 0.378, 35.0: 0.260}
@@ -68,13 +65,12 @@ def main() -> int:
             logging.info("%-7s %5.1f deg  Cd %.3f (p %.3f + v %.3f)  experiment %s  error %s  %d cells  %.0f s",
                          preset, angle, s["Cd"], s["Cd_pressure"], s["Cd_viscous"], exp,
                          "-" if exp is None else f"{row['error_pct']:+.1f}%", s["cells"], s["seconds"]["total"])
-            out_json.write_text(json.dumps({
+            write_json_atomic(out_json, {
                 "command": "python scripts/validate_ahmed.py " + " ".join(sys.argv[1:]),
                 "speed": args.speed, "reference": "Ahmed, Ramm & Faltin (1984), SAE 840300",
                 "note": "steady RANS k-omega SST with wall functions; the 30-35 deg flow switch is known to be "
                         "missed (OPENFOAM_NOTES.md)", "runs": sorted(results, key=lambda r: (r["preset"],
-                                                                                           r["slant_deg"]))},
-                indent=2) + "\n")
+                                                                                           r["slant_deg"]))})
     _plot(results, args.out / "ahmed.png")
     return 0
 
@@ -92,8 +88,7 @@ def _plot(results: list[dict], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ worst, median and best car.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from aero_opt.atomic import write_json_atomic, write_text_atomic
 from surrogate.forces import drag_coefficient, surface_force
 from surrogate.train import Surrogate, load_split
 
@@ -39,9 +39,7 @@ def write_vtp(path: Path, verts: np.ndarray, faces: np.ndarray, point_data: dict
               "</DataArray>", '<DataArray type="Int64" Name="offsets" format="ascii">',
               " ".join(map(str, 3 * np.arange(1, len(f) + 1))), "</DataArray>", "</Polys>", "</Piece>",
               "</PolyData>", "</VTKFile>"]
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 def r2_score(y: np.ndarray, yhat: np.ndarray) -> float:
@@ -102,18 +100,13 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
                 "force function (cd_pressure: pressure only; cd_total: pressure + wall shear)",
         "per_car": rows,
     }
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json_atomic(out_dir / "metrics.json", metrics)
     _pictures(cars, rows, sur, out_dir)
     return metrics
 
 
 def _pictures(cars: list, rows: list[dict[str, Any]], sur: Surrogate, out_dir: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from aero_opt.render import draw_mesh
+    from aero_opt.render import draw_mesh, plt, save_figure
 
     y = [r["cd_pressure_cfd"] for r in rows]
     yh = [r["cd_pressure_pred"] for r in rows]
@@ -125,8 +118,7 @@ def _pictures(cars: list, rows: list[dict[str, Any]], sur: Surrogate, out_dir: P
     ax.set_ylabel("Cd (pressure) from surrogate")
     ax.set_aspect("equal")
     fig.tight_layout()
-    fig.savefig(out_dir / "parity.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out_dir / "parity.png", dpi=110)
     order = np.argsort([r["rel_l2_pressure"] for r in rows])
     for tag, i in (("best", order[0]), ("median", order[len(order) // 2]), ("worst", order[-1])):
         s = cars[i]
@@ -139,8 +131,7 @@ def _pictures(cars: list, rows: list[dict[str, Any]], sur: Surrogate, out_dir: P
             draw_mesh(ax, s.car.verts, s.car.faces, "three_quarter", values=vals, clim=clim)
             ax.set_title(f"{s.name} {title} p (Pa), rel. L2 {rows[i]['rel_l2_pressure']:.3f}", fontsize=9)
         fig.tight_layout()
-        fig.savefig(out_dir / f"pressure_{tag}.png", dpi=90)
-        plt.close(fig)
+        save_figure(fig, out_dir / f"pressure_{tag}.png", dpi=90)
 
 
 def predict_mesh(mesh_path: Path, model_dir: Path, out_dir: Path, rho: float = 1.18,
@@ -179,5 +170,5 @@ def predict_mesh(mesh_path: Path, model_dir: Path, out_dir: Path, rho: float = 1
                "Cd_pressure": drag_coefficient(float(fp[0]), a_ref, rho, speed),
                "Cd_viscous": drag_coefficient(float(fv[0]), a_ref, rho, speed),
                "drag_N": float(fp[0] + fv[0]), "vertices": int(len(v)), "seconds": dt}
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json_atomic(out_dir / "summary.json", summary)
     return summary

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from aero_opt.atomic import save_torch_atomic, write_json_atomic
 from aero_opt.dataset import CarSample, load_car
 from aero_opt.errors import AeroOptError
-from aero_opt.sdf import save_torch_atomic
 from surrogate.forces import drag_coefficient, surface_force
 from surrogate.graph import MeshGraph, build_graph, max_edge_component
 from surrogate.spline_conv import SplineBasis
@@ -220,7 +220,7 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
             log.info("early stop at epoch %d (no improvement for %d epochs)", epoch + 1, tcfg.patience)
             break
     bar.close()
-    (run_dir / "history.json").write_text(json.dumps(history, indent=1) + "\n")
+    write_json_atomic(run_dir / "history.json", history)
     _plot(history, run_dir / "loss.png")
     return {"epochs_run": len(history), "best_val": best, "max_value": max_value,
             "train_cars": len(train_set), "val_cars": len(val_set)}
@@ -235,18 +235,8 @@ def _save_checkpoint(path: Path, model: PressureSplineCNN, opt: torch.optim.Opti
 
 
 def _plot(history: list[dict[str, float]], path: Path) -> None:
-    import matplotlib
+    from aero_opt.render import plot_curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.semilogy([h["epoch"] for h in history], [h["train"] for h in history], label="train")
-    ax.semilogy([h["epoch"] for h in history], [h["val"] for h in history], label="validation")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE of Cp (+ shear)")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plot_curves(path, [h["epoch"] for h in history], {"train": [h["train"] for h in history],
+                                                      "validation": [h["val"] for h in history]},
+                "epoch", "MSE of Cp (+ shear)")

@@ -18,9 +18,9 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
+from aero_opt.atomic import write_json_atomic
 from aero_opt.cfd.env import log_tail
 from aero_opt.errors import AeroOptError
-from aero_opt.sdf import write_json_atomic
 
 log = logging.getLogger(__name__)
 

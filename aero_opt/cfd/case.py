@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import trimesh
 
+from aero_opt.atomic import write_json_atomic
 from aero_opt.cfd.env import log_tail, openfoam_env, run_tool
 from aero_opt.errors import AeroOptError
-from aero_opt.sdf import write_json_atomic
 from surrogate.forces import RHO_AIR, U_INF, frontal_area
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,6 @@ the fluid, i.e. into the body).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aero_opt.atomic import write_json_atomic
 from aero_opt.cfd.results import SurfaceFields, latest_surface, read_vtk_surface
 from aero_opt.dataset import save_car
 from aero_opt.errors import AeroOptError
@@ -213,5 +213,5 @@ def collect_cases(cases: list[Path], patch: str, out_dir: Path, **kw: Any) -> di
         rows[case.name] = collect_case(case, patch, out_dir / f"{case.name}.npz", **kw)
         log.info("%s: %s, Cd %.4f (p %.4f + v %.4f)", case.name, rows[case.name]["source"], rows[case.name]["Cd"],
                  rows[case.name]["Cd_pressure"], rows[case.name]["Cd_viscous"])
-    (out_dir / "summary.json").write_text(json.dumps({"patch": patch, "cases": rows}, indent=2) + "\n")
+    write_json_atomic(out_dir / "summary.json", {"patch": patch, "cases": rows})
     return rows

@@ -9,9 +9,7 @@ import pytest
 import torch
 
 from aero_opt.errors import AeroOptError
-from aero_opt.isosurface import (EmptySurfaceError, FastOptions, extract, mesh_area, mesh_centroid,
-                                 mesh_volume)
-
+from aero_opt.isosurface import EmptySurfaceError, FastOptions, extract, mesh_area, mesh_centroid, mesh_volume
 
 pytestmark = pytest.mark.usefixtures("float64")
 

@@ -11,7 +11,7 @@ import pytest
 import trimesh
 
 from aero_opt.errors import AeroOptError
-from aero_opt.mesh_import import REAL_CARS, ImportOptions, import_mesh, load_mesh, rotation_to_car_frame, parse_axis
+from aero_opt.mesh_import import REAL_CARS, ImportOptions, import_mesh, load_mesh, parse_axis, rotation_to_car_frame
 
 OUTER_SHELL_TOL = 0.02  # the 2% bounding-box criterion
 

@@ -7,8 +7,8 @@ import pytest
 import trimesh
 
 from aero_opt import frame, shapes
-from aero_opt.sdf import SampleSpec, sample_sdf, samples_for_mesh_file, signed_distance
 from aero_opt.errors import AeroOptError
+from aero_opt.sdf import SampleSpec, sample_sdf, samples_for_mesh_file, signed_distance
 
 
 def test_sphere_distances_match_analytic() -> None:

@@ -11,7 +11,6 @@ import trimesh
 
 from surrogate.forces import drag_coefficient, frontal_area, surface_force
 
-
 pytestmark = pytest.mark.usefixtures("float64")
 
 

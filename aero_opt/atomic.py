@@ -1,0 +1,83 @@
+"""Atomic file writes: the one place where results reach the disk.
+
+Every writer goes through :func:`atomic_open`: the data is written to ``<name>.tmp`` beside the target and
+renamed over it only when writing finished, so an interrupted job (Ctrl-C, a killed session, a full disk)
+never leaves half a file behind and never damages the file it was replacing. The temporary name ends in
+``.tmp``, so globs such as ``*.npz`` never pick up a leftover.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "w", newline: str | None = None) -> Iterator[IO[Any]]:
+    """Open ``<path>.tmp`` for writing; on success rename it over ``path``, on an exception delete it.
+
+    Args:
+        path: the final file. Its folder is created if missing.
+        mode: ``"w"`` (text) or ``"wb"`` (binary).
+        newline: passed to :func:`open` for text mode (``""`` for the csv module).
+
+    Yields:
+        the open file object.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open: mode must be 'w' or 'wb', got {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, mode, newline=newline) as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_open(path) as fh:
+        fh.write(text)
+
+
+def write_json_atomic(path: str | Path, data: object) -> None:
+    """Write ``data`` as indented JSON (with a final newline) to ``path`` atomically."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_csv_atomic(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write a list of dicts as CSV (header from the first row's keys) to ``path`` atomically.
+
+    Raises:
+        ValueError: if ``rows`` is empty (there is no header to write).
+    """
+    if not rows:
+        raise ValueError(f"{path}: no rows to write")
+    with atomic_open(path, newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def save_torch_atomic(obj: object, path: str | Path) -> None:
+    """``torch.save`` atomically, so a crash never leaves half a checkpoint."""
+    import torch
+
+    with atomic_open(path, "wb") as fh:
+        torch.save(obj, fh)
+
+
+def savez_atomic(path: str | Path, **arrays: Any) -> None:
+    """``numpy.savez_compressed`` of ``arrays`` to ``path`` (which should end in ``.npz``) atomically."""
+    import numpy as np
+
+    with atomic_open(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
