@@ -6,6 +6,7 @@ vertex positions.
   by a FIXED ``max_value`` (metres) taken from the training set, so predictions never depend on the batch:
   ``u = (pos[row] − pos[col]) / (2 max_value) + 1/2``, clamped to [0, 1].
 - Node features: vertex position in the normalized car frame and the area-weighted vertex normal.
+- Vertex area weights (a third of the adjacent faces' areas, summing to 1) for mesh-independent averages.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class MeshGraph:
     """(2, E) long, both directions."""
     pseudo: torch.Tensor
     """(E, 3) pseudo-coordinates in [0, 1]."""
+    area_weight: torch.Tensor
+    """(V,) vertex area fractions (sum 1): averages over the surface that do not depend on the tessellation."""
 
 
 def mesh_edges(faces: torch.Tensor) -> torch.Tensor:
@@ -44,13 +47,24 @@ def mesh_edges(faces: torch.Tensor) -> torch.Tensor:
     return torch.stack([key // n, key % n])
 
 
+def _scatter_faces(values: torch.Tensor, faces: torch.Tensor, n: int) -> torch.Tensor:
+    """Sum per-face values (F, ...) onto the face's three vertices -> (n, ...)."""
+    out = values.new_zeros((n,) + values.shape[1:])
+    return out.index_add_(0, faces[:, 0], values).index_add_(0, faces[:, 1], values).index_add_(0, faces[:, 2], values)
+
+
 def vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """Area-weighted unit vertex normals (V, 3), outward for outward faces. Differentiable."""
     a, b, c = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
-    fn = torch.cross(b - a, c - a, dim=1)  # length = 2 x area
-    n = torch.zeros_like(verts).index_add_(0, faces[:, 0], fn).index_add_(0, faces[:, 1], fn) \
-        .index_add_(0, faces[:, 2], fn)
+    n = _scatter_faces(torch.cross(b - a, c - a, dim=1), faces, verts.shape[0])  # face vector length = 2 x area
     return n / n.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def vertex_area_weights(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """(V,) a third of the areas of each vertex's faces, normalized to sum 1. Differentiable."""
+    a, b, c = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
+    w = _scatter_faces(torch.cross(b - a, c - a, dim=1).norm(dim=1), faces, verts.shape[0])
+    return w / w.sum().clamp_min(1e-30)
 
 
 def build_graph(verts: torch.Tensor, faces: torch.Tensor, max_value: float) -> MeshGraph:
@@ -75,7 +89,8 @@ def build_graph(verts: torch.Tensor, faces: torch.Tensor, max_value: float) -> M
     pseudo = (cart / (2.0 * max_value) + 0.5).clamp(0.0, 1.0)
     pos_n = (verts - torch.as_tensor(CAR_OFFSET, dtype=verts.dtype, device=verts.device)) / CAR_SCALE
     x = torch.cat([pos_n, vertex_normals(verts, faces.long())], dim=1)
-    return MeshGraph(x=x, pos=verts, edge_index=ei, pseudo=pseudo)
+    return MeshGraph(x=x, pos=verts, edge_index=ei, pseudo=pseudo,
+                     area_weight=vertex_area_weights(verts, faces.long()))
 
 
 def max_edge_component(verts: torch.Tensor, faces: torch.Tensor) -> float:
