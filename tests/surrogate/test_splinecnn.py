@@ -7,10 +7,20 @@ import torch
 import trimesh
 
 from aero_opt.errors import AeroOptError
-from surrogate.graph import build_graph, max_edge_component, mesh_edges, vertex_normals
+from surrogate.graph import build_graph, max_edge_component, mesh_edges, vertex_area_weights, vertex_normals
 from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig
 
 SMALL = SurrogateConfig(width=8, blocks=2)
+
+
+def _model(cfg: SurrogateConfig = SMALL) -> PressureSplineCNN:
+    """A model whose global-context layers (zero at initialization) are random, so they take part in the tests."""
+    model = PressureSplineCNN(cfg)
+    with torch.no_grad():
+        for block in model.blocks:
+            if block.glob is not None:
+                block.glob.weight.normal_(0.0, 0.5)
+    return model
 
 
 def _car_like() -> tuple[torch.Tensor, torch.Tensor]:
@@ -23,7 +33,7 @@ def _car_like() -> tuple[torch.Tensor, torch.Tensor]:
 def test_vertex_order_invariance() -> None:
     torch.manual_seed(0)
     v, f = _car_like()
-    model = PressureSplineCNN(SMALL)
+    model = _model()
     mx = max_edge_component(v, f)
     y = model(build_graph(v, f, mx))
     perm = torch.randperm(len(v))
@@ -39,7 +49,7 @@ def test_differentiable_in_vertex_positions() -> None:
     torch.manual_seed(1)
     v, f = _car_like()
     v = v.double().requires_grad_(True)
-    model = PressureSplineCNN(SMALL).double()
+    model = _model().double()
     model(build_graph(v, f, 0.5))[:, 0].sum().backward()
     assert v.grad is not None and torch.isfinite(v.grad).all() and v.grad.abs().sum() > 0
 
@@ -63,3 +73,28 @@ def test_bad_meshes() -> None:
     v_nan[3, 1] = float("nan")
     with pytest.raises(AeroOptError, match="NaN"):
         build_graph(v_nan, f, 0.5)
+
+
+def test_area_weights_are_a_third_of_the_adjacent_faces() -> None:
+    v, f = _car_like()
+    m = trimesh.Trimesh(v.double().numpy(), f.numpy(), process=False)
+    expected = torch.zeros(len(v), dtype=torch.float64).index_add_(
+        0, torch.as_tensor(f.reshape(-1)), torch.as_tensor(m.area_faces).repeat_interleave(3) / 3.0)
+    w = vertex_area_weights(v.double(), f)
+    assert torch.allclose(w, expected / m.area, rtol=1e-9)
+
+
+@pytest.mark.parametrize("global_context", [True, False])
+def test_global_context_reaches_the_whole_car(global_context: bool) -> None:
+    """With the global term a vertex's prediction depends on a far-away part of the car; without it the receptive
+    field is the 2·3 + 1 = 7 one-ring layers of the small model."""
+    torch.manual_seed(2)
+    m = trimesh.creation.icosphere(subdivisions=4)
+    v, f = torch.as_tensor(m.vertices, dtype=torch.float64), torch.as_tensor(m.faces)
+    model = _model(SurrogateConfig(width=8, blocks=2, global_context=global_context)).double()
+    front, back = int(v[:, 0].argmax()), int(v[:, 0].argmin())
+    v2 = v.clone()
+    v2[back] *= 0.9  # dent the back
+    y, y2 = model(build_graph(v, f, 0.5)), model(build_graph(v2, f, 0.5))
+    changed = bool((y[front] - y2[front]).abs().max() > 1e-9)
+    assert changed == global_context

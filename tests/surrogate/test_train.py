@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from surrogate.forces import drag_coefficient, surface_force
 from surrogate.splinecnn import SurrogateConfig
-from surrogate.train import Surrogate, TrainSurrogateConfig, load_split, train_surrogate
+from surrogate.train import Surrogate, TrainSurrogateConfig, coefficient_cd, load_split, train_surrogate
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "dataset"
 
@@ -39,6 +40,19 @@ def test_training_lowers_validation_loss_and_resumes(mini_dataset: Path, tmp_pat
                     resume=True, progress=False)
     hist2 = json.loads((tmp_path / "run" / "history.json").read_text())
     assert len(hist2) == 5 and hist2[:4] == hist
+
+
+def test_cd_target_is_the_force_of_the_cfd_fields(mini_dataset: Path) -> None:
+    """The Cd in the loss is the project's force integral of the CFD fields (in Pa) on the same mesh, and it agrees
+    with the solver's own Cd within the known interpolation error of the stored fields."""
+    for s in load_split(mini_dataset, "train"):
+        v, f = s.verts.double(), s.faces
+        force = surface_force(v, f, torch.as_tensor(s.car.pressure, dtype=torch.float64),
+                              torch.as_tensor(s.car.shear, dtype=torch.float64))
+        cd = drag_coefficient(float(force[0]), s.car.a_ref, s.car.rho, s.car.speed)
+        assert s.cd_target == pytest.approx(cd, rel=1e-4)
+        assert float(coefficient_cd(v, f, s.target.double(), s.car.a_ref)) == pytest.approx(cd, rel=1e-4)
+        assert s.cd_target == pytest.approx(s.car.cd, rel=0.12)
 
 
 def test_save_load_round_trip(mini_dataset: Path, tmp_path: Path) -> None:
