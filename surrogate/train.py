@@ -44,7 +44,7 @@ class TrainSurrogateConfig:
     """Adam weight decay."""
     shear_weight: float = 0.5
     """Weight of the wall-shear loss relative to the Cp loss."""
-    drag_weight: float = 10.0
+    drag_weight: float = 1.0
     """Weight of the squared Cd error (integrated predicted vs CFD fields). Drag is a small difference of large
     front and rear pressure forces: a per-vertex loss alone fits the big stagnation and suction regions and leaves
     the base pressure behind the car, which decides the ranking of cars, nearly unconstrained."""
