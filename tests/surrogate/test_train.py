@@ -100,3 +100,26 @@ def test_predict_on_a_user_mesh(tmp_path: Path) -> None:
     s = predict_mesh(tmp_path / "car.stl", tmp_path, tmp_path / "pred")
     assert (tmp_path / "pred" / "prediction.vtp").is_file()
     assert s["Cd"] == pytest.approx(s["Cd_pressure"] + s["Cd_viscous"]) and 1.5 < s["A_ref"] < 3.0
+
+
+def test_weight_average() -> None:
+    """The average follows min(decay, (1+t)/(10+t)) per update; decay 0 is the raw model."""
+    from surrogate.splinecnn import PressureSplineCNN
+    from surrogate.train import WeightEMA
+
+    torch.manual_seed(0)
+    model = PressureSplineCNN(SurrogateConfig(width=4, blocks=1))
+    w0 = model.head.bias.detach().clone()
+    ema = WeightEMA(model, decay=0.5)
+    with torch.no_grad():
+        model.head.bias.add_(1.0)
+    ema.update(model)  # d = min(0.5, 2/11)
+    assert torch.allclose(ema.model.head.bias, w0 + (1 - 2 / 11))
+    for _ in range(30):
+        ema.update(model)  # d = 0.5 from now on: the gap halves each update
+    assert torch.allclose(ema.model.head.bias, w0 + 1 - (2 / 11) * 0.5**30, atol=1e-6)
+    raw = WeightEMA(model, decay=0.0)
+    with torch.no_grad():
+        model.head.bias.add_(1.0)
+    raw.update(model)
+    assert torch.equal(raw.model.head.bias, model.head.bias)
