@@ -145,7 +145,7 @@ def _box_entries(geo: CaseGeometry, levels: tuple[int, ...]) -> tuple[str, str]:
 
 
 def write_case(mesh: trimesh.Trimesh, case: Path, preset: Preset, speed: float = U_INF, rho: float = RHO_AIR,
-               procs: int = 1, half: bool | None = None) -> CaseGeometry:
+               procs: int = 1, half: bool | None = None, grid_shift: float = 0.0) -> CaseGeometry:
     """Write a complete case (dictionaries, initial fields, ``constant/triSurface/body.stl``).
 
     Args:
@@ -156,6 +156,9 @@ def write_case(mesh: trimesh.Trimesh, case: Path, preset: Preset, speed: float =
         rho: air density (kg/m³), used for the forces only (the solver is incompressible).
         procs: MPI ranks for simpleFoam.
         half: force a half (True) or full (False) model; None decides from the body's symmetry.
+        grid_shift: move the background grid upstream by this fraction of its cell (0..1). Every refinement level
+            is a halving of that grid, so this changes how the cells meet the body without changing the body: a
+            probe of the mesh's share in the result (``scripts/cfd_label_noise.py``).
 
     Returns:
         The case geometry (also written to ``case/geometry.json``).
@@ -164,7 +167,9 @@ def write_case(mesh: trimesh.Trimesh, case: Path, preset: Preset, speed: float =
     H = float(mesh.bounds[1, 2])  # height above the ground
     half = is_symmetric(mesh) if half is None else half
     base = L / preset.base_cells_per_length
-    x0, x1 = -3.0 * L, L + 6.0 * L
+    if not 0.0 <= grid_shift < 1.0:
+        raise AeroOptError(f"grid_shift {grid_shift}: must be in [0, 1)")
+    x0, x1 = -3.0 * L - grid_shift * base, L + 6.0 * L
     y1 = 0.5 * W + 5.2 * H
     z1 = H + 6.2 * H
     nx, ny, nz = (max(1, math.ceil(d / base)) for d in (x1 - x0, y1 if half else 2 * y1, z1))
@@ -339,8 +344,8 @@ def clean_case(case: Path) -> None:
 
 
 def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: float = U_INF, rho: float = RHO_AIR,
-             procs: int = 1, half: bool | None = None, keep: bool = False, mesh_only: bool = False
-             ) -> dict[str, Any]:
+             procs: int = 1, half: bool | None = None, keep: bool = False, mesh_only: bool = False,
+             grid_shift: float = 0.0) -> dict[str, Any]:
     """Build and run one case; writes and returns ``summary.json``.
 
     Args:
@@ -353,6 +358,7 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
         half: force half/full model; None: half when the body is symmetric.
         keep: keep the mesh and time folders (otherwise they are deleted after the run).
         mesh_only: stop after meshing and the mesh checks (cells and meshing times; no forces).
+        grid_shift: background-grid shift, a fraction of its cell (see :func:`write_case`).
 
     Returns:
         The summary: Cd, Cd_pressure, Cd_viscous, Cl, A_ref, cells, iterations, converged, residuals, times.
@@ -373,7 +379,7 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
     case = Path(case)
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    geo = write_case(mesh, case, preset, speed=speed, rho=rho, procs=procs, half=half)
+    geo = write_case(mesh, case, preset, speed=speed, rho=rho, procs=procs, half=half, grid_shift=grid_shift)
     times["setup"] = time.perf_counter() - t0
     times["blockMesh"] = run_tool(["blockMesh"], case, "blockMesh")
     times["surfaceFeatureExtract"] = run_tool(["surfaceFeatureExtract"], case, "surfaceFeatureExtract")

@@ -95,3 +95,15 @@ def test_missing_openfoam_gives_install_hint(monkeypatch, tmp_path: Path) -> Non
     make_ahmed(25.0).export(tmp_path / "a.stl")
     with pytest.raises(AeroOptError, match="apt-get install -y openfoam"):
         run_case(tmp_path / "a.stl", tmp_path / "case")
+
+
+def test_grid_shift_moves_the_background_grid_only(tmp_path: Path) -> None:
+    from aero_opt.cfd.case import write_case
+
+    body = make_ahmed(25.0)
+    g0 = write_case(body, tmp_path / "a", PRESETS["coarse"])
+    g1 = write_case(body, tmp_path / "b", PRESETS["coarse"], grid_shift=0.4)
+    assert g1.tunnel[0][0] == pytest.approx(g0.tunnel[0][0] - 0.4 * g0.base_cell)
+    assert (g1.base_cell, g1.a_ref, g1.tunnel[0][1:]) == (g0.base_cell, g0.a_ref, g0.tunnel[0][1:])
+    with pytest.raises(AeroOptError, match="grid_shift"):
+        write_case(body, tmp_path / "c", PRESETS["coarse"], grid_shift=1.0)
