@@ -291,4 +291,4 @@ def _plot(history: list[dict[str, float]], path: Path) -> None:
 
     plot_curves(path, [h["epoch"] for h in history], {"train": [h["train"] for h in history],
                                                       "validation": [h["val"] for h in history]},
-                "epoch", "MSE of Cp (+ shear)")
+                "epoch", "loss: MSE(Cp) + 0.5 MSE(Cτ) + w (Cd error)²")
