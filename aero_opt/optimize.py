@@ -323,6 +323,23 @@ def _plots(rows: list[dict[str, float]], ev0: Evaluation, best: Evaluation, best
     save_figure(fig, out_dir / "before_after.png")
 
 
+def _in_car_frame(mesh: Path, moved: Path) -> Path:
+    """``mesh`` itself, or a copy at ``moved`` translated so the nose is at x = 0 and the body centred on y = 0.
+
+    An optimized shape may have grown forward or sideways (PolyCube, per-vertex); drag does not depend on where the
+    body sits in x and y, while the CFD case needs the car frame. Heights are kept: ground clearance is physics.
+    """
+    body = load_mesh(mesh)
+    lo, hi = body.bounds
+    shift = np.array([-lo[0], -0.5 * (lo[1] + hi[1]), 0.0])
+    if np.abs(shift).max() < 1e-6:
+        return mesh
+    log.info("%s: moved by (%.3f, %.3f) m in x, y into the car frame for CFD", mesh, shift[0], shift[1])
+    body.apply_translation(shift)
+    export_mesh(body, moved)
+    return moved
+
+
 def simulate(mesh: Path, case: Path, preset: str, speed: float = 15.0, rho: float = 1.18) -> dict[str, Any]:
     """CFD of one shape, resumable: a finished case (its ``summary.json``) is reused, a half-written one redone.
 
@@ -340,7 +357,8 @@ def simulate(mesh: Path, case: Path, preset: str, speed: float = 15.0, rho: floa
     else:
         if case.exists():
             shutil.rmtree(case)
-        s = run_case(Path(mesh), case, preset_name=preset, speed=speed, rho=rho)
+        s = run_case(_in_car_frame(Path(mesh), case.with_name(case.name + "_input.stl")), case, preset_name=preset,
+                     speed=speed, rho=rho)
     return {"Cd": s["Cd"], "A_ref": s["A_ref"], "drag_N": s["Cd"] * 0.5 * rho * speed**2 * s["A_ref"],
             "converged": s.get("converged"), "cells": s.get("cells")}
 
