@@ -308,7 +308,7 @@ def import_mesh(path: str | Path, forward: str | None = None, up: str | None = N
         report.setdefault("repair", {})["inverted"] = True
     if clearance < 0:
         raise AeroOptError(f"--clearance {clearance}: must be >= 0")
-    shift = np.array([-out.bounds[0, 0], -0.5 * (out.bounds[0, 1] + out.bounds[1, 1]), clearance - out.bounds[0, 2]])
+    shift = frame_shift(out.bounds, clearance)
     out.apply_translation(shift)
     soup.apply_translation(shift)
     after = diagnose(out)
@@ -321,6 +321,13 @@ def import_mesh(path: str | Path, forward: str | None = None, up: str | None = N
     report["bbox_relative_change"] = (np.abs(out.extents - soup.extents) / soup.extents).round(5).tolist()
     report["mean_distance_to_input_m"] = _mean_distance(out, soup)
     return out, report
+
+
+def frame_shift(bounds: np.ndarray, clearance: float | None = None) -> np.ndarray:
+    """Translation (3,) in metres that puts a body with ``bounds`` (2, 3) into the car frame: nose at x = 0, centred
+    on y = 0, and its lowest point at z = ``clearance`` (None: heights kept)."""
+    lo, hi = np.asarray(bounds, dtype=np.float64)
+    return np.array([-lo[0], -0.5 * (lo[1] + hi[1]), 0.0 if clearance is None else clearance - lo[2]])
 
 
 def _mean_distance(a: trimesh.Trimesh, b: trimesh.Trimesh, n: int = 20_000) -> float:

@@ -34,7 +34,7 @@ from aero_opt.dataset import DATASET_RESOLUTION, load_car
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_BOUNDS, CAR_OFFSET, CAR_SCALE
 from aero_opt.isosurface import extract
-from aero_opt.mesh_import import export_mesh, load_mesh
+from aero_opt.mesh_import import export_mesh, frame_shift, load_mesh
 from aero_opt.train_sdf import TrainSDFConfig, load_model
 from constraints.latent_prior import KNNLatentPrior
 from constraints.regions import RoomConstraint
@@ -330,8 +330,7 @@ def _in_car_frame(mesh: Path, moved: Path) -> Path:
     body sits in x and y, while the CFD case needs the car frame. Heights are kept: ground clearance is physics.
     """
     body = load_mesh(mesh)
-    lo, hi = body.bounds
-    shift = np.array([-lo[0], -0.5 * (lo[1] + hi[1]), 0.0])
+    shift = frame_shift(body.bounds)
     if np.abs(shift).max() < 1e-6:
         return mesh
     log.info("%s: moved by (%.3f, %.3f) m in x, y into the car frame for CFD", mesh, shift[0], shift[1])
@@ -340,8 +339,10 @@ def _in_car_frame(mesh: Path, moved: Path) -> Path:
     return moved
 
 
-def simulate(mesh: Path, case: Path, preset: str, speed: float = 15.0, rho: float = 1.18) -> dict[str, Any]:
+def simulate(mesh: Path, case: Path, preset: str, speed: float = 15.0, rho: float = 1.18,
+             grid_shift: float = 0.0) -> dict[str, Any]:
     """CFD of one shape, resumable: a finished case (its ``summary.json``) is reused, a half-written one redone.
+    ``grid_shift``: see :func:`aero_opt.cfd.case.write_case`.
 
     Returns:
         Cd, A_ref (m²), drag force (N), converged, cells.
@@ -358,7 +359,7 @@ def simulate(mesh: Path, case: Path, preset: str, speed: float = 15.0, rho: floa
         if case.exists():
             shutil.rmtree(case)
         s = run_case(_in_car_frame(Path(mesh), case.with_name(case.name + "_input.stl")), case, preset_name=preset,
-                     speed=speed, rho=rho)
+                     speed=speed, rho=rho, grid_shift=grid_shift)
     return {"Cd": s["Cd"], "A_ref": s["A_ref"], "drag_N": s["Cd"] * 0.5 * rho * speed**2 * s["A_ref"],
             "converged": s.get("converged"), "cells": s.get("cells")}
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -23,21 +22,16 @@ import numpy as np
 import trimesh
 
 from aero_opt.atomic import write_json_atomic
-from aero_opt.cfd.case import run_case
 from aero_opt.dataset import load_car
 from aero_opt.mesh_import import export_mesh
+from aero_opt.optimize import simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _run(job: tuple[Path, Path, str, float]) -> dict[str, object]:
     stl, case, preset, shift = job
-    done = case / "summary.json"
-    if not done.is_file():
-        if case.exists():
-            shutil.rmtree(case)
-        run_case(stl, case, preset_name=preset, grid_shift=shift)
-    return json.loads(done.read_text())
+    return simulate(stl, case, preset, grid_shift=shift)
 
 
 def main() -> int:
