@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from aero_opt.atomic import save_torch_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
 from aero_opt.errors import AeroOptError
-from aero_opt.optimize import Models, OptimizeConfig, StartShape, run_start, simulate, start_shape
+from aero_opt.optimize import Models, OptimizeConfig, StartShape, data_cd_floor, run_start, simulate, start_shape
 from parameterizations import NAMES
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
         raise AeroOptError("--cars: give at least one car")
     out_dir = Path(out_dir)
     models = Models.load(surrogate_dir, decoder_dir)
+    cd_floor = data_cd_floor(cfg, data_dir)
     runs: list[tuple[str, str, Path]] = []
     for car in cars:
         car_dir = out_dir / (Path(car).stem if Path(car).suffix else car)
@@ -72,7 +73,7 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
             run_dir = car_dir / param
             if not (run_dir / "summary.json").is_file():
                 log.info("%s / %s", start.name, param)
-                run_start(param, start, models, cfg, run_dir, progress=progress)
+                run_start(param, start, models, cfg, run_dir, cd_floor=cd_floor, progress=progress)
             runs.append((start.name, param, run_dir))
     if do_verify:
         _verify_all(runs, cfg.verify_preset, workers, progress)
@@ -118,7 +119,8 @@ def _row(car: str, param: str, s: dict[str, Any]) -> dict[str, Any]:
     row = {"car": car, "param": param, "surrogate_drag_initial_N": s["initial"]["drag_N"],
            "surrogate_drag_final_N": s["final"]["drag_N"], "surrogate_change": s["drag_change"],
            "Cd_initial": s["initial"]["Cd"], "Cd_final": s["final"]["Cd"], "feasible": s["feasible"],
-           "room_penalty_m2": s["final"]["room_penalty_m2"], "seconds": s["seconds"]}
+           "room_penalty_m2": s["final"]["room_penalty_m2"], "stopped_at": s.get("stopped_at"),
+           "seconds": s["seconds"]}
     cfd = s.get("cfd")
     row.update({"cfd_drag_initial_N": cfd["initial"]["drag_N"] if cfd else None,
                 "cfd_drag_final_N": cfd["final"]["drag_N"] if cfd else None,
@@ -139,7 +141,8 @@ def summarize(rows: list[dict[str, Any]], params: list[str]) -> dict[str, Any]:
                   "surrogate_change_std": float(sur.std()) if len(sur) else None,
                   "cfd_change_mean": float(cfd.mean()) if len(cfd) else None,
                   "cfd_change_std": float(cfd.std()) if len(cfd) else None, "cfd_runs": int(len(cfd)),
-                  "violations": int(sum(not x["feasible"] for x in r))}
+                  "violations": int(sum(not x["feasible"] for x in r)),
+                  "stopped": int(sum(x["stopped_at"] is not None for x in r))}
     return out
 
 
@@ -151,11 +154,11 @@ def write_tables(rows: list[dict[str, Any]], table: dict[str, Any], out_dir: Pat
     """``results.csv`` (per run), ``results.md`` (per parameterization) and ``comparison.png``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(out_dir / "results.csv", rows)
-    lines = ["| parameterization | runs | drag change (surrogate) | drag change (OpenFOAM) | constraint violations |",
-             "|---|---|---|---|---|"]
+    lines = ["| parameterization | runs | drag change (surrogate) | drag change (OpenFOAM) | constraint violations "
+             "| stopped at the data's edge |", "|---|---|---|---|---|---|"]
     for p, t in table.items():
         lines.append(f"| {p} | {t['runs']} | {_pct(t['surrogate_change_mean'], t['surrogate_change_std'])} | "
-                     f"{_pct(t['cfd_change_mean'], t['cfd_change_std'])} | {t['violations']} |")
+                     f"{_pct(t['cfd_change_mean'], t['cfd_change_std'])} | {t['violations']} | {t['stopped']} |")
     write_text_atomic(out_dir / "results.md", "\n".join(lines) + "\n")
     _chart(table, out_dir / "comparison.png")
 

@@ -138,3 +138,26 @@ def make_split(names: list[str], seed: int = 0, fractions: tuple[float, float, f
         key = "train" if u < edges[0] else ("val" if u < edges[1] else "test")
         out[key].append(name)
     return out
+
+
+def split_cd(data_dir: Path, split: str = "train") -> np.ndarray:
+    """Drag coefficients (N,) of one split of a dataset folder (``split.json``; without it every ``.npz``).
+
+    Returns:
+        The CFD Cd of each car of the split; empty when the folder holds no dataset cars.
+    """
+    data_dir = Path(data_dir)
+    split_path = data_dir / "split.json"
+    if split_path.is_file():
+        names = json.loads(split_path.read_text()).get(split, [])
+        paths = [data_dir / f"{n}.npz" for n in names]
+    else:
+        paths = sorted(data_dir.glob("car_*.npz"))
+    out = []
+    for p in paths:
+        try:
+            with np.load(p) as z:
+                out.append(float(z["cd"]))
+        except (OSError, ValueError, KeyError) as exc:
+            raise AeroOptError(f"{p}: cannot read the Cd of a dataset car ({exc})") from exc
+    return np.asarray(out, np.float64)

@@ -30,7 +30,7 @@ import trimesh
 from tqdm import tqdm
 
 from aero_opt.atomic import write_csv_atomic, write_json_atomic
-from aero_opt.dataset import DATASET_RESOLUTION, load_car
+from aero_opt.dataset import DATASET_RESOLUTION, load_car, split_cd
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_BOUNDS, CAR_OFFSET, CAR_SCALE
 from aero_opt.isosurface import extract
@@ -55,7 +55,7 @@ class LearningRates:
     """Scale factors."""
     freeform: float = 0.003
     """Sine coefficients (m)."""
-    polycube: float = 0.03
+    polycube: float = 0.003
     """Pre-tanh lattice displacements (cells)."""
     vertex: float = 0.0005
     """Vertex offsets (m)."""
@@ -92,6 +92,9 @@ class OptimizeConfig:
     """OpenFOAM preset of ``--verify``."""
     bf16: bool = True
     """Run the surrogate's dense matmuls in bfloat16 (about 2x faster per iteration)."""
+    stay_in_data: bool = True
+    """Stop when the predicted Cd falls below the lowest Cd of the surrogate's training cars: the surrogate has
+    never seen such a car, so its drag there is an extrapolation (the shapes that fool it live there)."""
 
 
 @dataclass
@@ -236,9 +239,12 @@ def _save_mesh(ev: Evaluation, stem: Path, rho: float, speed: float) -> None:
 
 
 def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg: OptimizeConfig, out_dir: Path,
-             lr: float | None = None, rho: float = 1.18, speed: float = 15.0,
+             lr: float | None = None, rho: float = 1.18, speed: float = 15.0, cd_floor: float | None = None,
              progress: bool = True) -> dict[str, Any]:
     """Run the optimization and write its outputs.
+
+    ``cd_floor``: the run stops at the first iterate whose predicted Cd is below it (that iterate is recorded in
+    the history but never kept as the best shape); see :attr:`OptimizeConfig.stay_in_data`.
 
     Writes in ``out_dir``: ``history.csv`` (iteration, drag N, Cd, room penalty, regularization, objective,
     seconds), ``initial.stl/.vtp`` and ``final.stl/.vtp`` (best feasible shape, predicted p and τ),
@@ -257,7 +263,7 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
     drag0, a0 = ev0.drag, frontal_area(ev0.verts.double().numpy(), ev0.faces.numpy())
     _save_mesh(ev0, out_dir / "initial", rho, speed)
     best, best_iter = (ev0, 0) if ev0.room <= cfg.feasible_tol else (None, -1)
-    ev = ev0
+    ev, last, stopped = ev0, (ev0, 0), None
     bar = tqdm(range(cfg.iters + 1), desc=f"optimize {param.name}", unit="it", disable=not progress)
     for it in bar:
         if it > 0:
@@ -267,6 +273,12 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
         rows.append({"iteration": it, "drag_N": ev.drag, "Cd": cd, "A_ref": a_ref, "room_penalty_m2": ev.room,
                      "regularization": ev.reg, "objective": float(ev.objective.detach()),
                      "seconds": time.perf_counter() - t0})
+        if cd_floor is not None and cd < cd_floor:
+            stopped = it
+            log.info("%s: stopped at iteration %d: predicted Cd %.4f is below the surrogate's training data (%.4f)",
+                     param.name, it, cd, cd_floor)
+            break
+        last = (ev, it)
         feasible = ev.room <= cfg.feasible_tol
         if feasible and (best is None or ev.drag < best.drag):
             best, best_iter = ev, it
@@ -278,20 +290,21 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
         opt.step()
     bar.close()
     if best is None:
-        log.warning("no feasible shape was found; the final shape is the last iterate (room penalty %.2e m2)",
-                    ev.room)
-        best, best_iter = ev, cfg.iters
+        best, best_iter = last
+        log.warning("no feasible shape was found; the final shape is iterate %d (room penalty %.2e m2)",
+                    best_iter, best.room)
     _save_mesh(best, out_dir / "final", rho, speed)
     write_csv_atomic(out_dir / "history.csv", rows)
     a_best = rows[best_iter]["A_ref"]
     summary = {
         "param": param.name, "iterations": cfg.iters, "lr": step, "best_iteration": best_iter,
         "feasible": best.room <= cfg.feasible_tol,
-        "initial": {"drag_N": drag0, "Cd": drag0 / (0.5 * rho * speed**2 * a0), "A_ref": a0, "room_penalty_m2": ev0.room},
+        "initial": {"drag_N": drag0, "Cd": drag0 / (0.5 * rho * speed**2 * a0), "A_ref": a0,
+                    "room_penalty_m2": ev0.room},
         "final": {"drag_N": best.drag, "Cd": best.drag / (0.5 * rho * speed**2 * a_best), "A_ref": a_best,
                   "room_penalty_m2": best.room},
-        "drag_change": best.drag / drag0 - 1.0, "seconds": time.perf_counter() - t0, "speed": speed, "rho": rho,
-        "config": asdict(cfg),
+        "drag_change": best.drag / drag0 - 1.0, "cd_floor": cd_floor, "stopped_at": stopped,
+        "seconds": time.perf_counter() - t0, "speed": speed, "rho": rho, "config": asdict(cfg),
     }
     _plots(rows, ev0, best, best_iter, out_dir)
     return summary
@@ -364,12 +377,25 @@ def simulate(mesh: Path, case: Path, preset: str, speed: float = 15.0, rho: floa
             "converged": s.get("converged"), "cells": s.get("cells")}
 
 
+def data_cd_floor(cfg: OptimizeConfig, data_dir: Path) -> float | None:
+    """The Cd below which the optimizer stops (:attr:`OptimizeConfig.stay_in_data`): the lowest CFD Cd of the
+    training split of ``data_dir`` (the dataset the surrogate was trained on); None when off or no cars there."""
+    if not cfg.stay_in_data:
+        return None
+    cds = split_cd(data_dir, "train")
+    if not len(cds):
+        log.warning("%s: no training cars, so no Cd floor: the optimizer may leave the surrogate's data", data_dir)
+        return None
+    return float(cds.min())
+
+
 def run_start(param: str, start: StartShape, models: Models, cfg: OptimizeConfig, out_dir: Path,
               lr: float | None = None, do_verify: bool = False, initial_case: Path | None = None,
-              progress: bool = True) -> dict[str, Any]:
+              cd_floor: float | None = None, progress: bool = True) -> dict[str, Any]:
     """Optimize one start shape with one parameterization (and optionally verify with OpenFOAM).
 
     Args:
+        cd_floor: stop below this predicted Cd (:func:`data_cd_floor`).
         initial_case: where the CFD case of the initial shape lives (shared by the runs of one car);
             default ``out_dir/cfd_initial``.
 
@@ -382,7 +408,7 @@ def run_start(param: str, start: StartShape, models: Models, cfg: OptimizeConfig
         raise AeroOptError("--iters must be >= 0 and --lr a positive number")
     room = RoomConstraint(start.verts, start.faces)
     p = make_parameterization(param, start, models, cfg)
-    summary = optimize(p, models, room, cfg, out_dir, lr=lr, progress=progress)
+    summary = optimize(p, models, room, cfg, out_dir, lr=lr, cd_floor=cd_floor, progress=progress)
     summary.update({"car": start.name, "latent_source": start.source, "room_points": len(room.points)})
     if do_verify:
         out_dir = Path(out_dir)
@@ -408,4 +434,5 @@ def run_optimize(param: str, car: str, out_dir: Path, cfg: OptimizeConfig, surro
         raise AeroOptError(f"{car}: mesh file not found")
     models = Models.load(surrogate_dir, decoder_dir)
     start = start_shape(car, models, cfg.resolution, data_dir)
-    return run_start(param, start, models, cfg, out_dir, lr, do_verify, progress=progress)
+    return run_start(param, start, models, cfg, out_dir, lr, do_verify, cd_floor=data_cd_floor(cfg, data_dir),
+                     progress=progress)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
-from aero_opt.dataset import load_car, make_split, save_car
+from aero_opt.dataset import load_car, make_split, save_car, split_cd
 from aero_opt.errors import AeroOptError
 from aero_opt.shapes import CarParams, make_car
 
@@ -42,3 +44,17 @@ def test_unreadable_file(tmp_path) -> None:
     (tmp_path / "x.npz").write_text("garbage")
     with pytest.raises(AeroOptError, match="x.npz"):
         load_car(tmp_path / "x.npz")
+
+
+def test_split_cd_reads_the_split_or_every_car(tmp_path) -> None:
+    car = make_car(CarParams())
+    zeros = np.zeros(len(car.vertices))
+    for i, cd in enumerate((0.31, 0.22, 0.45)):
+        save_car(tmp_path / f"car_{i:04d}.npz", car.vertices, car.faces, zeros, np.zeros((len(zeros), 3)),
+                 {**SUMMARY, "Cd": cd}, {})
+    assert sorted(split_cd(tmp_path)) == [0.22, 0.31, 0.45]  # no split.json: every car
+    (tmp_path / "split.json").write_text(json.dumps({"train": ["car_0000", "car_0002"], "test": ["car_0001"]}))
+    assert list(split_cd(tmp_path)) == [0.31, 0.45] and list(split_cd(tmp_path, "test")) == [0.22]
+    (tmp_path / "car_0002.npz").write_text("garbage")
+    with pytest.raises(AeroOptError, match="car_0002.npz"):
+        split_cd(tmp_path)

@@ -6,6 +6,7 @@ and a bad --param fails clearly; compare resumes without redoing finished runs."
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,18 @@ def test_optimize_writes_its_outputs(models: Models, start: StartShape, tmp_path
     assert len(rows) == 1 + CFG.iters + 1 and rows[0].startswith("iteration,drag_N,Cd")
     assert s["final"]["drag_N"] <= s["initial"]["drag_N"] and s["feasible"]
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["car"] == "ellipsoid"
+
+
+def test_the_run_stops_at_the_cd_floor(models: Models, start: StartShape, tmp_path: Path) -> None:
+    cfg = replace(CFG, iters=4)
+    free = run_start("scaling", start, models, cfg, tmp_path / "free", progress=False)
+    cds = [float(r.split(",")[2]) for r in (tmp_path / "free" / "history.csv").read_text().splitlines()[1:]]
+    assert free["stopped_at"] is None and cds[-1] < cds[1] < cds[0]  # the stand-in surrogate's Cd falls
+    floor = 0.5 * (cds[1] + cds[2])  # iterate 2 is the first below it
+    s = run_start("scaling", start, models, cfg, tmp_path / "floor", cd_floor=floor, progress=False)
+    rows = (tmp_path / "floor" / "history.csv").read_text().splitlines()
+    assert s["stopped_at"] == 2 and len(rows) == 1 + 3  # iterates 0, 1 and the one below the floor
+    assert s["best_iteration"] in (0, 1) and s["final"]["Cd"] >= floor and s["cd_floor"] == floor
 
 
 def test_bad_param_is_a_clear_error(models: Models, start: StartShape, tmp_path: Path) -> None:
