@@ -161,3 +161,43 @@ def split_cd(data_dir: Path, split: str = "train") -> np.ndarray:
         except (OSError, ValueError, KeyError) as exc:
             raise AeroOptError(f"{p}: cannot read the Cd of a dataset car ({exc})") from exc
     return np.asarray(out, np.float64)
+
+
+LABEL_KEYS = ("Cd", "Cd_pressure", "Cd_viscous", "Cl")
+"""The scalar labels of a case summary that :func:`average_labels` averages."""
+
+
+def average_labels(path: Path, runs: list[tuple[float, np.ndarray, np.ndarray, dict[str, Any]]]) -> dict[str, Any]:
+    """Replace a dataset car's labels by the mean over its stored run and re-simulations of the same mesh.
+
+    Args:
+        path: the car's ``.npz`` (its stored labels count as the run at grid shift 0).
+        runs: per extra run (grid shift as a fraction of the background cell, pressure (V,) Pa, wall shear
+            (V, 3) Pa, the case's summary dict with :data:`LABEL_KEYS`), fields at the car's vertices.
+
+    Returns:
+        The ``label_runs`` record written into the car's case summary: per run its shift, its scalar labels and
+        the relative L2 difference (over the vertices) of its pressure from the stored run's.
+
+    Raises:
+        AeroOptError: the car is already averaged, or a run's fields do not match its vertices.
+    """
+    car = load_car(path)
+    if "label_runs" in car.case:
+        raise AeroOptError(f"{path}: labels are already an average of {len(car.case['label_runs'])} runs")
+    n = len(car.verts)
+    for shift, p, tau, _ in runs:
+        if np.shape(p) != (n,) or np.shape(tau) != (n, 3):
+            raise AeroOptError(f"{path}: the run at grid shift {shift} has fields for another mesh")
+    ref = car.pressure.astype(np.float64)
+    record = [{"grid_shift": 0.0, **{k: float(car.case[k]) for k in LABEL_KEYS}, "pressure_rel_l2": 0.0}]
+    for shift, p, _, summary in runs:
+        rel = float(np.linalg.norm(np.asarray(p, np.float64) - ref) / np.linalg.norm(ref))
+        record.append({"grid_shift": float(shift), **{k: float(summary[k]) for k in LABEL_KEYS},
+                       "pressure_rel_l2": rel})
+    pressure = np.mean([ref] + [np.asarray(r[1], np.float64) for r in runs], axis=0)
+    shear = np.mean([car.shear.astype(np.float64)] + [np.asarray(r[2], np.float64) for r in runs], axis=0)
+    summary = {**car.case, **{k: float(np.mean([r[k] for r in record])) for k in LABEL_KEYS},
+               "label_runs": record}
+    save_car(path, car.verts, car.faces, pressure, shear, summary, car.params)
+    return {"label_runs": record}

@@ -78,7 +78,8 @@ def main() -> int:
         "command": "python scripts/cd_from_design_params.py " + " ".join(sys.argv[1:]),
         "parameters": keys, "train_cars": len(y), "val_cars": len(yv), "test_cars": len(yt),
         "test_cd_std": float(yt.std()),
-        "mean_predictor": {"r2": r2_score(yt, np.full_like(yt, ya.mean())), "mae": float(np.abs(yt - ya.mean()).mean())},
+        "mean_predictor": {"r2": r2_score(yt, np.full_like(yt, ya.mean())),
+                           "mae": float(np.abs(yt - ya.mean()).mean())},
         "ridge": {"lambda": lam, **_scores(yt, ridge(xa, ya, xt, lam))},
         "gaussian_process": {"length_scale": length, "noise": noise, **_scores(yt, gp(xa, ya, xt, length, noise))},
     }

@@ -13,7 +13,8 @@ S[i·K + k_s, j] = w_s / deg(i). It depends only on the graph, so it is built on
 transposed products (S is stored in both orientations) plus, only when the pseudo-coordinates require a gradient
 (shape optimization), a sampled dense-dense product for dL/dS. Under ``torch.autocast('cpu', torch.bfloat16)``
 the dense matmuls run in bfloat16 (about 2x faster here) while the sparse products stay in float32. The compiled
-``torch_spline_conv`` CPU kernel instead weights every edge separately; ``scripts/bench_surrogate.py`` measures both side by side.
+``torch_spline_conv`` CPU kernel instead weights every edge separately; ``scripts/bench_surrogate.py`` measures
+both side by side.
 
 These products allocate (V·K, C) arrays of tens of MB per layer; glibc returns such blocks to the OS after each
 use and page-faults them back in, which costs more than the arithmetic (measured: zeroing a 40 MB tensor 48 ms

@@ -2,10 +2,11 @@
 
 Targets are normalized coefficients: Cp = p / (½ρU²) and Cτ = τ / (½ρU²) per vertex; the loss is the mean
 squared error of Cp (plus ``shear_weight`` × that of Cτ) plus ``drag_weight`` × the squared error of the car's Cd
-integrated from the predicted fields (against the same integral of the CFD fields, same mesh and force function). The Cartesian scale of the pseudo-coordinates is fixed
-from the training set and stored with the model. Validation, the best checkpoint and the shipped weights use an
-exponential moving average of the weights (``ema_decay``). Training keeps the best checkpoint by validation loss, stops
-early after ``patience`` epochs without improvement, checkpoints atomically every epoch and resumes.
+integrated from the predicted fields (against the same integral of the CFD fields, same mesh and force function).
+The Cartesian scale of the pseudo-coordinates is fixed from the training set and stored with the model.
+Validation, the best checkpoint and the shipped weights use an exponential moving average of the weights
+(``ema_decay``). Training keeps the best checkpoint by validation loss, stops early after ``patience`` epochs
+without improvement, checkpoints atomically every epoch and resumes.
 """
 
 from __future__ import annotations
@@ -282,8 +283,8 @@ def _save_checkpoint(path: Path, model: PressureSplineCNN, opt: torch.optim.Opti
                      history: list[dict[str, float]], best: float, since_best: int, max_value: float,
                      gen: torch.Generator) -> None:
     save_torch_atomic({"state": model.state_dict(), "config": asdict(model.cfg), "optimizer": opt.state_dict(),
-                       "ema": ema.state_dict(), "epoch": epoch, "history": history, "best": best, "since_best": since_best,
-                       "max_value": max_value, "rng": gen.get_state()}, path)
+                       "ema": ema.state_dict(), "epoch": epoch, "history": history, "best": best,
+                       "since_best": since_best, "max_value": max_value, "rng": gen.get_state()}, path)
 
 
 def _plot(history: list[dict[str, float]], path: Path) -> None:

@@ -145,6 +145,14 @@ def case_summary(case: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def case_fields(case: Path, verts: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """A finished case's surface fields at the vertices (V, 3) (m) of the mesh it simulated, as the dataset
+    stores them: pressure (V,) Pa, wall shear (V, 3) Pa (or None) and the case's ``summary.json``."""
+    summary = case_summary(case)
+    p, tau = sample_on_mesh(read_vtk_surface(latest_surface(case), summary["rho"]), verts, summary["half_model"])
+    return p, tau, summary
+
+
 def fields_on_mesh(case: Path, verts: np.ndarray, faces: np.ndarray, rho: float, half: bool) -> dict[str, object]:
     """Per-vertex p and τ on the user's mesh plus integrated forces (N, full body) from the case's surface.
 
@@ -181,8 +189,6 @@ def case_to_dataset(case: Path, mesh_path: Path, out_path: Path, params: dict) -
     from aero_opt.dataset import save_car
     from aero_opt.mesh_import import load_mesh
 
-    summary = case_summary(case)
     mesh = load_mesh(mesh_path)
-    p, tau = sample_on_mesh(read_vtk_surface(latest_surface(case), summary["rho"]), mesh.vertices,
-                            summary["half_model"])
+    p, tau, summary = case_fields(case, mesh.vertices)
     save_car(out_path, mesh.vertices, mesh.faces, p, tau, summary, params)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from aero_opt.dataset import load_car, make_split, save_car, split_cd
+from aero_opt.dataset import average_labels, load_car, make_split, save_car, split_cd
 from aero_opt.errors import AeroOptError
 from aero_opt.shapes import CarParams, make_car
 
@@ -58,3 +58,27 @@ def test_split_cd_reads_the_split_or_every_car(tmp_path) -> None:
     (tmp_path / "car_0002.npz").write_text("garbage")
     with pytest.raises(AeroOptError, match="car_0002.npz"):
         split_cd(tmp_path)
+
+
+def test_average_labels_means_fields_and_scalars_once(tmp_path) -> None:
+    car = make_car(CarParams())
+    n = len(car.vertices)
+    rng = np.random.default_rng(1)
+    p0, t0 = rng.normal(size=n) * 100, rng.normal(size=(n, 3))
+    path = tmp_path / "car_0000.npz"
+    save_car(path, car.vertices, car.faces, p0, t0, SUMMARY, {"style": "estate"})
+    p1, t1 = p0 + 30.0, t0 - 0.3
+    rec = average_labels(path, [(0.33, p1, t1, {**SUMMARY, "Cd": 0.35, "Cd_pressure": 0.33}),
+                                (0.67, p0 - 15.0, t0, {**SUMMARY, "Cd": 0.27})])["label_runs"]
+    c = load_car(path)
+    assert np.allclose(c.pressure, p0 + 5.0, rtol=2e-3, atol=0.1)
+    assert np.allclose(c.shear, t0 - 0.1, rtol=2e-3, atol=2e-3)
+    assert np.isclose(c.cd, (0.31 + 0.35 + 0.27) / 3) and np.isclose(c.cd_pressure, (0.29 + 0.33 + 0.29) / 3)
+    assert np.abs(c.verts - car.vertices).max() < 1e-4 and c.params == {"style": "estate"}
+    assert [r["grid_shift"] for r in rec] == [0.0, 0.33, 0.67] and rec[1]["Cd"] == 0.35
+    assert np.isclose(rec[1]["pressure_rel_l2"], 30.0 * np.sqrt(n) / np.linalg.norm(p0), rtol=2e-3)
+    with pytest.raises(AeroOptError, match="already an average of 3 runs"):
+        average_labels(path, [(0.5, p1, t1, SUMMARY)])
+    with pytest.raises(AeroOptError, match="another mesh"):
+        save_car(path, car.vertices, car.faces, p0, t0, SUMMARY, {})
+        average_labels(path, [(0.5, p1[:-1], t1, SUMMARY)])
