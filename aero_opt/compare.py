@@ -7,6 +7,7 @@ Layout of ``out_dir``::
     <car>/<param>/summary.json     one optimization (written last: a run with it is finished and skipped)
     results.csv, results.md        one row per (car, param) and the per-parameterization summary
     comparison.png                 mean relative drag change per parameterization (surrogate and CFD)
+    surrogate_vs_cfd.png           every run's predicted against its OpenFOAM drag change (with --verify)
 """
 
 from __future__ import annotations
@@ -151,7 +152,8 @@ def _pct(mean: float | None, std: float | None) -> str:
 
 
 def write_tables(rows: list[dict[str, Any]], table: dict[str, Any], out_dir: Path) -> None:
-    """``results.csv`` (per run), ``results.md`` (per parameterization) and ``comparison.png``."""
+    """``results.csv`` (per run), ``results.md`` (per parameterization), ``comparison.png`` and, with CFD
+    results, ``surrogate_vs_cfd.png``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(out_dir / "results.csv", rows)
     lines = ["| parameterization | runs | drag change (surrogate) | drag change (OpenFOAM) | constraint violations "
@@ -161,6 +163,8 @@ def write_tables(rows: list[dict[str, Any]], table: dict[str, Any], out_dir: Pat
                      f"{_pct(t['cfd_change_mean'], t['cfd_change_std'])} | {t['violations']} | {t['stopped']} |")
     write_text_atomic(out_dir / "results.md", "\n".join(lines) + "\n")
     _chart(table, out_dir / "comparison.png")
+    if any(r["cfd_change"] is not None for r in rows):
+        _scatter(rows, list(table), out_dir / "surrogate_vs_cfd.png")
 
 
 def _chart(table: dict[str, Any], path: Path) -> None:
@@ -180,5 +184,27 @@ def _chart(table: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("drag change (%)")
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _scatter(rows: list[dict[str, Any]], params: list[str], path: Path) -> None:
+    """Each verified run's surrogate drag change (x, %) against its OpenFOAM drag change (y, %), per
+    parameterization; on the diagonal the surrogate is right, below zero the gain is real."""
+    from aero_opt.render import plt, save_figure
+
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    done = [r for r in rows if r["cfd_change"] is not None]
+    for p in params:
+        r = [x for x in done if x["param"] == p]
+        ax.scatter([100 * x["surrogate_change"] for x in r], [100 * x["cfd_change"] for x in r], label=p, s=22)
+    lo = min(min(100 * x["surrogate_change"] for x in done), min(100 * x["cfd_change"] for x in done), 0.0)
+    hi = max(max(100 * x["cfd_change"] for x in done), 0.0)
+    ax.plot([lo, hi], [lo, hi], color="k", lw=0.8, ls="--", label="surrogate = OpenFOAM")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xlabel("drag change predicted by the surrogate (%)")
+    ax.set_ylabel("drag change by OpenFOAM (%)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     save_figure(fig, path)

@@ -45,8 +45,10 @@ def main() -> int:
     table = run_compare(cars, ["all"], args.work, cfg, data / "models" / "surrogate", data / "models" / "car_decoder",
                         data / "dataset", do_verify=True, workers=args.workers)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in ("results.csv", "results.md", "comparison.png"):
-        shutil.copy(args.work / name, args.out / f"comparison_{name}" if name != "comparison.png" else args.out / name)
+    for name in ("results.csv", "results.md"):
+        shutil.copy(args.work / name, args.out / f"comparison_{name}")
+    for name in ("comparison.png", "surrogate_vs_cfd.png"):
+        shutil.copy(args.work / name, args.out / name)
     write_json_atomic(args.out / "comparison.json", {
         "command": "python scripts/reproduce_comparison.py " + " ".join(sys.argv[1:]), "cars": cars,
         "iterations": cfg.iters, "verify_preset": cfg.verify_preset, "table": table,

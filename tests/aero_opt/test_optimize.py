@@ -155,6 +155,7 @@ def test_compare_verify_shares_the_initial_case(models: Models, start: StartShap
     s = json.loads((tmp_path / "ellipsoid" / "scaling" / "summary.json").read_text())
     assert s["cfd"]["drag_change"] == 0.0  # same vertex count before and after: the fake drag is unchanged
     assert "OpenFOAM" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "comparison.png").is_file() and (tmp_path / "surrogate_vs_cfd.png").is_file()
 
 
 class _InlinePool:
