@@ -79,7 +79,7 @@ def test_area_weights_are_a_third_of_the_adjacent_faces() -> None:
     v, f = _car_like()
     m = trimesh.Trimesh(v.double().numpy(), f.numpy(), process=False)
     expected = torch.zeros(len(v), dtype=torch.float64).index_add_(
-        0, torch.as_tensor(f.reshape(-1)), torch.as_tensor(m.area_faces).repeat_interleave(3) / 3.0)
+        0, torch.as_tensor(f.reshape(-1)), torch.tensor(m.area_faces).repeat_interleave(3) / 3.0)
     w = vertex_area_weights(v.double(), f)
     assert torch.allclose(w, expected / m.area, rtol=1e-9)
 
