@@ -4,8 +4,8 @@ and final shape checked by OpenFOAM.
     .venv/bin/python scripts/reproduce_comparison.py --cars 8 --workers 2
 
 Runs ``aero-opt compare`` on the first ``--cars`` cars of the dataset's test split (resumable; work in
-results/comparison/) and copies the table (CSV and Markdown), the chart and a JSON summary with the command to
-docs/results/.
+results/comparison/) and copies the table (CSV and Markdown), the charts, each car's MeshSDF before/after
+picture and a JSON summary with the command to docs/results/.
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ def main() -> int:
         shutil.copy(args.work / name, args.out / f"comparison_{name}")
     for name in ("comparison.png", "surrogate_vs_cfd.png"):
         shutil.copy(args.work / name, args.out / name)
+    shapes = args.out / "comparison_shapes"
+    shapes.mkdir(exist_ok=True)
+    for car in cars:
+        shutil.copy(args.work / car / "meshsdf" / "before_after.png", shapes / f"{car}_meshsdf.png")
     write_json_atomic(args.out / "comparison.json", {
         "command": "python scripts/reproduce_comparison.py " + " ".join(sys.argv[1:]), "cars": cars,
         "iterations": cfg.iters, "verify_preset": cfg.verify_preset, "table": table,
