@@ -336,6 +336,14 @@ def _plots(rows: list[dict[str, float]], ev0: Evaluation, best: Evaluation, best
     save_figure(fig, out_dir / "before_after.png")
 
 
+def cfd_shift(body: trimesh.Trimesh) -> np.ndarray:
+    """The translation (3,) m that :func:`simulate` applies to ``body`` before its CFD case: zero when the body
+    is in the car frame (within 1 µm), else :func:`aero_opt.mesh_import.frame_shift`. Fields of the case sit at
+    the body's vertices plus this."""
+    shift = frame_shift(body.bounds)
+    return np.zeros(3) if np.abs(shift).max() < 1e-6 else shift
+
+
 def _in_car_frame(mesh: Path, moved: Path) -> Path:
     """``mesh`` itself, or a copy at ``moved`` translated so the nose is at x = 0 and the body centred on y = 0.
 
@@ -343,8 +351,8 @@ def _in_car_frame(mesh: Path, moved: Path) -> Path:
     body sits in x and y, while the CFD case needs the car frame. Heights are kept: ground clearance is physics.
     """
     body = load_mesh(mesh)
-    shift = frame_shift(body.bounds)
-    if np.abs(shift).max() < 1e-6:
+    shift = cfd_shift(body)
+    if not shift.any():
         return mesh
     log.info("%s: moved by (%.3f, %.3f) m in x, y into the car frame for CFD", mesh, shift[0], shift[1])
     body.apply_translation(shift)

@@ -6,10 +6,11 @@
 A shift moves every level of the snappyHexMesh grid relative to the car (the levels are nested halvings of the
 background cell) without changing the shape, so the spread over shifts is the label noise of the coarse preset.
 Each car of the chosen splits (in that order; the first ``--cars`` of them) is simulated at each shift, its
-fields are sampled onto the dataset mesh as the dataset was made, and its ``.npz`` labels (pressure, shear, Cd,
-Cd_pressure, Cd_viscous, Cl) are replaced by the mean over the stored run and the shifted runs
-(:func:`aero_opt.dataset.average_labels`, which records every run in the car's case summary, ``label_runs``).
-Averaging k runs divides the noise variance by k.
+fields are sampled onto the dataset mesh as the dataset was made (at the mesh's vertices plus the few
+millimetres :func:`aero_opt.optimize.simulate` may have moved the body by to put its nose at x = 0), and its
+``.npz`` labels (pressure, shear, Cd, Cd_pressure, Cd_viscous, Cl) are replaced by the mean over the stored run
+and the shifted runs (:func:`aero_opt.dataset.average_labels`, which records every run in the car's case
+summary, ``label_runs``). Averaging k runs divides the noise variance by k.
 
 Resumable: a car whose labels are averaged is skipped, finished cases are reused (``--work``). The report
 ``docs/validation/label_noise.json`` is rebuilt from every averaged car of the dataset: the pooled noise std of
@@ -35,8 +36,8 @@ from aero_opt.atomic import write_json_atomic
 from aero_opt.cfd.results import case_fields
 from aero_opt.dataset import average_labels, load_car
 from aero_opt.errors import AeroOptError
-from aero_opt.mesh_import import export_mesh
-from aero_opt.optimize import simulate
+from aero_opt.mesh_import import export_mesh, load_mesh
+from aero_opt.optimize import cfd_shift, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("average_labels")
@@ -128,8 +129,9 @@ def main() -> int:
             if not pending[name]:
                 del pending[name]
                 npz = args.data / f"{name}.npz"
-                verts = load_car(npz).verts
-                average_labels(npz, [(t, *case_fields(_case(args.work, name, t), verts)) for t in args.shifts])
+                car = load_car(npz)
+                at = car.verts + cfd_shift(load_mesh(args.work / f"{name}.stl"))  # where the case had them
+                average_labels(npz, [(t, *case_fields(_case(args.work, name, t), at)) for t in args.shifts])
     command = "python scripts/average_labels.py " + " ".join(sys.argv[1:])
     s = report(args.data, args.out, command)
     log.info("%d averaged cars: Cd noise std %.4f (one run), R2 ceiling %.3f one run / %.3f averaged; pressure "

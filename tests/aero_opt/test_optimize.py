@@ -17,7 +17,7 @@ from aero_opt.compare import run_compare
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_BOUNDS, CAR_OFFSET, CAR_SCALE
 from aero_opt.isosurface import extract
-from aero_opt.optimize import Models, OptimizeConfig, StartShape, _evaluate, make_parameterization, run_start
+from aero_opt.optimize import Models, OptimizeConfig, StartShape, _evaluate, cfd_shift, make_parameterization, run_start
 from aero_opt.train_sdf import TrainSDFConfig
 from constraints.regions import RoomConstraint
 from parameterizations import NAMES
@@ -94,6 +94,16 @@ def test_the_run_stops_at_the_cd_floor(models: Models, start: StartShape, tmp_pa
     rows = (tmp_path / "floor" / "history.csv").read_text().splitlines()
     assert s["stopped_at"] == 2 and len(rows) == 1 + 3  # iterates 0, 1 and the one below the floor
     assert s["best_iteration"] in (0, 1) and s["final"]["Cd"] >= floor and s["cd_floor"] == floor
+
+
+def test_cfd_shift_puts_the_nose_at_zero_and_leaves_framed_bodies_alone() -> None:
+    import trimesh
+
+    box = trimesh.creation.box(extents=(4.0, 1.8, 1.4))
+    box.apply_translation((2.0, 0.0, 0.9))  # nose at x = 0, centred on y = 0
+    assert not cfd_shift(box).any()
+    box.apply_translation((0.01, 0.2, 0.05))
+    assert np.allclose(cfd_shift(box), (-0.01, -0.2, 0.0))  # heights are physics: z is kept
 
 
 def test_bad_param_is_a_clear_error(models: Models, start: StartShape, tmp_path: Path) -> None:
