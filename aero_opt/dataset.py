@@ -140,21 +140,53 @@ def make_split(names: list[str], seed: int = 0, fractions: tuple[float, float, f
     return out
 
 
+def split_names(data_dir: Path, split: str) -> list[str]:
+    """Names of the cars of one split of a dataset folder, as listed in its ``split.json``.
+
+    Args:
+        data_dir: a dataset folder (``car_XXXX.npz`` files and ``split.json``, as ``scripts/make_dataset.py`` writes).
+        split: ``train``, ``val``, ``test`` or ``all`` (every ``.npz`` of the folder, sorted; no split.json needed).
+
+    Returns:
+        The car names (file stems), in the order of ``split.json``.
+
+    Raises:
+        AeroOptError: no split.json (for a named split), no such split, or no cars at all for ``all``.
+    """
+    data_dir = Path(data_dir)
+    if split == "all":
+        names = sorted(p.stem for p in data_dir.glob("*.npz"))
+        if not names:
+            raise AeroOptError(f"{data_dir}: no .npz cars")
+        return names
+    split_path = data_dir / "split.json"
+    if not split_path.is_file():
+        raise AeroOptError(f"{data_dir}: no split.json (a dataset made by scripts/make_dataset.py); "
+                           "use the split 'all' for every car of the folder")
+    try:
+        names = json.loads(split_path.read_text()).get(split)
+    except (OSError, ValueError) as exc:
+        raise AeroOptError(f"{split_path}: unreadable ({exc})") from exc
+    if names is None:
+        raise AeroOptError(f"{split_path}: no split {split!r}")
+    return list(names)
+
+
 def split_cd(data_dir: Path, split: str = "train") -> np.ndarray:
     """Drag coefficients (N,) of one split of a dataset folder (``split.json``; without it every ``.npz``).
 
     Returns:
-        The CFD Cd of each car of the split; empty when the folder holds no dataset cars.
+        The CFD Cd of each car of the split; empty when the folder holds no dataset cars or not that split.
     """
     data_dir = Path(data_dir)
-    split_path = data_dir / "split.json"
-    if split_path.is_file():
-        names = json.loads(split_path.read_text()).get(split, [])
-        paths = [data_dir / f"{n}.npz" for n in names]
-    else:
-        paths = sorted(data_dir.glob("car_*.npz"))
+    if not (data_dir / "split.json").is_file():
+        split = "all"
+    try:
+        names = split_names(data_dir, split)
+    except AeroOptError:
+        return np.zeros(0)
     out = []
-    for p in paths:
+    for p in (data_dir / f"{n}.npz" for n in names):
         try:
             with np.load(p) as z:
                 out.append(float(z["cd"]))
@@ -167,7 +199,8 @@ LABEL_KEYS = ("Cd", "Cd_pressure", "Cd_viscous", "Cl")
 """The scalar labels of a case summary that :func:`average_labels` averages."""
 
 
-def average_labels(path: Path, runs: list[tuple[float, np.ndarray, np.ndarray, dict[str, Any]]]) -> dict[str, Any]:
+def average_labels(path: Path, runs: list[tuple[float, np.ndarray, np.ndarray, dict[str, Any]]]
+                   ) -> list[dict[str, Any]]:
     """Replace a dataset car's labels by the mean over its stored run and re-simulations of the same mesh.
 
     Args:
@@ -176,7 +209,7 @@ def average_labels(path: Path, runs: list[tuple[float, np.ndarray, np.ndarray, d
             (V, 3) Pa, the case's summary dict with :data:`LABEL_KEYS`), fields at the car's vertices.
 
     Returns:
-        The ``label_runs`` record written into the car's case summary: per run its shift, its scalar labels and
+        The ``label_runs`` list written into the car's case summary: per run its shift, its scalar labels and
         the relative L2 difference (over the vertices) of its pressure from the stored run's.
 
     Raises:
@@ -200,4 +233,4 @@ def average_labels(path: Path, runs: list[tuple[float, np.ndarray, np.ndarray, d
     summary = {**car.case, **{k: float(np.mean([r[k] for r in record])) for k in LABEL_KEYS},
                "label_runs": record}
     save_car(path, car.verts, car.faces, pressure, shear, summary, car.params)
-    return {"label_runs": record}
+    return record

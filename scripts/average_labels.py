@@ -22,7 +22,6 @@ metric (relative L2 over the vertices).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -34,7 +33,7 @@ from tqdm import tqdm
 
 from aero_opt.atomic import write_json_atomic
 from aero_opt.cfd.results import case_fields
-from aero_opt.dataset import average_labels, load_car
+from aero_opt.dataset import average_labels, load_car, split_names
 from aero_opt.errors import AeroOptError
 from aero_opt.mesh_import import export_mesh, load_mesh
 from aero_opt.optimize import cfd_shift, simulate
@@ -97,11 +96,10 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "validation" / "label_noise.json")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    split = json.loads((args.data / "split.json").read_text())
-    unknown = [s for s in args.splits if s not in split]
-    if unknown:
-        raise SystemExit(f"--splits: {', '.join(unknown)} not in {args.data / 'split.json'}")
-    names = [n for s in args.splits for n in split[s]][: args.cars]
+    try:
+        names = [n for s in args.splits for n in split_names(args.data, s)][: args.cars]
+    except AeroOptError as exc:
+        raise SystemExit(f"--splits: {exc}") from exc
     todo = [n for n in names if "label_runs" not in load_car(args.data / f"{n}.npz").case]
     log.info("%d of %d cars to average (%d runs each)", len(todo), len(names), len(args.shifts))
     args.work.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,6 @@ parameters itself. Writes docs/validation/cd_baselines.json.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from aero_opt.atomic import write_json_atomic
-from aero_opt.dataset import load_car
+from aero_opt.dataset import load_car, split_names
 from surrogate.evaluate import r2_score
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,10 +63,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "validation" / "cd_baselines.json")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    split = json.loads((args.data / "split.json").read_text())
-    keys, x, y = _design(args.data, split["train"])
-    _, xv, yv = _design(args.data, split["val"])
-    _, xt, yt = _design(args.data, split["test"])
+    keys, x, y = _design(args.data, split_names(args.data, "train"))
+    _, xv, yv = _design(args.data, split_names(args.data, "val"))
+    _, xt, yt = _design(args.data, split_names(args.data, "test"))
     mu, sd = x.mean(0), x.std(0) + 1e-12
     x, xv, xt = (x - mu) / sd, (xv - mu) / sd, (xt - mu) / sd
     lam = max((10.0**e for e in range(-2, 4)), key=lambda c: r2_score(yv, ridge(x, y, xv, c)))

@@ -11,7 +11,6 @@ picture and a JSON summary with the command to docs/results/.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shutil
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 from aero_opt.atomic import write_json_atomic
 from aero_opt.compare import run_compare
 from aero_opt.config import load_config
+from aero_opt.dataset import split_names
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,7 @@ def main() -> int:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     data = ROOT / "data"
-    cars = json.loads((data / "dataset" / "split.json").read_text())["test"][: args.cars]
+    cars = split_names(data / "dataset", "test")[: args.cars]
     cfg = load_config(args.config).optimize
     if args.iters is not None:
         cfg = replace(cfg, iters=args.iters)

@@ -12,7 +12,6 @@ without improvement, checkpoints atomically every epoch and resumes.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import time
@@ -25,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from aero_opt.atomic import save_torch_atomic, write_json_atomic
-from aero_opt.dataset import CarSample, load_car
+from aero_opt.dataset import CarSample, load_car, split_names
 from aero_opt.errors import AeroOptError
 from surrogate.forces import drag_coefficient, surface_force
 from surrogate.graph import MeshGraph, build_graph, max_edge_component
@@ -85,18 +84,7 @@ def _dyn(car: CarSample) -> float:
 def load_split(data_dir: Path, split: str) -> list[Sample]:
     """Cars of one split (``split.json`` of the dataset folder; ``all``: every ``.npz`` in it) as model samples."""
     data_dir = Path(data_dir)
-    split_path = data_dir / "split.json"
-    if split == "all":
-        names = sorted(p.stem for p in data_dir.glob("*.npz"))
-        if not names:
-            raise AeroOptError(f"{data_dir}: no .npz cars")
-    elif not split_path.is_file():
-        raise AeroOptError(f"{data_dir}: no split.json (a dataset made by scripts/make_dataset.py); "
-                           "use --split all for every car of the folder")
-    else:
-        names = json.loads(split_path.read_text()).get(split)
-    if names is None:
-        raise AeroOptError(f"{split_path}: no split {split!r}")
+    names = split_names(data_dir, split)
     out = []
     for name in names:
         car = load_car(data_dir / f"{name}.npz")

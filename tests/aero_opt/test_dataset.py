@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from aero_opt.dataset import average_labels, load_car, make_split, save_car, split_cd
+from aero_opt.dataset import average_labels, load_car, make_split, save_car, split_cd, split_names
 from aero_opt.errors import AeroOptError
 from aero_opt.shapes import CarParams, make_car
 
@@ -55,9 +55,27 @@ def test_split_cd_reads_the_split_or_every_car(tmp_path) -> None:
     assert sorted(split_cd(tmp_path)) == [0.22, 0.31, 0.45]  # no split.json: every car
     (tmp_path / "split.json").write_text(json.dumps({"train": ["car_0000", "car_0002"], "test": ["car_0001"]}))
     assert list(split_cd(tmp_path)) == [0.31, 0.45] and list(split_cd(tmp_path, "test")) == [0.22]
+    assert len(split_cd(tmp_path, "val")) == 0  # a split the file does not have
     (tmp_path / "car_0002.npz").write_text("garbage")
     with pytest.raises(AeroOptError, match="car_0002.npz"):
         split_cd(tmp_path)
+
+
+def test_split_names_lists_the_split_and_names_the_problem(tmp_path) -> None:
+    with pytest.raises(AeroOptError, match="no .npz cars"):
+        split_names(tmp_path, "all")
+    for name in ("car_0001", "car_0000"):
+        (tmp_path / f"{name}.npz").write_bytes(b"")
+    assert split_names(tmp_path, "all") == ["car_0000", "car_0001"]
+    with pytest.raises(AeroOptError, match="no split.json"):
+        split_names(tmp_path, "train")
+    (tmp_path / "split.json").write_text(json.dumps({"train": ["car_0001"], "test": ["car_0000"]}))
+    assert split_names(tmp_path, "train") == ["car_0001"] and split_names(tmp_path, "test") == ["car_0000"]
+    with pytest.raises(AeroOptError, match="split.json: no split 'val'"):
+        split_names(tmp_path, "val")
+    (tmp_path / "split.json").write_text("{broken")
+    with pytest.raises(AeroOptError, match="split.json: unreadable"):
+        split_names(tmp_path, "train")
 
 
 def test_average_labels_means_fields_and_scalars_once(tmp_path) -> None:
@@ -69,7 +87,7 @@ def test_average_labels_means_fields_and_scalars_once(tmp_path) -> None:
     save_car(path, car.vertices, car.faces, p0, t0, SUMMARY, {"style": "estate"})
     p1, t1 = p0 + 30.0, t0 - 0.3
     rec = average_labels(path, [(0.33, p1, t1, {**SUMMARY, "Cd": 0.35, "Cd_pressure": 0.33}),
-                                (0.67, p0 - 15.0, t0, {**SUMMARY, "Cd": 0.27})])["label_runs"]
+                                (0.67, p0 - 15.0, t0, {**SUMMARY, "Cd": 0.27})])
     c = load_car(path)
     assert np.allclose(c.pressure, p0 + 5.0, rtol=2e-3, atol=0.1)
     assert np.allclose(c.shear, t0 - 0.1, rtol=2e-3, atol=2e-3)

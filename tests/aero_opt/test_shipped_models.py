@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from aero_opt.dataset import split_names
+from aero_opt.demo import DEMO_CAR
 from aero_opt.optimize import Models, OptimizeConfig, StartShape, _evaluate, make_parameterization, start_shape
 from constraints.regions import RoomConstraint
 from parameterizations import NAMES
@@ -40,3 +42,9 @@ def test_one_step_lowers_the_surrogate_drag(name: str, models: Models, start: St
     ev1 = _evaluate(param, models, room, cfg, ev0.drag, RHO, SPEED)
     assert ev1.drag < ev0.drag
     assert ev1.room <= cfg.feasible_tol
+
+
+def test_demo_car_is_held_out(data_dir: Path) -> None:
+    """The demo's fixed car is a test-split car of the shipped dataset (the decoder and surrogate never saw it)."""
+    assert DEMO_CAR in split_names(data_dir / "dataset", "test")
+    assert DEMO_CAR not in split_names(data_dir / "dataset", "train") + split_names(data_dir / "dataset", "val")
