@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import trimesh
 from tqdm import tqdm
 
 from aero_opt.atomic import save_torch_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
@@ -78,7 +79,7 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
             runs.append((start.name, param, run_dir))
     if do_verify:
         _verify_all(runs, cfg.verify_preset, workers, progress)
-    rows = [_row(car, param, json.loads((run_dir / "summary.json").read_text())) for car, param, run_dir in runs]
+    rows = [_row(car, param, run_dir) for car, param, run_dir in runs]
     table = summarize(rows, params)
     write_tables(rows, table, out_dir)
     return table
@@ -116,12 +117,21 @@ def _verify_all(runs: list[tuple[str, str, Path]], preset: str, workers: int, pr
         write_json_atomic(run_dir / "summary.json", summary)
 
 
-def _row(car: str, param: str, s: dict[str, Any]) -> dict[str, Any]:
+EXTENTS = ("length", "width", "height")
+"""The bounding-box extents (x, y, z) compared between a run's final and initial shape."""
+
+
+def _row(car: str, param: str, run_dir: Path) -> dict[str, Any]:
+    """One run's results row: drag (surrogate, and OpenFOAM when verified), constraints, and the final shape's
+    bounding-box extents over the initial shape's (``length_ratio``, ``width_ratio``, ``height_ratio``)."""
+    s = json.loads((run_dir / "summary.json").read_text())
+    ratio = (trimesh.load(run_dir / "final.stl", process=False).extents
+             / trimesh.load(run_dir / "initial.stl", process=False).extents)
     row = {"car": car, "param": param, "surrogate_drag_initial_N": s["initial"]["drag_N"],
            "surrogate_drag_final_N": s["final"]["drag_N"], "surrogate_change": s["drag_change"],
            "Cd_initial": s["initial"]["Cd"], "Cd_final": s["final"]["Cd"], "feasible": s["feasible"],
            "room_penalty_m2": s["final"]["room_penalty_m2"], "stopped_at": s.get("stopped_at"),
-           "seconds": s["seconds"]}
+           "seconds": s["seconds"], **{f"{e}_ratio": float(r) for e, r in zip(EXTENTS, ratio)}}
     cfd = s.get("cfd")
     row.update({"cfd_drag_initial_N": cfd["initial"]["drag_N"] if cfd else None,
                 "cfd_drag_final_N": cfd["final"]["drag_N"] if cfd else None,
@@ -132,18 +142,27 @@ def _row(car: str, param: str, s: dict[str, Any]) -> dict[str, Any]:
 
 
 def summarize(rows: list[dict[str, Any]], params: list[str]) -> dict[str, Any]:
-    """Mean ± std of the relative drag change per parameterization (surrogate and CFD) and constraint violations."""
+    """Per parameterization: mean ± std of the relative drag-force change (surrogate and CFD) and of the CFD Cd
+    change (drag force = Cd × frontal area: the Cd column shows how much of the gain is shape rather than a
+    smaller frontal area), constraint violations, runs stopped at the data's edge and the mean extent ratios
+    (final / initial length, width, height)."""
     out: dict[str, Any] = {}
     for p in params:
         r = [x for x in rows if x["param"] == p]
         sur = np.array([x["surrogate_change"] for x in r], float)
         cfd = np.array([x["cfd_change"] for x in r if x["cfd_change"] is not None], float)
+        cd = np.array([x["cfd_Cd_final"] / x["cfd_Cd_initial"] - 1.0 for x in r if x["cfd_change"] is not None],
+                      float)
         out[p] = {"runs": len(r), "surrogate_change_mean": float(sur.mean()) if len(sur) else None,
                   "surrogate_change_std": float(sur.std()) if len(sur) else None,
                   "cfd_change_mean": float(cfd.mean()) if len(cfd) else None,
                   "cfd_change_std": float(cfd.std()) if len(cfd) else None, "cfd_runs": int(len(cfd)),
+                  "cfd_cd_change_mean": float(cd.mean()) if len(cd) else None,
+                  "cfd_cd_change_std": float(cd.std()) if len(cd) else None,
                   "violations": int(sum(not x["feasible"] for x in r)),
-                  "stopped": int(sum(x["stopped_at"] is not None for x in r))}
+                  "stopped": int(sum(x["stopped_at"] is not None for x in r)),
+                  **{f"{e}_ratio_mean": float(np.mean([x[f"{e}_ratio"] for x in r])) if r else None
+                     for e in EXTENTS}}
     return out
 
 
@@ -156,11 +175,15 @@ def write_tables(rows: list[dict[str, Any]], table: dict[str, Any], out_dir: Pat
     results, ``surrogate_vs_cfd.png``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(out_dir / "results.csv", rows)
-    lines = ["| parameterization | runs | drag change (surrogate) | drag change (OpenFOAM) | constraint violations "
-             "| stopped at the data's edge |", "|---|---|---|---|---|---|"]
+    lines = ["| parameterization | runs | drag change (surrogate) | drag change (OpenFOAM) | Cd change (OpenFOAM) "
+             "| constraint violations | stopped at the data's edge | length × width × height (final / start) |",
+             "|---" * 8 + "|"]
     for p, t in table.items():
+        ext = " × ".join("—" if t[f"{e}_ratio_mean"] is None else f"{t[f'{e}_ratio_mean']:.2f}" for e in EXTENTS)
         lines.append(f"| {p} | {t['runs']} | {_pct(t['surrogate_change_mean'], t['surrogate_change_std'])} | "
-                     f"{_pct(t['cfd_change_mean'], t['cfd_change_std'])} | {t['violations']} | {t['stopped']} |")
+                     f"{_pct(t['cfd_change_mean'], t['cfd_change_std'])} | "
+                     f"{_pct(t['cfd_cd_change_mean'], t['cfd_cd_change_std'])} | {t['violations']} | {t['stopped']} "
+                     f"| {ext} |")
     write_text_atomic(out_dir / "results.md", "\n".join(lines) + "\n")
     _chart(table, out_dir / "comparison.png")
     if any(r["cfd_change"] is not None for r in rows):

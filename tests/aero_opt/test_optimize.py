@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import trimesh
 
-from aero_opt.compare import run_compare
+from aero_opt.compare import _row, run_compare, summarize
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_BOUNDS, CAR_OFFSET, CAR_SCALE
 from aero_opt.isosurface import extract
@@ -97,8 +98,6 @@ def test_the_run_stops_at_the_cd_floor(models: Models, start: StartShape, tmp_pa
 
 
 def test_cfd_shift_puts_the_nose_at_zero_and_leaves_framed_bodies_alone() -> None:
-    import trimesh
-
     box = trimesh.creation.box(extents=(4.0, 1.8, 1.4))
     box.apply_translation((2.0, 0.0, 0.9))  # nose at x = 0, centred on y = 0
     assert not cfd_shift(box).any()
@@ -133,10 +132,24 @@ def test_compare_resumes(models: Models, start: StartShape, tmp_path: Path, monk
     assert "| scaling | 1 |" in (tmp_path / "results.md").read_text()
 
 
+def test_row_measures_the_shape_change(tmp_path: Path) -> None:
+    """A results row carries the final/initial bounding-box ratios per axis (x length, y width, z height)."""
+    trimesh.creation.box((4.0, 2.0, 1.5)).export(tmp_path / "initial.stl")
+    trimesh.creation.box((5.0, 1.0, 1.2)).export(tmp_path / "final.stl")
+    state = {"drag_N": 10.0, "Cd": 0.3, "room_penalty_m2": 0.0}
+    (tmp_path / "summary.json").write_text(json.dumps({"initial": state, "final": state, "drag_change": 0.0,
+                                                       "feasible": True, "seconds": 1.0}))
+    row = _row("car", "scaling", tmp_path)
+    assert np.allclose([row["length_ratio"], row["width_ratio"], row["height_ratio"]], [1.25, 0.5, 0.8])
+    assert row["cfd_change"] is None and row["stopped_at"] is None
+    verified = {**row, "length_ratio": 1.75, "cfd_change": -0.1, "cfd_Cd_initial": 0.3, "cfd_Cd_final": 0.24}
+    t = summarize([row, verified], ["scaling"])["scaling"]
+    assert np.isclose(t["length_ratio_mean"], 1.5) and t["cfd_runs"] == 1
+    assert np.isclose(t["cfd_change_mean"], -0.1) and np.isclose(t["cfd_cd_change_mean"], -0.2)
+
+
 def fake_simulate(mesh: Path, case: Path, preset: str) -> dict:
     """Stand-in for OpenFOAM: 'drag' = the mesh's vertex count, written as a finished case."""
-    import trimesh
-
     case.mkdir(parents=True, exist_ok=True)
     (case / "summary.json").write_text("{}")
     n = len(trimesh.load(mesh, process=False).vertices)
