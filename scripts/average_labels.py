@@ -52,13 +52,14 @@ def _case(work: Path, name: str, shift: float) -> Path:
 
 def report(data: Path, out: Path, command: str) -> dict[str, object]:
     """Label-noise statistics over every averaged car of ``data`` (see the module docstring); written to ``out``."""
-    cars, single = {}, []
+    cars, single, band = {}, [], []
     for path in sorted(data.glob("car_*.npz")):
         case = load_car(path).case
         runs = case.get("label_runs")
         single.append(runs[0]["Cd"] if runs else case["Cd"])
         if runs:
             cars[path.stem] = runs
+            band.append(case["convergence"]["cd_band"] * abs(runs[0]["Cd"]))
     if not cars:
         raise AeroOptError(f"{data}: no car has averaged labels yet")
     within = [np.var([r["Cd"] for r in runs], ddof=1) for runs in cars.values()]
@@ -69,13 +70,18 @@ def report(data: Path, out: Path, command: str) -> dict[str, object]:
         "command": command, "cars": len(cars), "runs_per_car": k,
         "cd_noise_std_one_run": noise_var**0.5, "dataset_cd_std_one_run": label_var**0.5,
         "r2_ceiling_one_run": 1.0 - noise_var / label_var,
-        "r2_ceiling_averaged": 1.0 - noise_var / k / label_var,
+        "r2_ceiling_averaged": 1.0 - noise_var / k / (label_var - noise_var + noise_var / k),
         "pressure_rel_l2_between_runs": {"mean": float(np.mean(rel)), "median": float(np.median(rel)),
                                          "max": float(np.max(rel))},
+        "cd_band_last_window": {"median": float(np.median(band)), "max": float(np.max(band))},
         "note": "One run = one coarse simulation (the dataset before averaging). r2_ceiling: the best R2 a perfect "
-                "shape-to-Cd model can reach against labels with this noise. pressure_rel_l2_between_runs: a "
-                "shifted run's field against the stored run's on the same mesh; a model that predicts the "
-                "noise-free field is about 1/sqrt(2) of it from one run's field, 1/sqrt(2k) from the average.",
+                "shape-to-Cd model can reach against labels with this noise (1 - noise variance / label "
+                "variance; the variance of k-run means is the one-run variance less (1 - 1/k) of the noise "
+                "variance). pressure_rel_l2_between_runs: a shifted run's field against the stored run's on the "
+                "same mesh; a model that predicts the noise-free field is about 1/sqrt(2) of it from one run's "
+                "field, 1/sqrt(2k) from the average. "
+                "cd_band_last_window: the stored run's Cd range (max - min) over the last iterations of its "
+                "convergence window: how settled one run is, against the spread between grid shifts.",
         "per_car": {name: {"Cd": [r["Cd"] for r in runs], "grid_shift": [r["grid_shift"] for r in runs],
                            "pressure_rel_l2": [r["pressure_rel_l2"] for r in runs[1:]]}
                     for name, runs in cars.items()},
