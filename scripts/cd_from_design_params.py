@@ -2,15 +2,18 @@
 
     .venv/bin/python scripts/cd_from_design_params.py
 
-Every dataset car stores the parameters of the parametric family that made it (21 numbers). Ridge regression and a
-Gaussian process (RBF kernel, length scale and noise chosen on the validation split) fitted on the training cars
-predict the test cars' solver Cd. This bounds what 250 cars can teach about Cd: a mesh model has to discover these
-parameters itself. Writes docs/validation/cd_baselines.json.
+Every dataset car stores the parameters of the parametric family that made it (21 numbers and its body style).
+Ridge regression and a Gaussian process (RBF kernel, length scale and noise chosen on the validation split) fitted
+on the training cars predict the test cars' solver Cd. This bounds what the training cars can teach about Cd: a
+mesh model has to discover these parameters itself. The learning curve repeats the GP (settings re-chosen on the
+validation split) with the first n training cars, to show how the attainable accuracy grows with the dataset. Writes
+docs/validation/cd_baselines.json and docs/validation/cd_learning_curve.png.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -25,16 +28,21 @@ from surrogate.evaluate import r2_score
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _design(data: Path, names: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(parameter names, (N, P) parameters, (N,) solver Cd) of dataset cars."""
-    rows, cds, keys = [], [], None
-    for name in names:
-        car = load_car(data / f"{name}.npz")
-        p = car.params
-        keys = keys or sorted(k for k, v in p.items() if isinstance(v, (int, float)))
-        rows.append([float(p[k]) for k in keys])
-        cds.append(car.cd)
-    return keys or [], np.array(rows), np.array(cds)
+def _design(data: Path, splits: list[list[str]]) -> tuple[list[str], list[tuple[np.ndarray, np.ndarray]]]:
+    """Design parameters and solver Cd of dataset cars, per list of names.
+
+    Returns:
+        The feature names (numbers and flags as they are, the body style one-hot) and per list of names its
+        ((N, P) features, (N,) Cd).
+    """
+    cars = [[load_car(data / f"{name}.npz") for name in names] for names in splits]
+    every = [c.params for group in cars for c in group]
+    numeric = sorted(k for k, v in every[0].items() if isinstance(v, (int, float)))
+    styles = sorted({p["style"] for p in every})
+    keys = numeric + [f"style={s}" for s in styles]
+    out = [(np.array([[float(c.params[k]) for k in numeric] + [float(c.params["style"] == s) for s in styles]
+                      for c in group]), np.array([c.cd for c in group])) for group in cars]
+    return keys, out
 
 
 def ridge(x: np.ndarray, y: np.ndarray, xt: np.ndarray, lam: float) -> np.ndarray:
@@ -53,6 +61,44 @@ def gp(x: np.ndarray, y: np.ndarray, xt: np.ndarray, length: float, noise: float
     return mean + kt @ np.linalg.solve(k, y - mean)
 
 
+def tuned_gp(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, xt: np.ndarray
+             ) -> tuple[tuple[float, float], np.ndarray]:
+    """GP whose (length scale, noise) maximize the validation R², refitted on train + validation.
+
+    Args:
+        x, y: training parameters (N, P) (standardized) and Cd (N,); xv, yv: validation; xt: (M, P) to predict.
+
+    Returns:
+        The chosen (length scale, noise) and the predicted Cd (M,) at ``xt``.
+    """
+    length, noise = max(((ell, s) for ell in (1, 2, 3, 4, 6, 8) for s in (1e-3, 1e-2, 0.05, 0.1, 0.3)),
+                        key=lambda c: r2_score(yv, gp(x, y, xv, *c)))
+    return (length, noise), gp(np.concatenate([x, xv]), np.concatenate([y, yv]), xt, length, noise)
+
+
+def _plot_curve(curve: list[dict[str, float]], ceiling: float | None, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = [c["train_cars"] for c in curve]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(n, [c["r2"] for c in curve], "o-", label="GP on design parameters: test R²")
+    ax.plot(n, [c["spearman"] for c in curve], "s--", label="… test Spearman")
+    ax.axhline(0.95, color="k", lw=0.8, ls=":", label="issue target 0.95")
+    if ceiling is not None:
+        ax.axhline(ceiling, color="r", lw=0.8, label=f"R² ceiling of the test labels' noise ({ceiling:.2f})")
+    ax.set_xlabel("training cars (plus the validation cars)")
+    ax.set_ylabel("score on the test split")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def _scores(y: np.ndarray, yh: np.ndarray) -> dict[str, float]:
     return {"r2": r2_score(y, yh), "spearman": float(spearmanr(y, yh).statistic), "mae": float(np.abs(y - yh).mean())}
 
@@ -63,15 +109,19 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "validation" / "cd_baselines.json")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    keys, x, y = _design(args.data, split_names(args.data, "train"))
-    _, xv, yv = _design(args.data, split_names(args.data, "val"))
-    _, xt, yt = _design(args.data, split_names(args.data, "test"))
+    keys, ((x, y), (xv, yv), (xt, yt)) = _design(args.data, [split_names(args.data, s)
+                                                             for s in ("train", "val", "test")])
     mu, sd = x.mean(0), x.std(0) + 1e-12
     x, xv, xt = (x - mu) / sd, (xv - mu) / sd, (xt - mu) / sd
     lam = max((10.0**e for e in range(-2, 4)), key=lambda c: r2_score(yv, ridge(x, y, xv, c)))
-    length, noise = max(((ell, s) for ell in (1, 2, 3, 4, 6, 8) for s in (1e-3, 1e-2, 0.05, 0.1, 0.3)),
-                        key=lambda c: r2_score(yv, gp(x, y, xv, *c)))
+    (length, noise), gp_pred = tuned_gp(x, y, xv, yv, xt)
     xa, ya = np.concatenate([x, xv]), np.concatenate([y, yv])  # refit on train + val with the chosen settings
+    sizes = sorted({n for n in (50, 100, 150, 200, 300, 400, 600, 800) if n < len(y)} | {len(y)})
+    curve = [{"train_cars": n, **_scores(yt, tuned_gp(x[:n], y[:n], xv, yv, xt)[1])} for n in sizes]
+    noise_report = args.out.parent / "label_noise.json"
+    ceiling = None
+    if noise_report.is_file():
+        ceiling = json.loads(noise_report.read_text())["r2_ceiling_averaged"]
     out = {
         "command": "python scripts/cd_from_design_params.py " + " ".join(sys.argv[1:]),
         "parameters": keys, "train_cars": len(y), "val_cars": len(yv), "test_cars": len(yt),
@@ -79,9 +129,13 @@ def main() -> int:
         "mean_predictor": {"r2": r2_score(yt, np.full_like(yt, ya.mean())),
                            "mae": float(np.abs(yt - ya.mean()).mean())},
         "ridge": {"lambda": lam, **_scores(yt, ridge(xa, ya, xt, lam))},
-        "gaussian_process": {"length_scale": length, "noise": noise, **_scores(yt, gp(xa, ya, xt, length, noise))},
+        "gaussian_process": {"length_scale": length, "noise": noise, **_scores(yt, gp_pred)},
+        "gp_learning_curve": curve,
+        "note": "test labels: the averaged ones where label_noise.json says so; the learning curve uses the first n "
+                "training cars (in split order) and every validation car for the choice of settings and the refit",
     }
     write_json_atomic(args.out, out)
+    _plot_curve(curve, ceiling, args.out.with_name("cd_learning_curve.png"))
     logging.info("test Cd from design parameters: ridge R2 %.3f / Spearman %.3f, GP R2 %.3f / Spearman %.3f",
                  out["ridge"]["r2"], out["ridge"]["spearman"], out["gaussian_process"]["r2"],
                  out["gaussian_process"]["spearman"])
