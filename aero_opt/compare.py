@@ -66,7 +66,7 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
         raise AeroOptError("--cars: give at least one car")
     out_dir = Path(out_dir)
     models = Models.load(surrogate_dir, decoder_dir)
-    cd_floor = data_cd_floor(cfg, data_dir)
+    cd_floor = data_cd_floor(cfg, data_dir, models.surrogate)
     runs: list[tuple[str, str, Path]] = []
     for car in cars:
         car_dir = out_dir / (Path(car).stem if Path(car).suffix else car)

@@ -385,11 +385,14 @@ def simulate(mesh: Path, case: Path, preset: str, speed: float = 15.0, rho: floa
             "converged": s.get("converged"), "cells": s.get("cells")}
 
 
-def data_cd_floor(cfg: OptimizeConfig, data_dir: Path) -> float | None:
+def data_cd_floor(cfg: OptimizeConfig, data_dir: Path, surrogate: Surrogate | None = None) -> float | None:
     """The Cd below which the optimizer stops (:attr:`OptimizeConfig.stay_in_data`): the lowest CFD Cd of the
-    training split of ``data_dir`` (the dataset the surrogate was trained on); None when off or no cars there."""
+    surrogate's training cars, as the model recorded it (``surrogate.train_cd``) or, for a model without that
+    record, of the training split of ``data_dir``; None when off or no cars there."""
     if not cfg.stay_in_data:
         return None
+    if surrogate is not None and surrogate.train_cd is not None:
+        return surrogate.train_cd[0]
     cds = split_cd(data_dir, "train")
     if not len(cds):
         log.warning("%s: no training cars, so no Cd floor: the optimizer may leave the surrogate's data", data_dir)
@@ -442,5 +445,5 @@ def run_optimize(param: str, car: str, out_dir: Path, cfg: OptimizeConfig, surro
         raise AeroOptError(f"{car}: mesh file not found")
     models = Models.load(surrogate_dir, decoder_dir)
     start = start_shape(car, models, cfg.resolution, data_dir)
-    return run_start(param, start, models, cfg, out_dir, lr, do_verify, cd_floor=data_cd_floor(cfg, data_dir),
-                     progress=progress)
+    return run_start(param, start, models, cfg, out_dir, lr, do_verify,
+                     cd_floor=data_cd_floor(cfg, data_dir, models.surrogate), progress=progress)

@@ -96,11 +96,14 @@ def load_split(data_dir: Path, split: str) -> list[Sample]:
 
 
 class Surrogate:
-    """A trained model plus what it needs at inference: the fixed Cartesian scale."""
+    """A trained model plus what it needs at inference: the fixed Cartesian scale, and the range of the solver Cd
+    of the cars it was trained on (``train_cd``, (min, max); None for models saved before it was recorded)."""
 
-    def __init__(self, model: PressureSplineCNN, max_value: float) -> None:
+    def __init__(self, model: PressureSplineCNN, max_value: float,
+                 train_cd: tuple[float, float] | None = None) -> None:
         self.model = model
         self.max_value = max_value
+        self.train_cd = train_cd
 
     def graph(self, verts: torch.Tensor, faces: torch.Tensor) -> MeshGraph:
         """Graph of a mesh with this model's fixed pseudo-coordinate scale."""
@@ -124,9 +127,9 @@ class Surrogate:
         return force[0], drag_coefficient(force[0], a_ref, rho, speed)
 
     def save(self, path: Path, extra: dict[str, Any] | None = None) -> None:
-        """Write the model atomically (weights, config, Cartesian scale)."""
+        """Write the model atomically (weights, config, Cartesian scale, training Cd range)."""
         save_torch_atomic({"state": self.model.state_dict(), "config": asdict(self.model.cfg),
-                           "max_value": self.max_value, **(extra or {})}, path)
+                           "max_value": self.max_value, "train_cd": self.train_cd, **(extra or {})}, path)
 
     @classmethod
     def load(cls, path: Path) -> Surrogate:
@@ -141,7 +144,8 @@ class Surrogate:
         model = PressureSplineCNN(SurrogateConfig(**ck["config"]))
         model.load_state_dict(ck["state"])
         model.eval()
-        return cls(model, float(ck["max_value"]))
+        cds = ck.get("train_cd")
+        return cls(model, float(ck["max_value"]), None if cds is None else (float(cds[0]), float(cds[1])))
 
 
 class WeightEMA:
@@ -223,7 +227,8 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
         start, history, best, since_best = ck["epoch"], ck["history"], ck["best"], ck["since_best"]
         max_value = ck["max_value"]
         gen.set_state(ck["rng"])
-    surrogate = Surrogate(ema.model, max_value)
+    cds = [s.car.cd for s in train_set]
+    surrogate = Surrogate(ema.model, max_value, (min(cds), max(cds)))
     cache: dict[str, tuple[MeshGraph, SplineBasis]] = {}
     t0 = time.perf_counter()
     bar = tqdm(range(start, tcfg.epochs), desc="train-surrogate", unit="epoch", initial=start, total=tcfg.epochs,

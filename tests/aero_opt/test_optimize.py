@@ -18,7 +18,16 @@ from aero_opt.compare import _row, run_compare, summarize
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_BOUNDS, CAR_OFFSET, CAR_SCALE
 from aero_opt.isosurface import extract
-from aero_opt.optimize import Models, OptimizeConfig, StartShape, _evaluate, cfd_shift, make_parameterization, run_start
+from aero_opt.optimize import (
+    Models,
+    OptimizeConfig,
+    StartShape,
+    _evaluate,
+    cfd_shift,
+    data_cd_floor,
+    make_parameterization,
+    run_start,
+)
 from aero_opt.train_sdf import TrainSDFConfig
 from constraints.regions import RoomConstraint
 from parameterizations import NAMES
@@ -130,6 +139,16 @@ def test_compare_resumes(models: Models, start: StartShape, tmp_path: Path, monk
     run_compare(*args, progress=False)
     assert calls == ["scaling", "freeform", "freeform"]
     assert "| scaling | 1 |" in (tmp_path / "results.md").read_text()
+
+
+def test_cd_floor_is_the_surrogates_own_record(models: Models, tmp_path: Path) -> None:
+    """The floor is the lowest Cd of the surrogate's training cars as the model recorded it; a model without the
+    record falls back to the dataset's training split; stay_in_data off means no floor."""
+    recorded = Surrogate(models.surrogate.model, models.surrogate.max_value, train_cd=(0.2, 0.4))
+    assert data_cd_floor(CFG, tmp_path, recorded) == 0.2
+    assert data_cd_floor(replace(CFG, stay_in_data=False), tmp_path, recorded) is None
+    unrecorded = Surrogate(models.surrogate.model, models.surrogate.max_value)
+    assert data_cd_floor(CFG, tmp_path, unrecorded) is None  # and no dataset cars in the folder
 
 
 def test_row_measures_the_shape_change(tmp_path: Path) -> None:

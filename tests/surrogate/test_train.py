@@ -40,6 +40,8 @@ def test_training_lowers_validation_loss_and_resumes(mini_dataset: Path, tmp_pat
                     resume=True, progress=False)
     hist2 = json.loads((tmp_path / "run" / "history.json").read_text())
     assert len(hist2) == 5 and hist2[:4] == hist
+    cds = [s.car.cd for s in load_split(mini_dataset, "train")]
+    assert Surrogate.load(tmp_path / "run").train_cd == (min(cds), max(cds))  # the optimizer's Cd floor
 
 
 def test_cd_target_is_the_force_of_the_cfd_fields(mini_dataset: Path) -> None:
@@ -60,9 +62,11 @@ def test_save_load_round_trip(mini_dataset: Path, tmp_path: Path) -> None:
     from surrogate.splinecnn import PressureSplineCNN
 
     torch.manual_seed(0)
-    sur = Surrogate(PressureSplineCNN(SurrogateConfig(width=8, blocks=1)).eval(), max_value=0.12)
+    sur = Surrogate(PressureSplineCNN(SurrogateConfig(width=8, blocks=1)).eval(), max_value=0.12,
+                    train_cd=(0.14, 0.42))
     sur.save(tmp_path / "model.pt")
     back = Surrogate.load(tmp_path)
+    assert back.max_value == 0.12 and back.train_cd == (0.14, 0.42)
     with torch.no_grad():
         assert torch.equal(sur.coefficients(s.verts, s.faces), back.coefficients(s.verts, s.faces))
     force, cd = back.drag(s.verts, s.faces, a_ref=s.car.a_ref)
