@@ -6,7 +6,8 @@ Every dataset car stores the parameters of the parametric family that made it (2
 Ridge regression and a Gaussian process (RBF kernel, length scale and noise chosen on the validation split) fitted
 on the training cars predict the test cars' solver Cd. This bounds what the training cars can teach about Cd: a
 mesh model has to discover these parameters itself. The learning curve repeats the GP (settings re-chosen on the
-validation split) with the first n training cars, to show how the attainable accuracy grows with the dataset. Writes
+validation split) with the first n training cars, to show how the attainable accuracy grows with the dataset; the
+noise probe adds label noise of the measured size (docs/validation/label_noise.json) to the training Cd. Writes
 docs/validation/cd_baselines.json and docs/validation/cd_learning_curve.png.
 """
 
@@ -107,6 +108,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "dataset")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "validation" / "cd_baselines.json")
+    ap.add_argument("--noise-report", type=Path, default=ROOT / "docs" / "validation" / "label_noise.json",
+                    help="label-noise report of scripts/average_labels.py (R2 ceiling, noise probe)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     keys, ((x, y), (xv, yv), (xt, yt)) = _design(args.data, [split_names(args.data, s)
@@ -118,10 +121,16 @@ def main() -> int:
     xa, ya = np.concatenate([x, xv]), np.concatenate([y, yv])  # refit on train + val with the chosen settings
     sizes = sorted({n for n in (50, 100, 150, 200, 300, 400, 600, 800) if n < len(y)} | {len(y)})
     curve = [{"train_cars": n, **_scores(yt, tuned_gp(x[:n], y[:n], xv, yv, xt)[1])} for n in sizes]
-    noise_report = args.out.parent / "label_noise.json"
-    ceiling = None
-    if noise_report.is_file():
-        ceiling = json.loads(noise_report.read_text())["r2_ceiling_averaged"]
+    ceiling, probe = None, None
+    if args.noise_report.is_file():
+        noise = json.loads(args.noise_report.read_text())
+        ceiling, sigma = noise["r2_ceiling_averaged"], noise["cd_noise_std_one_run"]
+        rng = np.random.default_rng(0)
+        probe = {"added_noise_std": {f"{m:g} x one-run noise": float(np.mean(
+            [_scores(yt, tuned_gp(x, y + rng.normal(0.0, m * sigma, len(y)), xv, yv, xt)[1])["r2"]
+             for _ in range(5)])) for m in (1.0, 1.41)},
+            "note": "GP test R2 (mean of 5 draws) after adding Gaussian noise to the training Cd: 1 x doubles the "
+                    "one-run noise variance, 1.41 x triples it; how much training-label noise costs"}
     out = {
         "command": "python scripts/cd_from_design_params.py " + " ".join(sys.argv[1:]),
         "parameters": keys, "train_cars": len(y), "val_cars": len(yv), "test_cars": len(yt),
@@ -131,6 +140,7 @@ def main() -> int:
         "ridge": {"lambda": lam, **_scores(yt, ridge(xa, ya, xt, lam))},
         "gaussian_process": {"length_scale": length, "noise": noise, **_scores(yt, gp_pred)},
         "gp_learning_curve": curve,
+        "gp_training_label_noise_probe": probe,
         "note": "test labels: the averaged ones where label_noise.json says so; the learning curve uses the first n "
                 "training cars (in split order) and every validation car for the choice of settings and the refit",
     }
