@@ -3,12 +3,13 @@
     .venv/bin/python scripts/cd_from_design_params.py
 
 Every dataset car stores the parameters of the parametric family that made it (21 numbers and its body style).
-Ridge regression and a Gaussian process (RBF kernel, length scale and noise chosen on the validation split) fitted
-on the training cars predict the test cars' solver Cd. This bounds what the training cars can teach about Cd: a
-mesh model has to discover these parameters itself. The learning curve repeats the GP (settings re-chosen on the
-validation split) with the first n training cars, to show how the attainable accuracy grows with the dataset; the
-noise probe adds label noise of the measured size (docs/validation/label_noise.json) to the training Cd. Writes
-docs/validation/cd_baselines.json and docs/validation/cd_learning_curve.png.
+Ridge regression (penalty chosen on the validation split) and a Gaussian process (one RBF length scale per
+parameter, fitted by maximum marginal likelihood) fitted on the training and validation cars predict the test
+cars' solver Cd. This bounds what the training cars can teach about Cd: a mesh model has to discover these
+parameters itself. The learning curve refits the GP with the first n training cars, to show how the attainable
+accuracy grows with the dataset; the noise probe adds label noise of the measured size
+(docs/validation/label_noise.json) to the training Cd. Writes docs/validation/cd_baselines.json and
+docs/validation/cd_learning_curve.png.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.stats import spearmanr
+from tqdm import tqdm
 
 from aero_opt.atomic import write_json_atomic
 from aero_opt.dataset import load_car, split_names
@@ -53,28 +55,54 @@ def ridge(x: np.ndarray, y: np.ndarray, xt: np.ndarray, lam: float) -> np.ndarra
     return xt @ w + mean
 
 
-def gp(x: np.ndarray, y: np.ndarray, xt: np.ndarray, length: float, noise: float) -> np.ndarray:
-    """Posterior mean of a GP with an RBF kernel (unit variance, constant mean) and white noise (in units of the
-    kernel variance)."""
-    k = np.exp(-((x[:, None] - x[None]) ** 2).sum(-1) / (2 * length**2)) + noise * np.eye(len(x))
-    kt = np.exp(-((xt[:, None] - x[None]) ** 2).sum(-1) / (2 * length**2))
-    mean = y.mean()
-    return mean + kt @ np.linalg.solve(k, y - mean)
+def ard_gp(x: np.ndarray, y: np.ndarray, xt: np.ndarray, steps: int = 200) -> tuple[dict[str, object], np.ndarray]:
+    """GP with one RBF length scale per parameter (ARD), fitted by maximizing the log marginal likelihood.
 
-
-def tuned_gp(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, xt: np.ndarray
-             ) -> tuple[tuple[float, float], np.ndarray]:
-    """GP whose (length scale, noise) maximize the validation R², refitted on train + validation.
+    Signal variance, noise variance and the P length scales start at (var y, var y / 10, 3) and are optimized in
+    log space with L-BFGS (float64); the constant mean is the training mean.
 
     Args:
-        x, y: training parameters (N, P) (standardized) and Cd (N,); xv, yv: validation; xt: (M, P) to predict.
+        x: (N, P) standardized training parameters; y: (N,) Cd; xt: (M, P) points to predict.
+        steps: L-BFGS iterations.
 
     Returns:
-        The chosen (length scale, noise) and the predicted Cd (M,) at ``xt``.
+        The fitted hyper-parameters (``length_scales`` per parameter, ``signal_std``, ``noise_std``, both in Cd
+        units) and the posterior mean (M,) at ``xt``.
     """
-    length, noise = max(((ell, s) for ell in (1, 2, 3, 4, 6, 8) for s in (1e-3, 1e-2, 0.05, 0.1, 0.3)),
-                        key=lambda c: r2_score(yv, gp(x, y, xv, *c)))
-    return (length, noise), gp(np.concatenate([x, xv]), np.concatenate([y, yv]), xt, length, noise)
+    import torch
+
+    xs, ys, xq = (torch.as_tensor(a, dtype=torch.float64) for a in (x, y, xt))
+    mean = ys.mean()
+    r = ys - mean
+    var = float(r.var())
+    log_len = torch.full((x.shape[1],), float(np.log(3.0)), dtype=torch.float64, requires_grad=True)
+    log_sig = torch.tensor(0.5 * np.log(var), dtype=torch.float64, requires_grad=True)
+    log_noise = torch.tensor(0.5 * np.log(var / 10), dtype=torch.float64, requires_grad=True)
+    params = [log_len, log_sig, log_noise]
+
+    def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        d = (a[:, None] - b[None]) / log_len.exp()
+        return (2 * log_sig).exp() * torch.exp(-0.5 * (d**2).sum(-1))
+
+    def covariance() -> torch.Tensor:
+        return kernel(xs, xs) + ((2 * log_noise).exp() + 1e-10) * torch.eye(len(xs), dtype=torch.float64)
+
+    opt = torch.optim.LBFGS(params, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        chol = torch.linalg.cholesky(covariance())
+        alpha = torch.cholesky_solve(r[:, None], chol)[:, 0]
+        nll = 0.5 * (r @ alpha) + torch.log(torch.diagonal(chol)).sum()
+        nll.backward()
+        return nll
+
+    opt.step(closure)
+    with torch.no_grad():
+        chol = torch.linalg.cholesky(covariance())
+        pred = mean + kernel(xq, xs) @ torch.cholesky_solve(r[:, None], chol)[:, 0]
+    return ({"length_scales": log_len.detach().exp().tolist(), "signal_std": float(log_sig.detach().exp()),
+             "noise_std": float(log_noise.detach().exp())}, pred.numpy())
 
 
 def _plot_curve(curve: list[dict[str, float]], ceiling: float | None, path: Path) -> None:
@@ -85,7 +113,7 @@ def _plot_curve(curve: list[dict[str, float]], ceiling: float | None, path: Path
 
     n = [c["train_cars"] for c in curve]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(n, [c["r2"] for c in curve], "o-", label="GP on design parameters: test R²")
+    ax.plot(n, [c["r2"] for c in curve], "o-", label="GP (ARD) on design parameters: test R²")
     ax.plot(n, [c["spearman"] for c in curve], "s--", label="… test Spearman")
     ax.axhline(0.95, color="k", lw=0.8, ls=":", label="issue target 0.95")
     if ceiling is not None:
@@ -117,20 +145,22 @@ def main() -> int:
     mu, sd = x.mean(0), x.std(0) + 1e-12
     x, xv, xt = (x - mu) / sd, (xv - mu) / sd, (xt - mu) / sd
     lam = max((10.0**e for e in range(-2, 4)), key=lambda c: r2_score(yv, ridge(x, y, xv, c)))
-    (length, noise), gp_pred = tuned_gp(x, y, xv, yv, xt)
-    xa, ya = np.concatenate([x, xv]), np.concatenate([y, yv])  # refit on train + val with the chosen settings
-    sizes = sorted({n for n in (50, 100, 150, 200, 300, 400, 600, 800) if n < len(y)} | {len(y)})
-    curve = [{"train_cars": n, **_scores(yt, tuned_gp(x[:n], y[:n], xv, yv, xt)[1])} for n in sizes]
+    xa, ya = np.concatenate([x, xv]), np.concatenate([y, yv])  # final fits on train + val
+    hyper, gp_pred = ard_gp(xa, ya, xt)
+    sizes = sorted({n for n in (50, 100, 200, 300, 400, 600, 800) if n < len(y)} | {len(y)})
+    curve = [{"train_cars": n, **_scores(yt, ard_gp(np.concatenate([x[:n], xv]), np.concatenate([y[:n], yv]),
+                                                   xt)[1])} for n in tqdm(sizes, desc="learning curve")]
     ceiling, probe = None, None
     if args.noise_report.is_file():
-        noise = json.loads(args.noise_report.read_text())
-        ceiling, sigma = noise["r2_ceiling_averaged"], noise["cd_noise_std_one_run"]
+        report = json.loads(args.noise_report.read_text())
+        ceiling, sigma = report["r2_ceiling_averaged"], report["cd_noise_std_one_run"]
         rng = np.random.default_rng(0)
         probe = {"added_noise_std": {f"{m:g} x one-run noise": float(np.mean(
-            [_scores(yt, tuned_gp(x, y + rng.normal(0.0, m * sigma, len(y)), xv, yv, xt)[1])["r2"]
-             for _ in range(5)])) for m in (1.0, 1.41)},
-            "note": "GP test R2 (mean of 5 draws) after adding Gaussian noise to the training Cd: 1 x doubles the "
+            [_scores(yt, ard_gp(xa, ya + rng.normal(0.0, m * sigma, len(ya)), xt)[1])["r2"]
+             for _ in range(3)])) for m in tqdm((1.0, 1.41), desc="noise probe")},
+            "note": "GP test R2 (mean of 3 draws) after adding Gaussian noise to the training Cd: 1 x doubles the "
                     "one-run noise variance, 1.41 x triples it; how much training-label noise costs"}
+    order = np.argsort(hyper["length_scales"])
     out = {
         "command": "python scripts/cd_from_design_params.py " + " ".join(sys.argv[1:]),
         "parameters": keys, "train_cars": len(y), "val_cars": len(yv), "test_cars": len(yt),
@@ -138,11 +168,16 @@ def main() -> int:
         "mean_predictor": {"r2": r2_score(yt, np.full_like(yt, ya.mean())),
                            "mae": float(np.abs(yt - ya.mean()).mean())},
         "ridge": {"lambda": lam, **_scores(yt, ridge(xa, ya, xt, lam))},
-        "gaussian_process": {"length_scale": length, "noise": noise, **_scores(yt, gp_pred)},
+        "gaussian_process": {**_scores(yt, gp_pred), "signal_std": hyper["signal_std"],
+                             "noise_std": hyper["noise_std"],
+                             "length_scales": {keys[i]: hyper["length_scales"][i] for i in order},
+                             "note": "ARD RBF kernel fitted on train + val by maximum marginal likelihood; noise_std "
+                                     "is the model's estimate of the training labels' Cd noise; a short length "
+                                     "scale (standardized units) marks a parameter Cd depends on strongly"},
         "gp_learning_curve": curve,
         "gp_training_label_noise_probe": probe,
-        "note": "test labels: the averaged ones where label_noise.json says so; the learning curve uses the first n "
-                "training cars (in split order) and every validation car for the choice of settings and the refit",
+        "note": "test labels: as stored (averaged where scripts/average_labels.py has run); the learning curve "
+                "fits the first n training cars (in split order) plus every validation car",
     }
     write_json_atomic(args.out, out)
     _plot_curve(curve, ceiling, args.out.with_name("cd_learning_curve.png"))
