@@ -58,8 +58,27 @@ def _cd_metrics(rows: list[dict[str, Any]], key: str) -> dict[str, float | None]
             "spearman": float(spearmanr(y, yh).statistic) if len(y) > 2 else None}
 
 
+def _by_label_runs(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Pressure error and Cd metrics per number of CFD runs averaged into the labels (keys "1", "3", ...)."""
+    out = {}
+    for k in sorted({r["label_runs"] for r in rows}):
+        group = [r for r in rows if r["label_runs"] == k]
+        out[str(k)] = {"cars": len(group),
+                       "pressure_rel_l2_mean": float(np.mean([r["rel_l2_pressure"] for r in group])),
+                       "cd_total": _cd_metrics(group, "cd_total")}
+    return out
+
+
 def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict[str, Any]:
-    """Evaluate a trained surrogate on one split; writes metrics.json, parity.png, pictures and VTP files."""
+    """Evaluate a trained surrogate on one split; writes metrics.json, parity.png, pictures and VTP files.
+
+    Args:
+        model_dir: folder with ``model.pt``; data_dir: dataset folder (``.npz`` cars, ``split.json``);
+        split: ``train``, ``val``, ``test`` or ``all``; out_dir: where the outputs go (created).
+
+    Returns:
+        The metrics written to ``metrics.json`` (see the module docstring), with a row per car in ``per_car``.
+    """
     sur = Surrogate.load(Path(model_dir))
     cars = load_split(data_dir, split)
     out_dir = Path(out_dir)
@@ -85,7 +104,8 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
         rel = float((p_hat - p_cfd).norm() / p_cfd.norm())
         rows.append({"car": s.name, "rel_l2_pressure": rel, "cd_pressure_pred": cd_hat, "cd_pressure_cfd": cd_cfd,
                      "cd_total_pred": cd_hat + cdv_hat, "cd_total_cfd": cd_cfd + cdv_cfd,
-                     "cd_total_cfd_solver": s.car.cd, "seconds": dt})
+                     "cd_total_cfd_solver": s.car.cd, "seconds": dt,
+                     "label_runs": len(s.car.case.get("label_runs") or []) or 1})
         write_vtp(out_dir / "vtp" / f"{s.name}.vtp", s.car.verts, s.car.faces,
                   {"p_pred": p_hat.numpy(), "p_cfd": p_cfd.numpy(), "p_error": (p_hat - p_cfd).numpy()})
     rel = np.array([r["rel_l2_pressure"] for r in rows])
@@ -94,10 +114,13 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
         "pressure_rel_l2": {"mean": float(rel.mean()), "median": float(np.median(rel)), "max": float(rel.max())},
         "cd_pressure": _cd_metrics(rows, "cd_pressure"),
         "cd_total": _cd_metrics(rows, "cd_total"),
+        "by_label_runs": _by_label_runs(rows),
         "seconds_per_car": {"mean": float(np.mean([r["seconds"] for r in rows])),
                             "median": float(np.median([r["seconds"] for r in rows]))},
         "note": "Cd compares the integrals of predicted and CFD surface fields on the same mesh with the project's "
-                "force function (cd_pressure: pressure only; cd_total: pressure + wall shear)",
+                "force function (cd_pressure: pressure only; cd_total: pressure + wall shear); by_label_runs: the "
+                "same metrics over the cars whose labels are one CFD run and over those averaged over k runs "
+                "(scripts/average_labels.py)",
         "per_car": rows,
     }
     write_json_atomic(out_dir / "metrics.json", metrics)

@@ -85,6 +85,11 @@ def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> 
     Surrogate(PressureSplineCNN(SurrogateConfig(width=8, blocks=1)).eval(), 0.12).save(tmp_path / "model.pt")
     m = evaluate(tmp_path, mini_dataset, "train", tmp_path / "eval")
     assert m["cars"] == 3 and m["pressure_rel_l2"]["mean"] > 0
+    runs = [len(s.car.case.get("label_runs") or []) or 1 for s in load_split(mini_dataset, "train")]
+    assert {k: g["cars"] for k, g in m["by_label_runs"].items()} == {str(k): runs.count(k) for k in set(runs)}
+    one = m["by_label_runs"][str(runs[0])]
+    assert one["pressure_rel_l2_mean"] == pytest.approx(np.mean(
+        [r["rel_l2_pressure"] for r in m["per_car"] if r["label_runs"] == runs[0]]))
     assert (tmp_path / "eval" / "parity.png").is_file() and (tmp_path / "eval" / "pressure_worst.png").is_file()
     first = load_split(mini_dataset, "train")[0]
     root = ET.parse(tmp_path / "eval" / "vtp" / f"{first.name}.vtp").getroot()
