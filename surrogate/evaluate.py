@@ -18,7 +18,7 @@ import torch
 from scipy.stats import spearmanr
 
 from aero_opt.atomic import write_json_atomic, write_text_atomic
-from surrogate.forces import drag_coefficient, surface_force
+from surrogate.forces import drag_coefficient, force_parts
 from surrogate.train import Surrogate, load_split
 
 
@@ -93,14 +93,11 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
         p_hat = coeff[:, 0].double() * q
         p_cfd = torch.as_tensor(s.car.pressure, dtype=torch.float64)
         v, f = s.verts.double(), s.faces
-        a, rho, u = s.car.a_ref, s.car.rho, s.car.speed
-        cd_hat = drag_coefficient(float(surface_force(v, f, p_hat)[0]), a, rho, u)
-        cd_cfd = drag_coefficient(float(surface_force(v, f, p_cfd)[0]), a, rho, u)
-        zero = torch.zeros_like(p_hat)
-        tau_cfd = torch.as_tensor(s.car.shear, dtype=torch.float64)
-        cdv_cfd = drag_coefficient(float(surface_force(v, f, zero, tau_cfd)[0]), a, rho, u)
-        cdv_hat = drag_coefficient(float(surface_force(v, f, zero, coeff[:, 1:4].double() * q)[0]), a, rho, u) \
-            if coeff.shape[1] == 4 else 0.0
+        tau_hat = coeff[:, 1:4].double() * q if coeff.shape[1] == 4 else None
+        cd_hat, cdv_hat = (drag_coefficient(float(fc[0]), s.car.a_ref, s.car.rho, s.car.speed)
+                           for fc in force_parts(v, f, p_hat, tau_hat))
+        cd_cfd, cdv_cfd = (drag_coefficient(float(fc[0]), s.car.a_ref, s.car.rho, s.car.speed)
+                           for fc in force_parts(v, f, p_cfd, torch.as_tensor(s.car.shear, dtype=torch.float64)))
         rel = float((p_hat - p_cfd).norm() / p_cfd.norm())
         rows.append({"car": s.name, "rel_l2_pressure": rel, "cd_pressure_pred": cd_hat, "cd_pressure_cfd": cd_cfd,
                      "cd_total_pred": cd_hat + cdv_hat, "cd_total_cfd": cd_cfd + cdv_cfd,
@@ -183,8 +180,7 @@ def predict_mesh(mesh_path: Path, model_dir: Path, out_dir: Path, rho: float = 1
     vd = v.double()
     p = c[:, 0] * q
     tau = c[:, 1:4] * q if c.shape[1] == 4 else torch.zeros(len(v), 3, dtype=torch.float64)
-    fp = surface_force(vd, f, p)
-    fv = surface_force(vd, f, torch.zeros_like(p), tau)
+    fp, fv = force_parts(vd, f, p, tau)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_vtp(out_dir / "prediction.vtp", mesh.vertices, mesh.faces, {"p": p.numpy(), "wallShearStress": tau.numpy()})

@@ -50,6 +50,18 @@ def surface_force(verts: torch.Tensor, faces: torch.Tensor, pressure: torch.Tens
     return force
 
 
+def force_parts(verts: torch.Tensor, faces: torch.Tensor, pressure: torch.Tensor,
+                shear: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pressure force and the viscous force (each (3,), N) of :func:`surface_force`'s inputs, separately.
+
+    The viscous force is zero when ``shear`` is None.
+    """
+    f_p = surface_force(verts, faces, pressure)
+    if shear is None:
+        return f_p, torch.zeros_like(f_p)
+    return f_p, surface_force(verts, faces, torch.zeros_like(pressure), shear)
+
+
 def drag_coefficient(force_x: torch.Tensor | float, a_ref: float, rho: float = RHO_AIR,
                      speed: float = U_INF) -> torch.Tensor | float:
     """Cd = F_x / (½ ρ U² A_ref) for a drag force in N and a frontal area in m²."""

@@ -230,7 +230,7 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
     cds = [s.car.cd for s in train_set]
     surrogate = Surrogate(ema.model, max_value, (min(cds), max(cds)))
     cache: dict[str, tuple[MeshGraph, SplineBasis]] = {}
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)  # seconds count across resumes
     bar = tqdm(range(start, tcfg.epochs), desc="train-surrogate", unit="epoch", initial=start, total=tcfg.epochs,
                disable=not progress)
     for epoch in bar:

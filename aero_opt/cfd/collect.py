@@ -26,7 +26,7 @@ from aero_opt.atomic import write_json_atomic
 from aero_opt.cfd.results import SurfaceFields, latest_surface, read_vtk_surface
 from aero_opt.dataset import save_car
 from aero_opt.errors import AeroOptError
-from surrogate.forces import drag_coefficient, frontal_area, surface_force
+from surrogate.forces import drag_coefficient, force_parts, frontal_area
 
 log = logging.getLogger(__name__)
 
@@ -186,9 +186,8 @@ def collect_case(case: Path, patch: str, out_path: Path, rho: float = 1.18, spee
     p_v, tau_v = vertex_values(surface)
     v = torch.as_tensor(surface.points)
     t = torch.as_tensor(surface.triangles)
-    fp = surface_force(v, t, torch.as_tensor(surface.pressure))
-    fv = surface_force(v, t, torch.zeros(len(surface.triangles), dtype=torch.float64),
-                       torch.as_tensor(surface.shear)) if surface.shear is not None else torch.zeros(3)
+    fp, fv = force_parts(v, t, torch.as_tensor(surface.pressure),
+                         None if surface.shear is None else torch.as_tensor(surface.shear))
     factor = 2.0 if half else 1.0
     a_ref = frontal_area(surface.points, surface.triangles) * factor
     cd_p = drag_coefficient(factor * float(fp[0]), a_ref, rho, speed)

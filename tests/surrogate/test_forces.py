@@ -9,7 +9,7 @@ import pytest
 import torch
 import trimesh
 
-from surrogate.forces import drag_coefficient, frontal_area, surface_force
+from surrogate.forces import drag_coefficient, force_parts, frontal_area, surface_force
 
 pytestmark = pytest.mark.usefixtures("float64")
 
@@ -43,6 +43,12 @@ def test_uniform_pressure_and_shear() -> None:
     tau[:, 0] = 2.0
     force = surface_force(v, f, torch.zeros(len(v)), tau)
     assert force[0].item() == pytest.approx(2.0 * s.area, rel=1e-9)
+    p = v[:, 0].clone()  # p = x: pressure force -volume in x
+    f_p, f_v = force_parts(v, f, p, tau)
+    assert f_p[0].item() == pytest.approx(-s.volume, rel=1e-9)
+    assert f_v[0].item() == pytest.approx(2.0 * s.area, rel=1e-9)
+    assert torch.allclose(f_p + f_v, surface_force(v, f, p, tau))
+    assert torch.equal(force_parts(v, f, p)[1], torch.zeros(3, dtype=f_p.dtype))
 
 
 def test_gradient_wrt_vertices_matches_finite_differences() -> None:

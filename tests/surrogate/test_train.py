@@ -40,6 +40,7 @@ def test_training_lowers_validation_loss_and_resumes(mini_dataset: Path, tmp_pat
                     resume=True, progress=False)
     hist2 = json.loads((tmp_path / "run" / "history.json").read_text())
     assert len(hist2) == 5 and hist2[:4] == hist
+    assert hist2[4]["seconds"] > hist2[3]["seconds"]  # wall time counts across the resume
     cds = [s.car.cd for s in load_split(mini_dataset, "train")]
     assert Surrogate.load(tmp_path / "run").train_cd == (min(cds), max(cds))  # the optimizer's Cd floor
 
