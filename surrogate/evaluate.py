@@ -93,11 +93,11 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
         p_hat = coeff[:, 0].double() * q
         p_cfd = torch.as_tensor(s.car.pressure, dtype=torch.float64)
         v, f = s.verts.double(), s.faces
+        a_ref, rho, u = s.car.a_ref, s.car.rho, s.car.speed
         tau_hat = coeff[:, 1:4].double() * q if coeff.shape[1] == 4 else None
-        cd_hat, cdv_hat = (drag_coefficient(float(fc[0]), s.car.a_ref, s.car.rho, s.car.speed)
-                           for fc in force_parts(v, f, p_hat, tau_hat))
-        cd_cfd, cdv_cfd = (drag_coefficient(float(fc[0]), s.car.a_ref, s.car.rho, s.car.speed)
-                           for fc in force_parts(v, f, p_cfd, torch.as_tensor(s.car.shear, dtype=torch.float64)))
+        cd_hat, cdv_hat = (drag_coefficient(float(fc[0]), a_ref, rho, u) for fc in force_parts(v, f, p_hat, tau_hat))
+        tau_cfd = torch.as_tensor(s.car.shear, dtype=torch.float64)
+        cd_cfd, cdv_cfd = (drag_coefficient(float(fc[0]), a_ref, rho, u) for fc in force_parts(v, f, p_cfd, tau_cfd))
         rel = float((p_hat - p_cfd).norm() / p_cfd.norm())
         rows.append({"car": s.name, "rel_l2_pressure": rel, "cd_pressure_pred": cd_hat, "cd_pressure_cfd": cd_cfd,
                      "cd_total_pred": cd_hat + cdv_hat, "cd_total_cfd": cd_cfd + cdv_cfd,
