@@ -261,7 +261,7 @@ def _cmd_demo_topology(args: argparse.Namespace) -> Path:
 def _cmd_demo(args: argparse.Namespace) -> Path:
     from aero_opt.demo import run_demo
 
-    run_demo(Path(args.out), config=args.config, workers=args.workers, verify=not args.no_verify)
+    run_demo(Path(args.out), config=args.config, workers=args.workers, verify=not args.no_verify, docs=args.docs)
     return Path(args.out)
 
 
@@ -426,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")
     p.add_argument("--workers", type=int, default=2, help="OpenFOAM cases side by side")
     p.add_argument("--no-verify", action="store_true", help="skip the OpenFOAM check")
+    p.add_argument("--docs", type=Path, default=None,
+                   help="also copy the table and each run's summary, history and picture here "
+                        "(the repository's copy: docs/results/demo)")
     _add_config(p)
     p.set_defaults(func=_cmd_demo)
     return parser

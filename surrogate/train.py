@@ -176,7 +176,9 @@ class WeightEMA:
 
 def coefficient_cd(verts: torch.Tensor, faces: torch.Tensor, coeffs: torch.Tensor, a_ref: float) -> torch.Tensor:
     """Cd () of per-vertex coefficients (V, 1 or 4) = (Cp[, Cτ]) on a mesh (vertices in m) with frontal area
-    ``a_ref`` (m²): the force of the coefficient fields (q = 1) over ``a_ref``. Differentiable."""
+    ``a_ref`` (m²): the force of the coefficient fields (q = 1) over ``a_ref``. Differentiable. This is
+    :func:`surrogate.forces.drag_coefficient` for fields already divided by the dynamic pressure ½ρU² (the loss
+    works in coefficient units; evaluation and prediction integrate pressure in Pa and call that function)."""
     shear = coeffs[:, 1:4] if coeffs.shape[1] == 4 else None
     return surface_force(verts, faces, coeffs[:, 0], shear)[0] / a_ref
 
