@@ -201,36 +201,48 @@ LABEL_KEYS = ("Cd", "Cd_pressure", "Cd_viscous", "Cl")
 
 def average_labels(path: Path, runs: list[tuple[float, np.ndarray, np.ndarray, dict[str, Any]]]
                    ) -> list[dict[str, Any]]:
-    """Replace a dataset car's labels by the mean over its stored run and re-simulations of the same mesh.
+    """Replace a dataset car's labels by the mean over its stored run(s) and re-simulations of the same mesh.
+
+    A car whose labels are already an average of k runs (``label_runs`` in its case summary) gets the new runs
+    folded in: the fields become (k · stored mean + Σ new) / (k + m), the scalars the mean over all k + m runs.
 
     Args:
-        path: the car's ``.npz`` (its stored labels count as the run at grid shift 0).
+        path: the car's ``.npz`` (plain labels count as the run at grid shift 0).
         runs: per extra run (grid shift as a fraction of the background cell, pressure (V,) Pa, wall shear
             (V, 3) Pa, the case's summary dict with :data:`LABEL_KEYS`), fields at the car's vertices.
 
     Returns:
         The ``label_runs`` list written into the car's case summary: per run its shift, its scalar labels and
-        the relative L2 difference (over the vertices) of its pressure from the stored run's.
+        the relative L2 difference (over the vertices) of its pressure from the shift-0 run's (``None`` for runs
+        added to an existing average, whose shift-0 field is no longer stored).
 
     Raises:
-        AeroOptError: the car is already averaged, or a run's fields do not match its vertices.
+        AeroOptError: a grid shift is already among the car's runs (or given twice), or a run's fields do not
+            match its vertices.
     """
     car = load_car(path)
-    if "label_runs" in car.case:
-        raise AeroOptError(f"{path}: labels are already an average of {len(car.case['label_runs'])} runs")
     n = len(car.verts)
+    old = car.case.get("label_runs")
+    shifts = [round(r["grid_shift"], 4) for r in old] if old else [0.0]
     for shift, p, tau, _ in runs:
+        if round(float(shift), 4) in shifts:
+            raise AeroOptError(f"{path}: labels already include a run at grid shift {shift} "
+                               f"(an average of {len(old or [0])} runs at shifts {shifts})")
+        shifts.append(round(float(shift), 4))
         if np.shape(p) != (n,) or np.shape(tau) != (n, 3):
             raise AeroOptError(f"{path}: the run at grid shift {shift} has fields for another mesh")
     ref = car.pressure.astype(np.float64)
-    record = [{"grid_shift": 0.0, **{k: float(car.case[k]) for k in LABEL_KEYS}, "pressure_rel_l2": 0.0}]
+    record = list(old) if old else [{"grid_shift": 0.0, **{k: float(car.case[k]) for k in LABEL_KEYS},
+                                     "pressure_rel_l2": 0.0}]
+    k = len(record)
     for shift, p, _, summary in runs:
-        rel = float(np.linalg.norm(np.asarray(p, np.float64) - ref) / np.linalg.norm(ref))
-        record.append({"grid_shift": float(shift), **{k: float(summary[k]) for k in LABEL_KEYS},
+        rel = None if old else float(np.linalg.norm(np.asarray(p, np.float64) - ref) / np.linalg.norm(ref))
+        record.append({"grid_shift": float(shift), **{key: float(summary[key]) for key in LABEL_KEYS},
                        "pressure_rel_l2": rel})
-    pressure = np.mean([ref] + [np.asarray(r[1], np.float64) for r in runs], axis=0)
-    shear = np.mean([car.shear.astype(np.float64)] + [np.asarray(r[2], np.float64) for r in runs], axis=0)
-    summary = {**car.case, **{k: float(np.mean([r[k] for r in record])) for k in LABEL_KEYS},
+    m = len(runs)
+    pressure = (k * ref + sum(np.asarray(r[1], np.float64) for r in runs)) / (k + m)
+    shear = (k * car.shear.astype(np.float64) + sum(np.asarray(r[2], np.float64) for r in runs)) / (k + m)
+    summary = {**car.case, **{key: float(np.mean([r[key] for r in record])) for key in LABEL_KEYS},
                "label_runs": record}
     save_car(path, car.verts, car.faces, pressure, shear, summary, car.params)
     return record

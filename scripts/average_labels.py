@@ -5,18 +5,19 @@
 
 A shift moves every level of the snappyHexMesh grid relative to the car (the levels are nested halvings of the
 background cell) without changing the shape, so the spread over shifts is the label noise of the coarse preset.
-Each car of the chosen splits (in that order; the first ``--cars`` of them) is simulated at each shift, its
-fields are sampled onto the dataset mesh as the dataset was made (at the mesh's vertices plus the few
+Each car of the chosen splits (in that order; the first ``--cars`` of them) is simulated at each shift it does not
+have yet, its fields are sampled onto the dataset mesh as the dataset was made (at the mesh's vertices plus the few
 millimetres :func:`aero_opt.optimize.simulate` may have moved the body by to put its nose at x = 0), and its
 ``.npz`` labels (pressure, shear, Cd, Cd_pressure, Cd_viscous, Cl) are replaced by the mean over the stored run
 and the shifted runs (:func:`aero_opt.dataset.average_labels`, which records every run in the car's case
-summary, ``label_runs``). Averaging k runs divides the noise variance by k.
+summary, ``label_runs``). Averaging k runs divides the noise variance by k. Other shifts add runs to an existing
+average: ``--splits test --shifts 0.17 0.5 0.83`` makes the test labels six-run means.
 
-Resumable: a car whose labels are averaged is skipped, finished cases are reused (``--work``). The report
-``docs/validation/label_noise.json`` is rebuilt from every averaged car of the dataset: the pooled noise std of
+Resumable: a car that has a run at every requested shift is skipped, finished cases are reused (``--work``). The
+report ``docs/validation/label_noise.json`` is rebuilt from every averaged car of the dataset: the pooled noise std of
 one run's Cd, the best R² any model can reach against one-run labels and against the averaged labels
-(1 − noise variance / label variance), and how far two runs' pressure fields are apart in the surrogate's
-metric (relative L2 over the vertices).
+(1 − noise variance / label variance; per number of runs in ``r2_ceiling_by_runs``), and how far two runs'
+pressure fields are apart in the surrogate's metric (relative L2 over the vertices).
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ def _case(work: Path, name: str, shift: float) -> Path:
     return work / f"{name}_shift{shift:.2f}"
 
 
+def _missing_shifts(case: dict[str, object], shifts: list[float]) -> list[float]:
+    """The requested grid shifts a car's labels do not include yet (plain labels are the run at shift 0)."""
+    have = {round(float(r["grid_shift"]), 4) for r in case.get("label_runs") or [{"grid_shift": 0.0}]}
+    return [s for s in shifts if round(s, 4) not in have]
+
+
 def report(data: Path, out: Path, command: str) -> dict[str, object]:
     """Label-noise statistics over every averaged car of ``data`` (see the module docstring); written to ``out``."""
     cars, single, band = {}, [], []
@@ -63,14 +70,21 @@ def report(data: Path, out: Path, command: str) -> dict[str, object]:
     if not cars:
         raise AeroOptError(f"{data}: no car has averaged labels yet")
     within = [np.var([r["Cd"] for r in runs], ddof=1) for runs in cars.values()]
-    rel = [r["pressure_rel_l2"] for runs in cars.values() for r in runs[1:]]
-    k = int(np.median([len(r) for r in cars.values()]))
+    rel = [r["pressure_rel_l2"] for runs in cars.values() for r in runs[1:] if r["pressure_rel_l2"] is not None]
+    counts = [len(r) for r in cars.values()]
+    k = int(np.median(counts))
     noise_var, label_var = float(np.mean(within)), float(np.var(single, ddof=1))
+
+    def ceiling(runs: int) -> float:
+        return 1.0 - noise_var / runs / (label_var - noise_var + noise_var / runs)
+
     summary = {
         "command": command, "cars": len(cars), "runs_per_car": k,
         "cd_noise_std_one_run": noise_var**0.5, "dataset_cd_std_one_run": label_var**0.5,
         "r2_ceiling_one_run": 1.0 - noise_var / label_var,
-        "r2_ceiling_averaged": 1.0 - noise_var / k / (label_var - noise_var + noise_var / k),
+        "r2_ceiling_averaged": ceiling(k),
+        "r2_ceiling_by_runs": {str(n): {"cars": counts.count(n), "r2_ceiling": ceiling(n)}
+                               for n in sorted(set(counts))},
         "pressure_rel_l2_between_runs": {"mean": float(np.mean(rel)), "median": float(np.median(rel)),
                                          "max": float(np.max(rel))},
         "cd_band_last_window": {"median": float(np.median(band)), "max": float(np.max(band))},
@@ -78,8 +92,8 @@ def report(data: Path, out: Path, command: str) -> dict[str, object]:
                 "shape-to-Cd model can reach against labels with this noise (1 - noise variance / label "
                 "variance; the variance of k-run means is the one-run variance less (1 - 1/k) of the noise "
                 "variance). pressure_rel_l2_between_runs: a shifted run's field against the stored run's on the "
-                "same mesh; a model that predicts the noise-free field is about 1/sqrt(2) of it from one run's "
-                "field, 1/sqrt(2k) from the average. "
+                "same mesh (runs added to an existing average have none); a model that predicts the noise-free "
+                "field is about 1/sqrt(2) of it from one run's field, 1/sqrt(2k) from the average. "
                 "cd_band_last_window: the stored run's Cd range (max - min) over the last iterations of its "
                 "convergence window: how settled one run is, against the spread between grid shifts.",
         "per_car": {name: {"Cd": [r["Cd"] for r in runs], "grid_shift": [r["grid_shift"] for r in runs],
@@ -106,10 +120,11 @@ def main() -> int:
         names = [n for s in args.splits for n in split_names(args.data, s)][: args.cars]
     except AeroOptError as exc:
         raise SystemExit(f"--splits: {exc}") from exc
-    todo = [n for n in names if "label_runs" not in load_car(args.data / f"{n}.npz").case]
-    log.info("%d of %d cars to average (%d runs each)", len(todo), len(names), len(args.shifts))
+    missing = {n: _missing_shifts(load_car(args.data / f"{n}.npz").case, args.shifts) for n in names}
+    todo = [n for n in names if missing[n]]
+    log.info("%d of %d cars to average (%d runs at most each)", len(todo), len(names), len(args.shifts))
     args.work.mkdir(parents=True, exist_ok=True)
-    pending = {n: set(args.shifts) for n in todo}
+    pending = {n: set(missing[n]) for n in todo}
     with ProcessPoolExecutor(args.workers) as pool:
         futures = {}
         for name in todo:
@@ -117,7 +132,7 @@ def main() -> int:
             if not stl.is_file():
                 car = load_car(args.data / f"{name}.npz")
                 export_mesh(trimesh.Trimesh(car.verts, car.faces, process=False), stl)
-            for s in args.shifts:
+            for s in missing[name]:
                 futures[pool.submit(_run, stl, _case(args.work, name, s), args.preset, s)] = (name, s)
         for fut in tqdm(as_completed(futures), total=len(futures), desc="label runs", unit="case"):
             name, s = futures[fut]
@@ -135,7 +150,7 @@ def main() -> int:
                 npz = args.data / f"{name}.npz"
                 car = load_car(npz)
                 at = car.verts + cfd_shift(load_mesh(args.work / f"{name}.stl"))  # where the case had them
-                average_labels(npz, [(t, *case_fields(_case(args.work, name, t), at)) for t in args.shifts])
+                average_labels(npz, [(t, *case_fields(_case(args.work, name, t), at)) for t in missing[name]])
     command = "python scripts/average_labels.py " + " ".join(sys.argv[1:])
     s = report(args.data, args.out, command)
     log.info("%d averaged cars: Cd noise std %.4f (one run), R2 ceiling %.3f one run / %.3f averaged; pressure "

@@ -95,8 +95,32 @@ def test_average_labels_means_fields_and_scalars_once(tmp_path) -> None:
     assert np.abs(c.verts - car.vertices).max() < 1e-4 and c.params == {"style": "estate"}
     assert [r["grid_shift"] for r in rec] == [0.0, 0.33, 0.67] and rec[1]["Cd"] == 0.35
     assert np.isclose(rec[1]["pressure_rel_l2"], 30.0 * np.sqrt(n) / np.linalg.norm(p0), rtol=2e-3)
-    with pytest.raises(AeroOptError, match="already an average of 3 runs"):
-        average_labels(path, [(0.5, p1, t1, SUMMARY)])
+    with pytest.raises(AeroOptError, match="already include a run at grid shift 0.67"):
+        average_labels(path, [(0.5, p1, t1, SUMMARY), (0.67, p1, t1, SUMMARY)])
+    assert len(load_car(path).case["label_runs"]) == 3  # the failed call wrote nothing
     with pytest.raises(AeroOptError, match="another mesh"):
-        save_car(path, car.vertices, car.faces, p0, t0, SUMMARY, {})
         average_labels(path, [(0.5, p1[:-1], t1, SUMMARY)])
+
+
+def test_average_labels_extends_an_average_to_the_mean_of_all_runs(tmp_path) -> None:
+    """Three runs then three more give the same labels as six at once (the 6-run test labels)."""
+    car = make_car(CarParams())
+    n = len(car.vertices)
+    rng = np.random.default_rng(2)
+    fields = [(rng.normal(size=n) * 100 + 50, rng.normal(size=(n, 3))) for _ in range(6)]
+    cds = [0.30, 0.33, 0.28, 0.31, 0.35, 0.29]
+    extra = [(s, p, t, {**SUMMARY, "Cd": cd}) for s, (p, t), cd in
+             zip((0.33, 0.67, 0.17, 0.5, 0.83), fields[1:], cds[1:])]
+    one, two = tmp_path / "car_0000.npz", tmp_path / "car_0001.npz"
+    for path in (one, two):
+        save_car(path, car.vertices, car.faces, fields[0][0], fields[0][1], {**SUMMARY, "Cd": cds[0]}, {})
+    average_labels(one, extra)
+    average_labels(two, extra[:2])
+    rec = average_labels(two, extra[2:])
+    a, b = load_car(one), load_car(two)
+    assert np.allclose(b.pressure, np.mean([f[0] for f in fields], axis=0), rtol=2e-3, atol=0.1)
+    assert np.allclose(a.pressure, b.pressure, rtol=2e-3, atol=0.1)
+    assert np.allclose(a.shear, b.shear, rtol=2e-3, atol=2e-3)
+    assert np.isclose(b.cd, np.mean(cds)) and np.isclose(a.cd, b.cd)
+    assert [r["grid_shift"] for r in rec] == [0.0, 0.33, 0.67, 0.17, 0.5, 0.83]
+    assert rec[2]["pressure_rel_l2"] > 0 and rec[3]["pressure_rel_l2"] is None

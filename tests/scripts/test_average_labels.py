@@ -1,0 +1,63 @@
+"""scripts/average_labels.py: which runs a car still needs, and the noise report over cars with 3- and 6-run labels."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from aero_opt.dataset import average_labels, save_car
+from aero_opt.shapes import CarParams, make_car
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "average_labels.py"
+SUMMARY = {"Cd": 0.30, "Cd_pressure": 0.28, "Cd_viscous": 0.02, "Cl": 0.1, "A_ref": 2.1, "speed": 15.0,
+           "rho": 1.18, "convergence": {"cd_band": 0.01}}
+
+
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("average_labels_script", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_missing_shifts() -> None:
+    mod = _script()
+    assert mod._missing_shifts({}, [0.33, 0.67]) == [0.33, 0.67]
+    runs = {"label_runs": [{"grid_shift": 0.0}, {"grid_shift": 0.33}, {"grid_shift": 0.67}]}
+    assert mod._missing_shifts(runs, [0.33, 0.67]) == []
+    assert mod._missing_shifts(runs, [0.17, 0.5, 0.67]) == [0.17, 0.5]
+    assert mod._missing_shifts({}, [0.0, 0.5]) == [0.5]
+
+
+def test_report_pools_noise_over_cars_with_different_run_counts(tmp_path: Path) -> None:
+    mod = _script()
+    car = make_car(CarParams())
+    n = len(car.vertices)
+    p0 = np.linspace(-200.0, 100.0, n)
+    cds = {"car_0000": [0.30, 0.32, 0.28], "car_0001": [0.20, 0.21, 0.19, 0.20, 0.22, 0.18], "car_0002": [0.25]}
+    for name, cd in cds.items():
+        path = tmp_path / f"{name}.npz"
+        save_car(path, car.vertices, car.faces, p0, np.zeros((n, 3)), {**SUMMARY, "Cd": cd[0]}, {})
+        extra = [(s, p0 * (1 + 0.1 * i), np.zeros((n, 3)), {**SUMMARY, "Cd": c})
+                 for i, (s, c) in enumerate(zip((0.33, 0.67, 0.17, 0.5, 0.83), cd[1:]), start=1)]
+        if extra[:2]:
+            average_labels(path, extra[:2])
+        if extra[2:]:
+            average_labels(path, extra[2:])
+    s = mod.report(tmp_path, tmp_path / "label_noise.json", "cmd")
+    noise_var = np.mean([np.var(cds["car_0000"], ddof=1), np.var(cds["car_0001"], ddof=1)])
+    label_var = np.var([0.30, 0.20, 0.25], ddof=1)
+    assert s["cars"] == 2 and np.isclose(s["cd_noise_std_one_run"], noise_var**0.5)
+    assert np.isclose(s["r2_ceiling_one_run"], 1 - noise_var / label_var)
+    for k in (3, 6):
+        assert s["r2_ceiling_by_runs"][str(k)]["cars"] == 1
+        assert np.isclose(s["r2_ceiling_by_runs"][str(k)]["r2_ceiling"],
+                          1 - noise_var / k / (label_var - noise_var + noise_var / k))
+    # only runs compared with the shift-0 field count: 0.1 and 0.2 relative L2, from both cars' first two extra runs
+    assert np.isclose(s["pressure_rel_l2_between_runs"]["max"], 0.2, rtol=1e-2)
+    assert np.isclose(s["pressure_rel_l2_between_runs"]["mean"], 0.15, rtol=1e-2)
+    assert json.loads((tmp_path / "label_noise.json").read_text())["per_car"]["car_0001"]["Cd"] == cds["car_0001"]
