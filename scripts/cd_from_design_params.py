@@ -8,8 +8,9 @@ parameter, fitted by maximum marginal likelihood) fitted on the training and val
 cars' solver Cd. This bounds what the training cars can teach about Cd: a mesh model has to discover these
 parameters itself. The learning curve refits the GP with the first n training cars, to show how the attainable
 accuracy grows with the dataset; the noise probe adds label noise of the measured size
-(docs/validation/label_noise.json) to the training Cd. Writes docs/validation/cd_baselines.json and
-docs/validation/cd_learning_curve.png.
+(docs/validation/label_noise.json) to the training Cd, and the averaging probe fits the training cars whose labels
+average three CFD runs (scripts/average_labels.py) once on a single run's Cd and once on the mean. Writes
+docs/validation/cd_baselines.json and docs/validation/cd_learning_curve.png.
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ from surrogate.evaluate import r2_score
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _design(data: Path, splits: list[list[str]]) -> tuple[list[str], list[tuple[np.ndarray, np.ndarray]]]:
+def _design(data: Path, splits: list[list[str]]
+            ) -> tuple[list[str], list[tuple[np.ndarray, np.ndarray, list[list[float]]]]]:
     """Design parameters and solver Cd of dataset cars, per list of names.
 
     Returns:
         The feature names (numbers and flags as they are, the body style one-hot) and per list of names its
-        ((N, P) features, (N,) Cd).
+        ((N, P) features, (N,) Cd as stored, per car the Cd of each CFD run its label averages: one value for a
+        car with plain one-run labels).
     """
     cars = [[load_car(data / f"{name}.npz") for name in names] for names in splits]
     every = [c.params for group in cars for c in group]
@@ -44,8 +47,42 @@ def _design(data: Path, splits: list[list[str]]) -> tuple[list[str], list[tuple[
     styles = sorted({p["style"] for p in every})
     keys = numeric + [f"style={s}" for s in styles]
     out = [(np.array([[float(c.params[k]) for k in numeric] + [float(c.params["style"] == s) for s in styles]
-                      for c in group]), np.array([c.cd for c in group])) for group in cars]
+                      for c in group]), np.array([c.cd for c in group]),
+            [[float(r["Cd"]) for r in c.case.get("label_runs") or [{"Cd": c.cd}]] for c in group])
+           for group in cars]
     return keys, out
+
+
+def _scores(y: np.ndarray, yh: np.ndarray) -> dict[str, float]:
+    return {"r2": r2_score(y, yh), "spearman": float(spearmanr(y, yh).statistic), "mae": float(np.abs(y - yh).mean())}
+
+
+def averaging_probe(x: np.ndarray, runs: list[list[float]], xt: np.ndarray, yt: np.ndarray, k: int = 3
+                    ) -> dict[str, object] | None:
+    """What averaging the training labels over k CFD runs is worth, measured on the cars that have k runs.
+
+    The GP is fitted on the same cars twice over: once per single run (each run's Cd as the label; the scores
+    are the mean over the k runs) and once on the k-run mean, and both predict the test cars.
+
+    Args:
+        x: (N, P) standardized parameters of the training cars; runs: per car the Cd of each of its runs;
+        xt: (M, P) test parameters; yt: (M,) test Cd.
+
+    Returns:
+        ``cars``, ``one_run`` and ``averaged`` test scores (R², Spearman, MAE), or None with fewer than 20 cars
+        that have k runs.
+    """
+    have = [i for i, r in enumerate(runs) if len(r) == k]
+    if len(have) < 20:
+        return None
+    xs, cd = x[have], np.array([runs[i] for i in have])
+    single = [_scores(yt, ard_gp(xs, cd[:, j], xt)[1]) for j in range(k)]
+    return {"cars": len(have),
+            "one_run": {m: float(np.mean([s[m] for s in single])) for m in single[0]},
+            "averaged": _scores(yt, ard_gp(xs, cd.mean(1), xt)[1]),
+            "note": f"GP fitted on the train + val cars whose labels average {k} grid-shifted runs, once on each "
+                    "single run's Cd (scores: mean over the runs) and once on their mean; the gain is what "
+                    "averaging the training labels is worth on real labels, at this number of cars"}
 
 
 def ridge(x: np.ndarray, y: np.ndarray, xt: np.ndarray, lam: float) -> np.ndarray:
@@ -59,7 +96,8 @@ def ard_gp(x: np.ndarray, y: np.ndarray, xt: np.ndarray, steps: int = 200) -> tu
     """GP with one RBF length scale per parameter (ARD), fitted by maximizing the log marginal likelihood.
 
     Signal variance, noise variance and the P length scales start at (var y, var y / 10, 3) and are optimized in
-    log space with L-BFGS (float64); the constant mean is the training mean.
+    log space with L-BFGS (float64), each standard deviation kept within 1e-3 to 1e3 times the label std and each
+    length scale within e^±7; the constant mean is the training mean.
 
     Args:
         x: (N, P) standardized training parameters; y: (N,) Cd; xt: (M, P) points to predict.
@@ -79,13 +117,17 @@ def ard_gp(x: np.ndarray, y: np.ndarray, xt: np.ndarray, steps: int = 200) -> tu
     log_sig = torch.tensor(0.5 * np.log(var), dtype=torch.float64, requires_grad=True)
     log_noise = torch.tensor(0.5 * np.log(var / 10), dtype=torch.float64, requires_grad=True)
     params = [log_len, log_sig, log_noise]
+    lo = 0.5 * np.log(var) - 7.0  # stds kept within 1e-3 to 1e3 times the label std: finite line searches
+
+    def hyper() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return log_len.clamp(-7.0, 7.0).exp(), log_sig.clamp(lo, lo + 14.0).exp(), log_noise.clamp(lo, lo + 14.0).exp()
 
     def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        d = (a[:, None] - b[None]) / log_len.exp()
-        return (2 * log_sig).exp() * torch.exp(-0.5 * (d**2).sum(-1))
+        length, sig, _ = hyper()
+        return sig**2 * torch.exp(-0.5 * (((a[:, None] - b[None]) / length) ** 2).sum(-1))
 
     def covariance() -> torch.Tensor:
-        return kernel(xs, xs) + ((2 * log_noise).exp() + 1e-10) * torch.eye(len(xs), dtype=torch.float64)
+        return kernel(xs, xs) + (hyper()[2] ** 2 + 1e-10) * torch.eye(len(xs), dtype=torch.float64)
 
     opt = torch.optim.LBFGS(params, max_iter=steps, line_search_fn="strong_wolfe")
 
@@ -101,8 +143,8 @@ def ard_gp(x: np.ndarray, y: np.ndarray, xt: np.ndarray, steps: int = 200) -> tu
     with torch.no_grad():
         chol = torch.linalg.cholesky(covariance())
         pred = mean + kernel(xq, xs) @ torch.cholesky_solve(r[:, None], chol)[:, 0]
-    return ({"length_scales": log_len.detach().exp().tolist(), "signal_std": float(log_sig.detach().exp()),
-             "noise_std": float(log_noise.detach().exp())}, pred.numpy())
+        length, sig, noise = hyper()
+    return ({"length_scales": length.tolist(), "signal_std": float(sig), "noise_std": float(noise)}, pred.numpy())
 
 
 def _plot_curve(curve: list[dict[str, float]], ceiling: float | None, path: Path) -> None:
@@ -128,10 +170,6 @@ def _plot_curve(curve: list[dict[str, float]], ceiling: float | None, path: Path
     plt.close(fig)
 
 
-def _scores(y: np.ndarray, yh: np.ndarray) -> dict[str, float]:
-    return {"r2": r2_score(y, yh), "spearman": float(spearmanr(y, yh).statistic), "mae": float(np.abs(y - yh).mean())}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "dataset")
@@ -140,7 +178,7 @@ def main() -> int:
                     help="label-noise report of scripts/average_labels.py (R2 ceiling, noise probe)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    keys, ((x, y), (xv, yv), (xt, yt)) = _design(args.data, [split_names(args.data, s)
+    keys, ((x, y, runs), (xv, yv, runs_v), (xt, yt, _)) = _design(args.data, [split_names(args.data, s)
                                                              for s in ("train", "val", "test")])
     mu, sd = x.mean(0), x.std(0) + 1e-12
     x, xv, xt = (x - mu) / sd, (xv - mu) / sd, (xt - mu) / sd
@@ -160,6 +198,7 @@ def main() -> int:
              for _ in range(3)])) for m in tqdm((1.0, 1.41), desc="noise probe")},
             "note": "GP test R2 (mean of 3 draws) after adding Gaussian noise to the training Cd: 1 x doubles the "
                     "one-run noise variance, 1.41 x triples it; how much training-label noise costs"}
+    averaged = averaging_probe(np.concatenate([x, xv]), runs + runs_v, xt, yt)
     order = np.argsort(hyper["length_scales"])
     out = {
         "command": "python scripts/cd_from_design_params.py " + " ".join(sys.argv[1:]),
@@ -176,6 +215,7 @@ def main() -> int:
                                      "scale (standardized units) marks a parameter Cd depends on strongly"},
         "gp_learning_curve": curve,
         "gp_training_label_noise_probe": probe,
+        "gp_averaged_training_labels_probe": averaged,
         "note": "test labels: as stored (averaged where scripts/average_labels.py has run); the learning curve "
                 "fits the first n training cars (in split order) plus every validation car",
     }

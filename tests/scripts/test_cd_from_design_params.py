@@ -1,0 +1,54 @@
+"""scripts/cd_from_design_params.py: the ARD Gaussian process and the averaged-training-labels probe."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "cd_from_design_params.py"
+
+
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("cd_from_design_params_script", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_ard_gp_fits_the_function_finds_the_noise_and_ignores_the_irrelevant_parameter() -> None:
+    mod = _script()
+    rng = np.random.default_rng(0)
+    x, xt = rng.uniform(-2, 2, (150, 2)), rng.uniform(-2, 2, (100, 2))
+    y = np.sin(x[:, 0]) + rng.normal(0.0, 0.05, len(x))
+    hyper, pred = mod.ard_gp(x, y, xt)
+    assert np.sqrt(np.mean((pred - np.sin(xt[:, 0])) ** 2)) < 0.03
+    assert 0.03 < hyper["noise_std"] < 0.07
+    assert hyper["length_scales"][1] > 5 * hyper["length_scales"][0]
+
+
+def test_ard_gp_stays_finite_on_noise_free_labels() -> None:
+    mod = _script()
+    x = np.linspace(-1, 1, 40)[:, None]
+    hyper, pred = mod.ard_gp(x, x[:, 0] ** 2, x)
+    assert np.isfinite(pred).all() and np.abs(pred - x[:, 0] ** 2).max() < 1e-2
+    assert hyper["noise_std"] > 0
+
+
+def test_averaging_probe_scores_the_mean_of_noisy_runs_above_one_run() -> None:
+    mod = _script()
+    rng = np.random.default_rng(1)
+    x, xt = rng.uniform(-2, 2, (80, 3)), rng.uniform(-2, 2, (60, 3))
+
+    def f(a: np.ndarray) -> np.ndarray:
+        return np.sin(a[:, 0]) + np.cos(a[:, 1]) + 0.5 * a[:, 2]
+
+    runs = [list(f(x)[i] + rng.normal(0.0, 0.6, 3)) for i in range(len(x))]
+    runs[0] = [0.5]  # a car with plain labels is left out
+    out = mod.averaging_probe(x, runs, xt, f(xt))
+    assert out["cars"] == 79
+    assert out["averaged"]["r2"] > out["one_run"]["r2"] + 0.02
+    assert out["averaged"]["mae"] < out["one_run"]["mae"]
+    assert mod.averaging_probe(x[:19], runs[1:20], xt, f(xt)) is None
