@@ -175,12 +175,23 @@ def _cmd_eval_surrogate(args: argparse.Namespace) -> Path:
     return Path(args.out)
 
 
+def _cmd_fit_domain(args: argparse.Namespace) -> Path:
+    from surrogate.train import Surrogate, load_split
+
+    dom = Surrogate.load(args.model).fit_domain(load_split(args.data, args.split), args.model)
+    log.info("%s: training domain of %d cars recorded (score threshold %.2f)", args.model, len(dom.points),
+             dom.threshold)
+    return Path(args.model)
+
+
 def _cmd_predict(args: argparse.Namespace) -> Path:
     from surrogate.evaluate import predict_mesh
 
     s = predict_mesh(args.mesh, args.model, args.out, rho=args.rho, speed=args.speed)
-    log.info("predicted Cd %.4f (pressure %.4f + viscous %.4f), A_ref %.3f m2, %.2f s", s["Cd"], s["Cd_pressure"],
-             s["Cd_viscous"], s["A_ref"], s["seconds"])
+    log.info("predicted Cd %.4f (pressure %.4f + viscous %.4f), A_ref %.3f m2, %.2f s, domain score %s", s["Cd"],
+             s["Cd_pressure"], s["Cd_viscous"], s["A_ref"], s["seconds"],
+             "unknown (model without a recorded domain)" if s["domain_score"] is None else
+             f"{s['domain_score']:.2f} (threshold {s['domain_threshold']:.2f})")
     return Path(args.out)
 
 
@@ -376,6 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder (metrics.json, plots, vtp/)")
     _add_config(p)
     p.set_defaults(func=_cmd_eval_surrogate)
+
+    p = sub.add_parser("fit-domain", help="record a trained surrogate's training domain (for its domain score); "
+                                          "train-surrogate does this itself, this is for models saved before")
+    p.add_argument("--model", type=Path, required=True, help="run folder of train-surrogate (model.pt, updated)")
+    p.add_argument("--data", type=Path, required=True, help="the dataset folder it was trained on")
+    p.add_argument("--split", choices=["train", "val", "test", "all"], default="train")
+    p.set_defaults(func=_cmd_fit_domain)
 
     p = sub.add_parser("predict", help="surrogate pressure field and Cd for a watertight car mesh")
     p.add_argument("mesh", type=Path, help="watertight car mesh in the car frame (aero-opt import)")

@@ -204,12 +204,14 @@ class Evaluation:
     faces: torch.Tensor
     coeffs: torch.Tensor
     """(V, 4) predicted Cp and Cτ (detached)."""
+    domain_score: float | None = None
+    """The surrogate's domain score of the shape (:mod:`surrogate.domain`; None without a recorded domain)."""
 
 
 def _evaluate(param: Parameterization, models: Models, room: RoomConstraint, cfg: OptimizeConfig,
               drag0: float | None, rho: float, speed: float) -> Evaluation:
     verts, faces = param.mesh()
-    coeffs = models.surrogate.coefficients(verts, faces, bf16=cfg.bf16)
+    coeffs, emb = models.surrogate.coefficients_and_embedding(verts, faces, bf16=cfg.bf16)
     q = 0.5 * rho * speed**2
     shear = coeffs[:, 1:4] * q if coeffs.shape[1] == 4 else None
     drag = surface_force(verts, faces, coeffs[:, 0] * q, shear)[0]
@@ -223,7 +225,7 @@ def _evaluate(param: Parameterization, models: Models, room: RoomConstraint, cfg
     if not torch.isfinite(objective):
         raise AeroOptError("the objective became NaN or infinite (lower the learning rate)")
     return Evaluation(objective, float(drag.detach()), float(pen.detach()), float(reg.detach()), verts.detach(),
-                      faces.detach(), coeffs.detach())
+                      faces.detach(), coeffs.detach(), models.surrogate.domain_score(emb))
 
 
 def _save_mesh(ev: Evaluation, stem: Path, rho: float, speed: float) -> None:
@@ -247,7 +249,8 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
     the history but never kept as the best shape); see :attr:`OptimizeConfig.stay_in_data`.
 
     Writes in ``out_dir``: ``history.csv`` (iteration, drag N, Cd, room penalty, regularization, objective,
-    seconds), ``initial.stl/.vtp`` and ``final.stl/.vtp`` (best feasible shape, predicted p and τ),
+    the surrogate's domain score of the shape (recorded, not acted on), seconds), ``initial.stl/.vtp`` and
+    ``final.stl/.vtp`` (best feasible shape, predicted p and τ),
     ``drag.png``, ``before_after.png`` and ``summary.json`` (written last, atomically).
 
     Returns:
@@ -272,7 +275,7 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
         cd = ev.drag / (0.5 * rho * speed**2 * a_ref)
         rows.append({"iteration": it, "drag_N": ev.drag, "Cd": cd, "A_ref": a_ref, "room_penalty_m2": ev.room,
                      "regularization": ev.reg, "objective": float(ev.objective.detach()),
-                     "seconds": time.perf_counter() - t0})
+                     "domain_score": ev.domain_score, "seconds": time.perf_counter() - t0})
         if cd_floor is not None and cd < cd_floor:
             stopped = it
             log.info("%s: stopped at iteration %d: predicted Cd %.4f is below the surrogate's training data (%.4f)",
@@ -300,9 +303,9 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
         "param": param.name, "iterations": cfg.iters, "lr": step, "best_iteration": best_iter,
         "feasible": best.room <= cfg.feasible_tol,
         "initial": {"drag_N": drag0, "Cd": drag0 / (0.5 * rho * speed**2 * a0), "A_ref": a0,
-                    "room_penalty_m2": ev0.room},
+                    "room_penalty_m2": ev0.room, "domain_score": ev0.domain_score},
         "final": {"drag_N": best.drag, "Cd": best.drag / (0.5 * rho * speed**2 * a_best), "A_ref": a_best,
-                  "room_penalty_m2": best.room},
+                  "room_penalty_m2": best.room, "domain_score": best.domain_score},
         "drag_change": best.drag / drag0 - 1.0, "cd_floor": cd_floor, "stopped_at": stopped,
         "seconds": time.perf_counter() - t0, "speed": speed, "rho": rho, "config": asdict(cfg),
     }

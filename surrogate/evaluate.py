@@ -9,6 +9,7 @@ worst, median and best car.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from scipy.stats import spearmanr
 from aero_opt.atomic import write_json_atomic, write_text_atomic
 from surrogate.forces import drag_coefficient, force_parts
 from surrogate.train import Surrogate, load_split
+
+log = logging.getLogger(__name__)
 
 
 def write_vtp(path: Path, verts: np.ndarray, faces: np.ndarray, point_data: dict[str, np.ndarray]) -> None:
@@ -88,7 +91,7 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
         q = 0.5 * s.car.rho * s.car.speed**2
         t0 = time.perf_counter()
         with torch.no_grad():
-            coeff = sur.coefficients(s.verts, s.faces)
+            coeff, emb = sur.coefficients_and_embedding(s.verts, s.faces)
         dt = time.perf_counter() - t0
         p_hat = coeff[:, 0].double() * q
         p_cfd = torch.as_tensor(s.car.pressure, dtype=torch.float64)
@@ -101,7 +104,7 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
         rel = float((p_hat - p_cfd).norm() / p_cfd.norm())
         rows.append({"car": s.name, "rel_l2_pressure": rel, "cd_pressure_pred": cd_hat, "cd_pressure_cfd": cd_cfd,
                      "cd_total_pred": cd_hat + cdv_hat, "cd_total_cfd": cd_cfd + cdv_cfd,
-                     "cd_total_cfd_solver": s.car.cd, "seconds": dt,
+                     "cd_total_cfd_solver": s.car.cd, "seconds": dt, "domain_score": sur.domain_score(emb),
                      "label_runs": len(s.car.case.get("label_runs") or []) or 1})
         write_vtp(out_dir / "vtp" / f"{s.name}.vtp", s.car.verts, s.car.faces,
                   {"p_pred": p_hat.numpy(), "p_cfd": p_cfd.numpy(), "p_error": (p_hat - p_cfd).numpy()})
@@ -112,12 +115,17 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
         "cd_pressure": _cd_metrics(rows, "cd_pressure"),
         "cd_total": _cd_metrics(rows, "cd_total"),
         "by_label_runs": _by_label_runs(rows),
+        "domain": None if sur.domain is None else {
+            "threshold": sur.domain.threshold, "cars_outside": sum(r["domain_score"] > sur.domain.threshold
+                                                                   for r in rows),
+            "max_score": max(r["domain_score"] for r in rows)},
         "seconds_per_car": {"mean": float(np.mean([r["seconds"] for r in rows])),
                             "median": float(np.median([r["seconds"] for r in rows]))},
         "note": "Cd compares the integrals of predicted and CFD surface fields on the same mesh with the project's "
                 "force function (cd_pressure: pressure only; cd_total: pressure + wall shear); by_label_runs: the "
                 "same metrics over the cars whose labels are one CFD run and over those averaged over k runs "
-                "(scripts/average_labels.py)",
+                "(scripts/average_labels.py); domain: how many cars score above the model's domain threshold (per_car "
+                "domain_score: ~1 like a training car; surrogate/domain.py)",
         "per_car": rows,
     }
     write_json_atomic(out_dir / "metrics.json", metrics)
@@ -159,7 +167,9 @@ def predict_mesh(mesh_path: Path, model_dir: Path, out_dir: Path, rho: float = 1
     """Predicted pressure field and Cd of a watertight car mesh (car frame, metres).
 
     Writes ``out_dir/prediction.vtp`` (p, wall shear) and ``out_dir/summary.json`` (Cd, its pressure and
-    viscous parts, drag in N, A_ref, time).
+    viscous parts, drag in N, A_ref, time, and the domain score of :mod:`surrogate.domain` with the model's
+    threshold: a car above it is unlike every training car, its prediction an extrapolation, and a warning is
+    logged). Returns that summary.
     """
     from aero_opt.errors import AeroOptError
     from aero_opt.mesh_import import load_mesh
@@ -174,8 +184,14 @@ def predict_mesh(mesh_path: Path, model_dir: Path, out_dir: Path, rho: float = 1
     q = 0.5 * rho * speed**2
     t0 = time.perf_counter()
     with torch.no_grad():
-        c = sur.coefficients(v, f).double()
+        c, emb = sur.coefficients_and_embedding(v, f)
+    c = c.double()
     dt = time.perf_counter() - t0
+    score = sur.domain_score(emb)
+    inside = None if score is None else score <= sur.domain.threshold
+    if inside is False:
+        log.warning("%s: outside the surrogate's training data (domain score %.2f > %.2f): its pressure and Cd are "
+                    "an extrapolation; check them with `aero-opt simulate`", mesh_path, score, sur.domain.threshold)
     a_ref = frontal_area(mesh.vertices, mesh.faces)
     vd = v.double()
     p = c[:, 0] * q
@@ -188,6 +204,8 @@ def predict_mesh(mesh_path: Path, model_dir: Path, out_dir: Path, rho: float = 1
                "Cd": drag_coefficient(float(fp[0] + fv[0]), a_ref, rho, speed),
                "Cd_pressure": drag_coefficient(float(fp[0]), a_ref, rho, speed),
                "Cd_viscous": drag_coefficient(float(fv[0]), a_ref, rho, speed),
-               "drag_N": float(fp[0] + fv[0]), "vertices": int(len(v)), "seconds": dt}
+               "drag_N": float(fp[0] + fv[0]), "vertices": int(len(v)), "seconds": dt,
+               "domain_score": score, "domain_threshold": None if score is None else sur.domain.threshold,
+               "in_training_domain": inside}
     write_json_atomic(out_dir / "summary.json", summary)
     return summary

@@ -83,12 +83,21 @@ class PressureSplineCNN(nn.Module):
 
         ``basis`` (from :meth:`basis`) may be passed to reuse it across calls on a fixed mesh (training).
         """
+        return self.forward_with_embedding(g, basis)[0]
+
+    def forward_with_embedding(self, g: MeshGraph, basis: SplineBasis | None = None
+                               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward`'s coefficients (V, 4 or 1) and the car's embedding (blocks · width,): the area-weighted
+        surface mean of each residual block's output, which :mod:`surrogate.domain` compares with the training
+        cars'. Independent of the vertex order."""
         if basis is None:
             basis = self.basis(g)
         h = self.act(self.inp.apply_basis(g.x, basis))
+        means = []
         for block in self.blocks:
             h = block(h, g.x, basis, g.area_weight)
-        return self.head(h)
+            means.append(g.area_weight.to(h.dtype) @ h)
+        return self.head(h), torch.cat(means)
 
 
 def config_dict(cfg: SurrogateConfig) -> dict[str, object]:

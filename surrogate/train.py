@@ -26,6 +26,7 @@ from tqdm import tqdm
 from aero_opt.atomic import save_torch_atomic, write_json_atomic
 from aero_opt.dataset import CarSample, load_car, split_names
 from aero_opt.errors import AeroOptError
+from surrogate.domain import TrainingDomain
 from surrogate.forces import drag_coefficient, surface_force
 from surrogate.graph import MeshGraph, build_graph, max_edge_component
 from surrogate.spline_conv import SplineBasis
@@ -96,14 +97,16 @@ def load_split(data_dir: Path, split: str) -> list[Sample]:
 
 
 class Surrogate:
-    """A trained model plus what it needs at inference: the fixed Cartesian scale, and the range of the solver Cd
-    of the cars it was trained on (``train_cd``, (min, max); None for models saved before it was recorded)."""
+    """A trained model plus what it needs at inference: the fixed Cartesian scale, the range of the solver Cd of
+    the cars it was trained on (``train_cd``, (min, max)) and the training cars' embeddings (``domain``, for the
+    domain score of :mod:`surrogate.domain`); the last two are None for models saved before they were recorded."""
 
-    def __init__(self, model: PressureSplineCNN, max_value: float,
-                 train_cd: tuple[float, float] | None = None) -> None:
+    def __init__(self, model: PressureSplineCNN, max_value: float, train_cd: tuple[float, float] | None = None,
+                 domain: TrainingDomain | None = None) -> None:
         self.model = model
         self.max_value = max_value
         self.train_cd = train_cd
+        self.domain = domain
 
     def graph(self, verts: torch.Tensor, faces: torch.Tensor) -> MeshGraph:
         """Graph of a mesh with this model's fixed pseudo-coordinate scale."""
@@ -112,10 +115,20 @@ class Surrogate:
     def coefficients(self, verts: torch.Tensor, faces: torch.Tensor, bf16: bool = False) -> torch.Tensor:
         """Per-vertex (V, 4) [Cp, Cτ] (or (V, 1)) float32 for vertices (V, 3) in metres; differentiable in
         ``verts``. ``bf16``: dense matmuls in bfloat16 (about 2x faster, ~0.5% noise)."""
+        return self.coefficients_and_embedding(verts, faces, bf16)[0]
+
+    def coefficients_and_embedding(self, verts: torch.Tensor, faces: torch.Tensor, bf16: bool = False
+                                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`coefficients` (V, 4 or 1) and the car's embedding (blocks · width,), both float32."""
         g = self.graph(verts, faces)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = self.model(g)
-        return out.float()
+            out, emb = self.model.forward_with_embedding(g)
+        return out.float(), emb.float()
+
+    def domain_score(self, embedding: torch.Tensor) -> float | None:
+        """Domain score of a car's embedding (:mod:`surrogate.domain`; ~1: like a training car, above
+        ``domain.threshold``: outside the training data), or None for a model without a recorded domain."""
+        return None if self.domain is None else float(self.domain.score(embedding.detach().double().numpy()))
 
     def drag(self, verts: torch.Tensor, faces: torch.Tensor, a_ref: float, rho: float = 1.18,
              speed: float = 15.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -127,25 +140,48 @@ class Surrogate:
         return force[0], drag_coefficient(force[0], a_ref, rho, speed)
 
     def save(self, path: Path, extra: dict[str, Any] | None = None) -> None:
-        """Write the model atomically (weights, config, Cartesian scale, training Cd range)."""
+        """Write the model atomically (weights, config, Cartesian scale, training Cd range and domain)."""
         save_torch_atomic({"state": self.model.state_dict(), "config": asdict(self.model.cfg),
-                           "max_value": self.max_value, "train_cd": self.train_cd, **(extra or {})}, path)
+                           "max_value": self.max_value, "train_cd": self.train_cd,
+                           "domain": None if self.domain is None else self.domain.to_dict(), **(extra or {})}, path)
 
-    @classmethod
-    def load(cls, path: Path) -> Surrogate:
-        """Read a model written by :meth:`save` (or a training checkpoint)."""
+    @staticmethod
+    def _file(path: Path) -> Path:
         path = Path(path)
         if path.is_dir():
             path = path / "model.pt"
         if not path.is_file():
             raise AeroOptError(f"{path}: no surrogate model (train one with `aero-opt train-surrogate`; the "
                                "shipped one is made by `python scripts/train_surrogate_model.py`)")
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> Surrogate:
+        """Read a model written by :meth:`save` (or a training checkpoint)."""
+        ck = torch.load(cls._file(path), map_location="cpu", weights_only=False)
         model = PressureSplineCNN(SurrogateConfig(**ck["config"]))
         model.load_state_dict(ck["state"])
         model.eval()
-        cds = ck.get("train_cd")
-        return cls(model, float(ck["max_value"]), None if cds is None else (float(cds[0]), float(cds[1])))
+        cds, dom = ck.get("train_cd"), ck.get("domain")
+        return cls(model, float(ck["max_value"]), None if cds is None else (float(cds[0]), float(cds[1])),
+                   None if dom is None else TrainingDomain.from_dict(dom))
+
+    def fit_domain(self, samples: list[Sample], path: Path | None = None, progress: bool = True) -> TrainingDomain:
+        """Record the training domain from the embeddings of ``samples`` (the training cars) and, when ``path``
+        (a model file or folder) is given, store it there, keeping the file's other entries.
+
+        Returns:
+            The fitted :class:`~surrogate.domain.TrainingDomain` (also set as :attr:`domain`).
+        """
+        with torch.no_grad():
+            emb = np.stack([self.coefficients_and_embedding(s.verts, s.faces)[1].double().numpy()
+                            for s in tqdm(samples, desc="training domain", unit="car", disable=not progress)])
+        self.domain = TrainingDomain.fit(emb)
+        if path is not None:
+            file = self._file(path)
+            ck = torch.load(file, map_location="cpu", weights_only=False)
+            save_torch_atomic({**ck, "domain": self.domain.to_dict()}, file)
+        return self.domain
 
 
 class WeightEMA:
@@ -202,8 +238,8 @@ def _loss(model: PressureSplineCNN, s: Sample, max_value: float, tcfg: TrainSurr
 
 def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: TrainSurrogateConfig,
                     resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train (or resume) the surrogate; writes ``model.pt`` (best), ``checkpoint.pt``, ``history.json``,
-    ``loss.png`` in ``run_dir`` and returns the history summary."""
+    """Train (or resume) the surrogate; writes ``model.pt`` (best, with the training cars' domain recorded at the
+    end), ``checkpoint.pt``, ``history.json``, ``loss.png`` in ``run_dir`` and returns the history summary."""
     train_set, val_set = load_split(data_dir, "train"), load_split(data_dir, "val")
     if not train_set or not val_set:
         raise AeroOptError(f"{data_dir}: the train and val splits must both be non-empty")
@@ -268,6 +304,9 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
             log.info("early stop at epoch %d (no improvement for %d epochs)", epoch + 1, tcfg.patience)
             break
     bar.close()
+    best_model = Surrogate.load(run_dir / "model.pt")
+    if best_model.domain is None:
+        best_model.fit_domain(train_set, run_dir / "model.pt", progress=progress)
     write_json_atomic(run_dir / "history.json", history)
     _plot(history, run_dir / "loss.png")
     return {"epochs_run": len(history), "best_val": best, "max_value": max_value,

@@ -92,6 +92,7 @@ def test_optimize_writes_its_outputs(models: Models, start: StartShape, tmp_path
     assert len(rows) == 1 + CFG.iters + 1 and rows[0].startswith("iteration,drag_N,Cd")
     assert s["final"]["drag_N"] <= s["initial"]["drag_N"] and s["feasible"]
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["car"] == "ellipsoid"
+    assert "domain_score" in rows[0].split(",") and s["initial"]["domain_score"] is None  # stand-in: no domain
 
 
 def test_the_run_stops_at_the_cd_floor(models: Models, start: StartShape, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -42,7 +43,13 @@ def test_training_lowers_validation_loss_and_resumes(mini_dataset: Path, tmp_pat
     assert len(hist2) == 5 and hist2[:4] == hist
     assert hist2[4]["seconds"] > hist2[3]["seconds"]  # wall time counts across the resume
     cds = [s.car.cd for s in load_split(mini_dataset, "train")]
-    assert Surrogate.load(tmp_path / "run").train_cd == (min(cds), max(cds))  # the optimizer's Cd floor
+    sur = Surrogate.load(tmp_path / "run")
+    assert sur.train_cd == (min(cds), max(cds))  # the optimizer's Cd floor
+    assert sur.domain is not None and sur.domain.points.shape == (3, 32)  # 3 cars, 2 blocks x 16 channels
+    s = load_split(mini_dataset, "train")[0]
+    with torch.no_grad():
+        assert sur.domain_score(sur.coefficients_and_embedding(s.verts, s.faces)[1]) == pytest.approx(
+            sur.domain.score(sur.domain.points[0] * sur.domain.std + sur.domain.mean), rel=1e-4)
 
 
 def test_cd_target_is_the_force_of_the_cfd_fields(mini_dataset: Path) -> None:
@@ -65,9 +72,14 @@ def test_save_load_round_trip(mini_dataset: Path, tmp_path: Path) -> None:
     torch.manual_seed(0)
     sur = Surrogate(PressureSplineCNN(SurrogateConfig(width=8, blocks=1)).eval(), max_value=0.12,
                     train_cd=(0.14, 0.42))
-    sur.save(tmp_path / "model.pt")
+    sur.save(tmp_path / "model.pt", {"epoch": 7})
     back = Surrogate.load(tmp_path)
-    assert back.max_value == 0.12 and back.train_cd == (0.14, 0.42)
+    assert back.max_value == 0.12 and back.train_cd == (0.14, 0.42) and back.domain is None
+    cars = load_split(mini_dataset, "train")
+    dom = back.fit_domain(cars, tmp_path, progress=False)
+    again = Surrogate.load(tmp_path)
+    assert again.domain is not None and np.allclose(again.domain.points, dom.points, atol=1e-5)
+    assert torch.load(tmp_path / "model.pt", weights_only=False)["epoch"] == 7  # the file's other entries kept
     with torch.no_grad():
         assert torch.equal(sur.coefficients(s.verts, s.faces), back.coefficients(s.verts, s.faces))
     force, cd = back.drag(s.verts, s.faces, a_ref=s.car.a_ref)
@@ -76,8 +88,6 @@ def test_save_load_round_trip(mini_dataset: Path, tmp_path: Path) -> None:
 
 def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> None:
     import xml.etree.ElementTree as ET
-
-    import numpy as np
 
     from surrogate.evaluate import evaluate, r2_score
     from surrogate.splinecnn import PressureSplineCNN
@@ -110,6 +120,35 @@ def test_predict_on_a_user_mesh(tmp_path: Path) -> None:
     s = predict_mesh(tmp_path / "car.stl", tmp_path, tmp_path / "pred")
     assert (tmp_path / "pred" / "prediction.vtp").is_file()
     assert s["Cd"] == pytest.approx(s["Cd_pressure"] + s["Cd_viscous"]) and 1.5 < s["A_ref"] < 3.0
+    assert s["domain_score"] is None and s["in_training_domain"] is None
+
+
+def test_predict_flags_a_mesh_unlike_the_training_cars(mini_dataset: Path, tmp_path: Path, caplog) -> None:
+    """A mesh above the domain threshold gets a warning and ``in_training_domain`` false (an untrained model and a
+    domain of three cars: no statistic; the shipped model's domain is tested on real cars below)."""
+    import logging
+
+    import trimesh
+
+    from surrogate.evaluate import predict_mesh
+    from surrogate.splinecnn import PressureSplineCNN
+
+    torch.manual_seed(0)
+    sur = Surrogate(PressureSplineCNN(SurrogateConfig(width=8, blocks=2)).eval(), 0.12)
+    sur.save(tmp_path / "model.pt")
+    cars = load_split(mini_dataset, "train") + load_split(mini_dataset, "val")
+    sur.fit_domain(cars[1:], tmp_path, progress=False)
+    c = cars[0].car
+    trimesh.Trimesh(c.verts, c.faces, process=False).export(tmp_path / "car.stl")
+    assert predict_mesh(tmp_path / "car.stl", tmp_path, tmp_path / "car")["domain_score"] > 0
+    ball = trimesh.creation.icosphere(subdivisions=4, radius=0.5)
+    ball.apply_translation([2.0, 0.0, 0.6])
+    ball.export(tmp_path / "ball.stl")
+    with caplog.at_level(logging.WARNING):
+        out = predict_mesh(tmp_path / "ball.stl", tmp_path, tmp_path / "ball")
+    assert out["in_training_domain"] is False and out["domain_score"] > 2 * out["domain_threshold"]
+    assert "outside the surrogate's training data" in caplog.text
+    assert json.loads((tmp_path / "ball" / "summary.json").read_text())["in_training_domain"] is False
 
 
 def test_weight_average() -> None:
@@ -133,3 +172,19 @@ def test_weight_average() -> None:
         model.head.bias.add_(1.0)
     raw.update(model)
     assert torch.equal(raw.model.head.bias, model.head.bias)
+
+
+def test_shipped_model_flags_the_real_cars_and_not_held_out_dataset_cars() -> None:
+    """The shipped surrogate's recorded domain (its 413 training cars): the three real cars, which it predicts
+    poorly (metrics_real_cars.json), score above the threshold; held-out test cars score below it."""
+    from aero_opt.dataset import split_names
+
+    models = DATA.parent / "models" / "surrogate"
+    sur = Surrogate.load(models)
+    assert sur.domain is not None and len(sur.domain.points) == len(split_names(DATA, "train"))
+    real = load_split(DATA.parent / "real_cars_cfd", "all")
+    test = load_split(DATA, "test")[:3]
+    with torch.no_grad():
+        scores = {s.name: sur.domain_score(sur.coefficients_and_embedding(s.verts, s.faces)[1]) for s in real + test}
+    assert all(scores[s.name] > 1.5 * sur.domain.threshold for s in real), scores
+    assert all(scores[s.name] <= sur.domain.threshold for s in test), scores
