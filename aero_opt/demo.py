@@ -8,6 +8,7 @@ start shape and every final shape are simulated with the coarse OpenFOAM preset,
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -20,6 +21,7 @@ from aero_opt.compare import run_compare
 from aero_opt.config import load_config
 from aero_opt.dataset import split_names
 from aero_opt.errors import AeroOptError
+from parameterizations import NAMES
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +54,16 @@ def run_demo(out: Path, config: Path | None = None, data_dir: Path | None = None
             ``docs/results/demo``).
 
     Returns:
-        The summary: the car, the per-parameterization table and the wall time.
+        The summary: the car, the per-parameterization table and the wall time (seconds, summed over the runs
+        of a resumed demo).
     """
     data_dir = data_dir or Path(__file__).resolve().parent.parent / "data"
     car = DEMO_CAR
     if car not in split_names(data_dir / "dataset", "test"):
         raise AeroOptError(f"{data_dir / 'dataset' / 'split.json'}: the demo car {car} is not in the test split")
     cfg = replace(load_config(config).optimize, iters=DEMO_ITERS)
-    t0 = time.perf_counter()
+    previous = Path(out) / "summary.json"  # a resumed demo adds its time to the earlier runs'
+    t0 = time.perf_counter() - (json.loads(previous.read_text()).get("seconds", 0.0) if previous.is_file() else 0.0)
     table = run_compare([car], ["all"], out, cfg, data_dir / "models" / "surrogate",
                         data_dir / "models" / "car_decoder", data_dir / "dataset", do_verify=verify, workers=workers)
     summary = {"car": car, "iterations": cfg.iters, "verify_preset": cfg.verify_preset if verify else None,
@@ -83,8 +87,8 @@ def publish_demo(out: Path, docs: Path, car: str = DEMO_CAR) -> list[Path]:
         AeroOptError: a file is missing in ``out`` (the demo did not finish); nothing is copied then.
     """
     pairs = [(out / name, docs / name) for name in PUBLISHED_TABLE_FILES]
-    run_dirs = sorted(d for d in (out / car).iterdir() if d.is_dir() and (d / "summary.json").is_file()) \
-        if (out / car).is_dir() else []
+    run_dirs = sorted(d for d in (out / car).iterdir() if d.is_dir() and d.name in NAMES) \
+        if (out / car).is_dir() else []  # not the CFD case folders beside them (cfd_initial has a summary too)
     pairs += [(d / name, docs / f"{d.name}_{name}") for d in run_dirs for name in PUBLISHED_RUN_FILES]
     missing = [str(src) for src, _ in pairs if not src.is_file()]
     if missing or not run_dirs:

@@ -19,7 +19,8 @@ def _finished_demo(out: Path, car: str, params: list[str]) -> None:
         run.mkdir(parents=True)
         for name in PUBLISHED_RUN_FILES:
             (run / name).write_text(f"{param} {name}")
-    (out / car / "cfd").mkdir()  # a folder without summary.json is not a run
+    (out / car / "cfd_initial").mkdir()  # the start shape's OpenFOAM case, with its own summary: not a run
+    (out / car / "cfd_initial" / "summary.json").write_text("{}")
 
 
 def test_publish_copies_table_and_runs(tmp_path: Path) -> None:
