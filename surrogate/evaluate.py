@@ -191,7 +191,7 @@ def predict_mesh(mesh_path: Path, model_dir: Path, out_dir: Path, rho: float = 1
     inside = None if score is None else score <= sur.domain.threshold
     if inside is False:
         log.warning("%s: outside the surrogate's training data (domain score %.2f > %.2f): its pressure and Cd are "
-                    "an extrapolation; check them with `aero-opt simulate`", mesh_path, score, sur.domain.threshold)
+                    "an extrapolation; check them with `aero-opt cfd run`", mesh_path, score, sur.domain.threshold)
     a_ref = frontal_area(mesh.vertices, mesh.faces)
     vd = v.double()
     p = c[:, 0] * q
