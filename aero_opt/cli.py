@@ -160,7 +160,7 @@ def _cmd_train_surrogate(args: argparse.Namespace) -> Path:
 
     cfg = load_config(args.config)
     tcfg = cfg.train_surrogate if args.epochs is None else replace(cfg.train_surrogate, epochs=args.epochs)
-    rep = train_surrogate(args.data, args.out, cfg.surrogate, tcfg, resume=args.resume)
+    rep = train_surrogate(args.data, args.out, cfg.surrogate, tcfg, resume=args.resume, init=args.init)
     log.info("best validation loss %.5f after %d epochs (%d train / %d val cars)", rep["best_val"],
              rep["epochs_run"], rep["train_cars"], rep["val_cars"])
     return Path(args.out)
@@ -187,7 +187,7 @@ def _cmd_fit_domain(args: argparse.Namespace) -> Path:
 def _cmd_predict(args: argparse.Namespace) -> Path:
     from surrogate.evaluate import predict_mesh
 
-    s = predict_mesh(args.mesh, args.model, args.out, rho=args.rho, speed=args.speed)
+    s = predict_mesh(args.mesh, args.model, args.out, rho=args.rho, speed=args.speed, regrid=not args.as_is)
     log.info("predicted Cd %.4f (pressure %.4f + viscous %.4f), A_ref %.3f m2, %.2f s, domain score %s", s["Cd"],
              s["Cd_pressure"], s["Cd_viscous"], s["A_ref"], s["seconds"],
              "unknown (model without a recorded domain)" if s["domain_score"] is None else
@@ -376,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="run folder (model.pt, checkpoint, loss plot)")
     p.add_argument("--epochs", type=int, default=None, help="override train_surrogate.epochs")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from this trained model (run folder or model.pt) instead of random weights")
     _add_config(p)
     p.set_defaults(func=_cmd_train_surrogate)
 
@@ -401,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder (prediction.vtp, summary.json)")
     p.add_argument("--speed", type=float, default=15.0, help="free-stream speed (m/s)")
     p.add_argument("--rho", type=float, default=1.18, help="air density (kg/m3)")
+    p.add_argument("--as-is", action="store_true",
+                   help="predict on the mesh as given (default: on its marching-cubes mesh on the dataset grid, the "
+                        "kind of mesh the surrogate was trained on)")
     _add_config(p)
     p.set_defaults(func=_cmd_predict)
 

@@ -97,3 +97,13 @@ def max_edge_component(verts: torch.Tensor, faces: torch.Tensor) -> float:
     """Largest |component| of a mesh's edge vectors (m): take the max over the training set for ``max_value``."""
     ei = mesh_edges(faces.long())
     return float((verts[ei[0]] - verts[ei[1]]).abs().max())
+
+
+def mirror_y(verts: torch.Tensor, faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mesh's mirror image in the car's symmetry plane y = 0: vertices (V, 3) with y negated, faces (F, 3)
+    with their winding reversed so they stay outward. Vertex i of the result is the mirror of vertex i. For a
+    symmetric car this is the same body with a differently oriented tessellation (marching cubes does not
+    triangulate mirror-symmetrically); per-vertex fields carry over with their y components negated."""
+    m = verts.clone()
+    m[:, 1] = -m[:, 1]
+    return m, faces[:, [0, 2, 1]]

@@ -102,6 +102,8 @@ def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> 
     assert one["pressure_rel_l2_mean"] == pytest.approx(np.mean(
         [r["rel_l2_pressure"] for r in m["per_car"] if r["label_runs"] == runs[0]]))
     assert (tmp_path / "eval" / "parity.png").is_file() and (tmp_path / "eval" / "pressure_worst.png").is_file()
+    change = [abs(r["cd_total_pred_mirror"] - r["cd_total_pred"]) for r in m["per_car"]]
+    assert m["mirror"]["cd_total_change"]["mae"] == pytest.approx(np.mean(change)) and all(np.isfinite(change))
     first = load_split(mini_dataset, "train")[0]
     root = ET.parse(tmp_path / "eval" / "vtp" / f"{first.name}.vtp").getroot()
     assert root.find("PolyData/Piece").get("NumberOfPoints") == str(len(first.verts))
@@ -116,11 +118,18 @@ def test_predict_on_a_user_mesh(tmp_path: Path) -> None:
 
     torch.manual_seed(0)
     Surrogate(PressureSplineCNN(SurrogateConfig(width=8, blocks=1)).eval(), 0.12).save(tmp_path / "model.pt")
-    make_car(CarParams(), edge=0.09).export(tmp_path / "car.stl")
+    car = make_car(CarParams(), edge=0.09)
+    car.export(tmp_path / "car.stl")
     s = predict_mesh(tmp_path / "car.stl", tmp_path, tmp_path / "pred")
     assert (tmp_path / "pred" / "prediction.vtp").is_file()
     assert s["Cd"] == pytest.approx(s["Cd_pressure"] + s["Cd_viscous"]) and 1.5 < s["A_ref"] < 3.0
     assert s["domain_score"] is None and s["in_training_domain"] is None
+    from aero_opt.dataset import grid_mesh
+
+    assert s["regridded"] and s["vertices"] == len(grid_mesh(car.vertices, car.faces)[0])  # the training kind
+    as_is = predict_mesh(tmp_path / "car.stl", tmp_path, tmp_path / "as_is", regrid=False)
+    assert not as_is["regridded"] and as_is["vertices"] == len(car.vertices)
+    assert as_is["A_ref"] == pytest.approx(s["A_ref"], rel=0.02)
 
 
 def test_predict_flags_a_mesh_unlike_the_training_cars(mini_dataset: Path, tmp_path: Path, caplog) -> None:
@@ -146,7 +155,7 @@ def test_predict_flags_a_mesh_unlike_the_training_cars(mini_dataset: Path, tmp_p
     ball.export(tmp_path / "ball.stl")
     with caplog.at_level(logging.WARNING):
         out = predict_mesh(tmp_path / "ball.stl", tmp_path, tmp_path / "ball")
-    assert out["in_training_domain"] is False and out["domain_score"] > 2 * out["domain_threshold"]
+    assert out["in_training_domain"] is False and out["domain_score"] > out["domain_threshold"]
     assert "outside the surrogate's training data" in caplog.text
     assert json.loads((tmp_path / "ball" / "summary.json").read_text())["in_training_domain"] is False
 
@@ -188,3 +197,85 @@ def test_shipped_model_flags_the_real_cars_and_not_held_out_dataset_cars() -> No
         scores = {s.name: sur.domain_score(sur.coefficients_and_embedding(s.verts, s.faces)[1]) for s in real + test}
     assert all(scores[s.name] > 1.5 * sur.domain.threshold for s in real), scores
     assert all(scores[s.name] <= sur.domain.threshold for s in test), scores
+
+
+def test_mirror_sample_is_the_same_drag_and_training_uses_it(mini_dataset: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A car's mirror image with its CFD fields mirrored has exactly the car's Cd (same force function), mirroring
+    twice is the identity, and mirror_augment trains on mirror images (and only then)."""
+    import surrogate.train as train_mod
+    from surrogate.train import mirror_sample
+
+    s = load_split(mini_dataset, "train")[0]
+    m = mirror_sample(s)
+    assert m.name.endswith("|mirror") and torch.equal(m.verts[:, 1], -s.verts[:, 1])
+    assert torch.equal(m.target[:, 2], -s.target[:, 2]) and torch.equal(m.target[:, [0, 1, 3]], s.target[:, [0, 1, 3]])
+    cd = float(coefficient_cd(m.verts.double(), m.faces, m.target.double(), s.car.a_ref))
+    assert cd == pytest.approx(s.cd_target, rel=1e-5)
+    shear_y = surface_force(m.verts.double(), m.faces, m.target[:, 0].double(), m.target[:, 1:].double())[1]
+    assert float(shear_y) == pytest.approx(-float(surface_force(s.verts.double(), s.faces, s.target[:, 0].double(),
+                                                                s.target[:, 1:].double())[1]), rel=1e-4, abs=1e-6)
+    back = mirror_sample(m)
+    assert torch.equal(back.verts, s.verts) and torch.equal(back.faces, s.faces)
+    calls = []
+    monkeypatch.setattr(train_mod, "mirror_sample", lambda x: calls.append(x.name) or mirror_sample(x))
+    cfg = SurrogateConfig(width=8, blocks=1)
+    train_surrogate(mini_dataset, tmp_path / "plain", cfg, TrainSurrogateConfig(epochs=2), progress=False)
+    assert calls == []
+    train_surrogate(mini_dataset, tmp_path / "mirror", cfg, TrainSurrogateConfig(epochs=2, mirror_augment=True),
+                    progress=False)
+    assert 0 < len(calls) < 6  # each of the 2 x 3 steps mirrors its car with probability 1/2 (seeded)
+
+
+def test_parts_drag_loss_sees_a_shear_error_that_hides_a_pressure_error(mini_dataset: Path) -> None:
+    """Pressure Cd 10% high and a wall shear that cancels it in the total: the ``total`` drag term is ~0, ``parts``
+    charges both parts (2 x the squared pressure error)."""
+    from dataclasses import replace
+
+    from surrogate.train import _loss
+
+    s = load_split(mini_dataset, "train")[0]
+    pred = s.target.clone()
+    pred[:, 0] *= 1.1
+    err_p = float(coefficient_cd(s.verts, s.faces, pred[:, :1], s.car.a_ref)) - s.cd_pressure_target
+    unit = s.target.clone()
+    unit[:, 1] += 1.0
+    per_unit = float(coefficient_cd(s.verts, s.faces, unit, s.car.a_ref)) - s.cd_target  # Cd per unit Cτx
+    pred[:, 1] -= err_p / per_unit
+
+    class Fixed(torch.nn.Module):
+        def basis(self, g: object) -> None:
+            return None
+
+        def forward(self, g: object, basis: object) -> torch.Tensor:
+            return pred
+
+    tcfg = TrainSurrogateConfig(bf16=False)
+    mse = float((pred[:, 0] - s.target[:, 0]).square().mean()) + 0.5 * float(
+        (pred[:, 1:] - s.target[:, 1:]).square().mean())
+    total, cd_err = _loss(Fixed(), s, 0.1, tcfg, {})
+    parts, _ = _loss(Fixed(), s, 0.1, replace(tcfg, drag_loss="parts"), {})
+    assert abs(err_p) > 0.01 and cd_err < 1e-5
+    assert float(total) == pytest.approx(mse, rel=1e-4)
+    assert float(parts) == pytest.approx(mse + 2 * err_p**2, rel=1e-4)
+
+
+def test_training_can_start_from_a_trained_model(mini_dataset: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from aero_opt.errors import AeroOptError
+    from surrogate.splinecnn import PressureSplineCNN
+
+    cfg = SurrogateConfig(width=8, blocks=1)
+    torch.manual_seed(3)
+    Surrogate(PressureSplineCNN(cfg).eval(), max_value=0.5).save(tmp_path / "init.pt")
+    frozen = TrainSurrogateConfig(epochs=1, lr=0.0, ema_decay=0.0)  # Adam with lr 0: the weights stay
+    train_surrogate(mini_dataset, tmp_path / "run", cfg, frozen, progress=False, init=tmp_path / "init.pt")
+    a, b = Surrogate.load(tmp_path / "init.pt"), Surrogate.load(tmp_path / "run")
+    assert b.max_value == 0.5  # the model's scale, not the new training set's
+    assert all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values()))
+    with pytest.raises(AeroOptError, match="configuration"):
+        train_surrogate(mini_dataset, tmp_path / "other", SurrogateConfig(width=16, blocks=1), frozen,
+                        progress=False, init=tmp_path / "init.pt")
+    with pytest.raises(AeroOptError, match="drag_loss"):
+        train_surrogate(mini_dataset, tmp_path / "bad", cfg, replace(frozen, drag_loss="both"), progress=False)
