@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_shipped_configs_load() -> None:
-    for path in sorted((REPO / "configs").glob("*.yaml")):
+    for path in sorted((REPO / "configs").rglob("*.yaml")):  # the probes under configs/probes too
         assert isinstance(load_config(path), Config)
 
 
