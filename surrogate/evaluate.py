@@ -5,7 +5,8 @@ Cd from the integrated predicted pressure against Cd from the integrated CFD pre
 error, R², Spearman rank correlation) — both integrated with :mod:`surrogate.forces`, so the comparison isolates
 the model; the same Cd metrics for each car's mirror image in y = 0 (the true drag is the same; for a symmetric
 car it is the same body tessellated the other way round, so the change measures how much the model depends on
-the tessellation); and the inference time per car. Pictures: a parity plot and the predicted vs CFD pressure on the
+the tessellation); the spread and sign of the predicted viscous Cd against CFD's (``cd_viscous``); and the
+inference time per car. Pictures: a parity plot and the predicted vs CFD pressure on the
 worst, median and best car.
 """
 
@@ -78,9 +79,27 @@ def _by_label_runs(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def _mirror_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Cd metrics of the cars' mirror images against CFD, and the change of the predicted Cd (MAE, max)."""
-    change = np.abs([r["cd_total_pred_mirror"] - r["cd_total_pred"] for r in rows])
+    change = np.array([r["cd_total_pred_mirror"] - r["cd_total_pred"] for r in rows])
     return {"cd_total": _cd_metrics([{**r, "cd_total_pred": r["cd_total_pred_mirror"]} for r in rows], "cd_total"),
-            "cd_total_change": {"mae": float(change.mean()), "max": float(change.max())}}
+            "cd_total_change": {"mae": float(np.abs(change).mean()), "max": float(np.abs(change).max()),
+                                "mean": float(change.mean()), "std": float(change.std()),
+                                "cars_lower": int((change < 0).sum())}}
+
+
+def _viscous_metrics(rows: list[dict[str, Any]]) -> dict[str, float | int | None]:
+    """How the viscous (wall-shear) part of the predicted Cd behaves against CFD's.
+
+    A physical wall-shear head gives a small, positive, nearly constant viscous Cd; a head that absorbs the pressure
+    head's error spreads wide, goes negative and anti-correlates with the pressure Cd error.
+    """
+    vp = np.array([r["cd_viscous_pred"] for r in rows])
+    vc = np.array([r["cd_viscous_cfd"] for r in rows])
+    pe = np.array([r["cd_pressure_pred"] - r["cd_pressure_cfd"] for r in rows])
+    corr = float(np.corrcoef(vp - vc, pe)[0, 1]) if len(rows) > 2 and np.std(vp - vc) > 0 and np.std(pe) > 0 \
+        else None
+    return {"pred_mean": float(vp.mean()), "pred_std": float(vp.std()), "cfd_mean": float(vc.mean()),
+            "cfd_std": float(vc.std()), "pred_negative": int((vp < 0).sum()),
+            "corr_error_with_pressure_error": corr}
 
 
 def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict[str, Any]:
@@ -119,6 +138,7 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
         cd_mirror = sum(drag_coefficient(float(fc[0]), a_ref, rho, u)  # same drag and frontal area as the car
                         for fc in force_parts(vm, fm, mirrored[:, 0] * q, tau_m))
         rows.append({"car": s.name, "rel_l2_pressure": rel, "cd_pressure_pred": cd_hat, "cd_pressure_cfd": cd_cfd,
+                     "cd_viscous_pred": cdv_hat, "cd_viscous_cfd": cdv_cfd,
                      "cd_total_pred": cd_hat + cdv_hat, "cd_total_cfd": cd_cfd + cdv_cfd,
                      "cd_total_pred_mirror": cd_mirror,
                      "cd_total_cfd_solver": s.car.cd, "seconds": dt, "domain_score": sur.domain_score(emb),
@@ -131,6 +151,7 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
         "pressure_rel_l2": {"mean": float(rel.mean()), "median": float(np.median(rel)), "max": float(rel.max())},
         "cd_pressure": _cd_metrics(rows, "cd_pressure"),
         "cd_total": _cd_metrics(rows, "cd_total"),
+        "cd_viscous": _viscous_metrics(rows),
         "by_label_runs": _by_label_runs(rows),
         "mirror": _mirror_metrics(rows),
         "domain": None if sur.domain is None else {
@@ -144,8 +165,11 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
                 "same metrics over the cars whose labels are one CFD run and over those averaged over k runs "
                 "(scripts/average_labels.py); mirror: the Cd metrics of the surrogate on each car's mirror image in "
                 "y = 0 (whose true drag is the car's; for the symmetric dataset cars the same body tessellated the "
-                "other way round) and how much the predicted Cd changes; domain: how many cars score above the "
-                "model's domain threshold (per_car domain_score: ~1 like a training car; surrogate/domain.py)",
+                "other way round) and how much the predicted Cd changes (mean, std: signed mirror - car); "
+                "cd_viscous: the spread and sign of the wall-shear part of Cd against CFD's and the correlation "
+                "of its error with the pressure Cd error (near -1: the shear head cancels pressure errors instead of "
+                "modelling shear); domain: how many cars score above the model's domain threshold (per_car "
+                "domain_score: ~1 like a training car; surrogate/domain.py)",
         "per_car": rows,
     }
     write_json_atomic(out_dir / "metrics.json", metrics)

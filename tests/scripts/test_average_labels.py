@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -12,20 +12,12 @@ import numpy as np
 from aero_opt.dataset import average_labels, save_car
 from aero_opt.shapes import CarParams, make_car
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "average_labels.py"
 SUMMARY = {"Cd": 0.30, "Cd_pressure": 0.28, "Cd_viscous": 0.02, "Cl": 0.1, "A_ref": 2.1, "speed": 15.0,
            "rho": 1.18, "convergence": {"cd_band": 0.01}}
 
 
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("average_labels_script", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_missing_shifts() -> None:
-    mod = _script()
+def test_missing_shifts(load_script: Callable[[str], ModuleType]) -> None:
+    mod = load_script("average_labels.py")
     assert mod._missing_shifts({}, [0.33, 0.67]) == [0.33, 0.67]
     runs = {"label_runs": [{"grid_shift": 0.0}, {"grid_shift": 0.33}, {"grid_shift": 0.67}]}
     assert mod._missing_shifts(runs, [0.33, 0.67]) == []
@@ -33,8 +25,9 @@ def test_missing_shifts() -> None:
     assert mod._missing_shifts({}, [0.0, 0.5]) == [0.5]
 
 
-def test_report_pools_noise_over_cars_with_different_run_counts(tmp_path: Path) -> None:
-    mod = _script()
+def test_report_pools_noise_over_cars_with_different_run_counts(
+        tmp_path: Path, load_script: Callable[[str], ModuleType]) -> None:
+    mod = load_script("average_labels.py")
     car = make_car(CarParams())
     n = len(car.vertices)
     p0 = np.linspace(-200.0, 100.0, n)

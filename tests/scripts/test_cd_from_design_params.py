@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "cd_from_design_params.py"
 
-
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("cd_from_design_params_script", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_ard_gp_fits_the_function_finds_the_noise_and_ignores_the_irrelevant_parameter() -> None:
-    mod = _script()
+def test_ard_gp_fits_the_function_finds_the_noise_and_ignores_the_irrelevant_parameter(
+        load_script: Callable[[str], ModuleType]) -> None:
+    mod = load_script("cd_from_design_params.py")
     rng = np.random.default_rng(0)
     x, xt = rng.uniform(-2, 2, (150, 2)), rng.uniform(-2, 2, (100, 2))
     y = np.sin(x[:, 0]) + rng.normal(0.0, 0.05, len(x))
@@ -29,16 +20,17 @@ def test_ard_gp_fits_the_function_finds_the_noise_and_ignores_the_irrelevant_par
     assert hyper["length_scales"][1] > 5 * hyper["length_scales"][0]
 
 
-def test_ard_gp_stays_finite_on_noise_free_labels() -> None:
-    mod = _script()
+def test_ard_gp_stays_finite_on_noise_free_labels(load_script: Callable[[str], ModuleType]) -> None:
+    mod = load_script("cd_from_design_params.py")
     x = np.linspace(-1, 1, 40)[:, None]
     hyper, pred = mod.ard_gp(x, x[:, 0] ** 2, x)
     assert np.isfinite(pred).all() and np.abs(pred - x[:, 0] ** 2).max() < 1e-2
     assert hyper["noise_std"] > 0
 
 
-def test_averaging_probe_scores_the_mean_of_noisy_runs_above_one_run() -> None:
-    mod = _script()
+def test_averaging_probe_scores_the_mean_of_noisy_runs_above_one_run(
+        load_script: Callable[[str], ModuleType]) -> None:
+    mod = load_script("cd_from_design_params.py")
     rng = np.random.default_rng(1)
     x, xt = rng.uniform(-2, 2, (80, 3)), rng.uniform(-2, 2, (60, 3))
 

@@ -86,6 +86,19 @@ def test_save_load_round_trip(mini_dataset: Path, tmp_path: Path) -> None:
     assert torch.isfinite(cd)
 
 
+def test_viscous_metrics_expose_a_shear_head_that_cancels_pressure_errors() -> None:
+    """A viscous Cd whose error is minus the pressure Cd error correlates at -1, and negatives are counted."""
+    from surrogate.evaluate import _viscous_metrics
+
+    pe = np.array([0.03, -0.02, 0.05, -0.04])
+    rows = [{"cd_pressure_pred": 0.3 + e, "cd_pressure_cfd": 0.3, "cd_viscous_cfd": 0.02,
+             "cd_viscous_pred": 0.02 - e} for e in pe]
+    m = _viscous_metrics(rows)
+    assert m["corr_error_with_pressure_error"] == pytest.approx(-1.0)
+    assert m["pred_negative"] == 2 and m["cfd_std"] == pytest.approx(0.0)
+    assert m["pred_std"] == pytest.approx(np.std(0.02 - pe))
+
+
 def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> None:
     import xml.etree.ElementTree as ET
 
@@ -104,6 +117,13 @@ def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> 
     assert (tmp_path / "eval" / "parity.png").is_file() and (tmp_path / "eval" / "pressure_worst.png").is_file()
     change = [abs(r["cd_total_pred_mirror"] - r["cd_total_pred"]) for r in m["per_car"]]
     assert m["mirror"]["cd_total_change"]["mae"] == pytest.approx(np.mean(change)) and all(np.isfinite(change))
+    signed = [r["cd_total_pred_mirror"] - r["cd_total_pred"] for r in m["per_car"]]
+    assert m["mirror"]["cd_total_change"]["mean"] == pytest.approx(np.mean(signed))
+    assert m["mirror"]["cd_total_change"]["cars_lower"] == sum(c < 0 for c in signed)
+    for r in m["per_car"]:
+        assert r["cd_pressure_pred"] + r["cd_viscous_pred"] == pytest.approx(r["cd_total_pred"])
+        assert r["cd_pressure_cfd"] + r["cd_viscous_cfd"] == pytest.approx(r["cd_total_cfd"])
+    assert m["cd_viscous"]["cfd_std"] == pytest.approx(np.std([r["cd_viscous_cfd"] for r in m["per_car"]]))
     first = load_split(mini_dataset, "train")[0]
     root = ET.parse(tmp_path / "eval" / "vtp" / f"{first.name}.vtp").getroot()
     assert root.find("PolyData/Piece").get("NumberOfPoints") == str(len(first.verts))
