@@ -40,7 +40,7 @@ class TrainSurrogateConfig:
     """Surrogate training settings (YAML section ``train_surrogate``)."""
 
     epochs: int = 30
-    """Maximum epochs (one epoch = one pass over the ~240 training cars, ~2 min on 2 CPU cores)."""
+    """Maximum epochs (one epoch = one pass over the 413 training cars, ~5 min on 2 idle CPU cores)."""
     lr: float = 2e-3
     """Adam learning rate (cosine-decayed to lr/20)."""
     weight_decay: float = 0.0
