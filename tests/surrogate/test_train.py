@@ -120,6 +120,9 @@ def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> 
     signed = [r["cd_total_pred_mirror"] - r["cd_total_pred"] for r in m["per_car"]]
     assert m["mirror"]["cd_total_change"]["mean"] == pytest.approx(np.mean(signed))
     assert m["mirror"]["cd_total_change"]["cars_lower"] == sum(c < 0 for c in signed)
+    sym = [0.5 * (r["cd_total_pred_mirror"] + r["cd_total_pred"]) for r in m["per_car"]]
+    assert m["mirror"]["cd_total_symmetrized"]["mae"] == pytest.approx(
+        np.mean([abs(c - r["cd_total_cfd"]) for c, r in zip(sym, m["per_car"])]))
     for r in m["per_car"]:
         assert r["cd_pressure_pred"] + r["cd_viscous_pred"] == pytest.approx(r["cd_total_pred"])
         assert r["cd_pressure_cfd"] + r["cd_viscous_cfd"] == pytest.approx(r["cd_total_cfd"])
