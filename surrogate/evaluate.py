@@ -5,7 +5,8 @@ Cd from the integrated predicted pressure against Cd from the integrated CFD pre
 error, R², Spearman rank correlation) — both integrated with :mod:`surrogate.forces`, so the comparison isolates
 the model; the same Cd metrics for each car's mirror image in y = 0 (the true drag is the same; for a symmetric
 car it is the same body tessellated the other way round, so the change measures how much the model depends on
-the tessellation); the spread and sign of the predicted viscous Cd against CFD's (``cd_viscous``); and the
+the tessellation); the pressure Cd error split by region of the car (front, rear/base, top, bottom, side); the
+spread and sign of the predicted viscous Cd against CFD's (``cd_viscous``); and the
 inference time per car. Pictures: a parity plot and the predicted vs CFD pressure on the
 worst, median and best car.
 """
@@ -23,7 +24,7 @@ import trimesh
 from scipy.stats import spearmanr
 
 from aero_opt.atomic import write_json_atomic, write_text_atomic
-from surrogate.forces import drag_coefficient, force_parts
+from surrogate.forces import drag_coefficient, face_normals_areas, force_parts, surface_force
 from surrogate.graph import mirror_y
 from surrogate.train import Surrogate, load_split
 
@@ -106,6 +107,45 @@ def _viscous_metrics(rows: list[dict[str, Any]]) -> dict[str, float | int | None
             "corr_error_with_pressure_error": corr}
 
 
+REGIONS = ("front", "rear", "top", "bottom", "side")
+"""Parts of a car's surface by face normal: front (n_x < −½, facing the flow), rear (n_x > ½, the base), then of
+the rest top (n_z > ½), bottom (n_z < −½) and side (everything else)."""
+
+
+def face_regions(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """(F,) long index into :data:`REGIONS` of each face of a mesh (verts (V, 3) m, faces (F, 3) outward)."""
+    n, _ = face_normals_areas(verts, faces)
+    r = torch.full((faces.shape[0],), 4, dtype=torch.long)
+    r[n[:, 2] < -0.5] = 3
+    r[n[:, 2] > 0.5] = 2
+    r[n[:, 0] > 0.5] = 1
+    r[n[:, 0] < -0.5] = 0
+    return r
+
+
+def cd_error_by_region(verts: torch.Tensor, faces: torch.Tensor, p_error: torch.Tensor, a_ref: float, rho: float,
+                       speed: float) -> dict[str, float]:
+    """The pressure Cd error of a prediction split over :data:`REGIONS`: where on the car it comes from.
+
+    Args:
+        verts: (V, 3) m; faces: (F, 3) outward; p_error: (V,) predicted minus CFD pressure (Pa); a_ref: frontal
+            area (m²); rho: density (kg/m³); speed: free-stream speed (m/s).
+
+    Returns:
+        Region name -> its part of the pressure Cd error (the parts sum to the whole; :func:`surface_force`).
+    """
+    p_face = p_error[faces].mean(dim=1)
+    regions = face_regions(verts, faces)
+    return {name: float(drag_coefficient(float(surface_force(verts, faces, p_face * (regions == k))[0]), a_ref, rho,
+                                         speed)) for k, name in enumerate(REGIONS)}
+
+
+def _region_metrics(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and std over the cars of each region's part of the pressure Cd error."""
+    return {name: {"mean": float(np.mean([r["cd_pressure_error_by_region"][name] for r in rows])),
+                   "std": float(np.std([r["cd_pressure_error_by_region"][name] for r in rows]))} for name in REGIONS}
+
+
 def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict[str, Any]:
     """Evaluate a trained surrogate on one split; writes metrics.json, parity.png, pictures and VTP files.
 
@@ -145,6 +185,7 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
                      "cd_viscous_pred": cdv_hat, "cd_viscous_cfd": cdv_cfd,
                      "cd_total_pred": cd_hat + cdv_hat, "cd_total_cfd": cd_cfd + cdv_cfd,
                      "cd_total_pred_mirror": cd_mirror,
+                     "cd_pressure_error_by_region": cd_error_by_region(v, f, p_hat - p_cfd, a_ref, rho, u),
                      "cd_total_cfd_solver": s.car.cd, "seconds": dt, "domain_score": sur.domain_score(emb),
                      "label_runs": len(s.car.case.get("label_runs") or []) or 1})
         write_vtp(out_dir / "vtp" / f"{s.name}.vtp", s.car.verts, s.car.faces,
@@ -156,6 +197,7 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
         "cd_pressure": _cd_metrics(rows, "cd_pressure"),
         "cd_total": _cd_metrics(rows, "cd_total"),
         "cd_viscous": _viscous_metrics(rows),
+        "cd_pressure_error_by_region": _region_metrics(rows),
         "by_label_runs": _by_label_runs(rows),
         "mirror": _mirror_metrics(rows),
         "domain": None if sur.domain is None else {
@@ -173,8 +215,10 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
                 "how much the predicted Cd changes (mean, std: signed mirror - car); "
                 "cd_viscous: the spread and sign of the wall-shear part of Cd against CFD's and the correlation "
                 "of its error with the pressure Cd error (near -1: the shear head cancels pressure errors instead of "
-                "modelling shear); domain: how many cars score above the model's domain threshold (per_car "
-                "domain_score: ~1 like a training car; surrogate/domain.py)",
+                "modelling shear); cd_pressure_error_by_region: the pressure Cd error split by where on the car it "
+                "arises (faces by normal: front n_x < -0.5, rear n_x > 0.5, then top n_z > 0.5, bottom n_z < -0.5, "
+                "side; mean and std over the cars); domain: how many cars score above the model's domain threshold "
+                "(per_car domain_score: ~1 like a training car; surrogate/domain.py)",
         "per_car": rows,
     }
     write_json_atomic(out_dir / "metrics.json", metrics)

@@ -99,6 +99,25 @@ def test_viscous_metrics_expose_a_shear_head_that_cancels_pressure_errors() -> N
     assert m["pred_std"] == pytest.approx(np.std(0.02 - pe))
 
 
+def test_cd_error_by_region_puts_a_base_pressure_error_on_the_rear() -> None:
+    """On a box, a pressure error on the downstream face only is all rear; a uniform error on a closed body has no
+    net force, so the regions cancel (front and rear opposite, equal)."""
+    import trimesh
+
+    from surrogate.evaluate import cd_error_by_region
+
+    box = trimesh.creation.box(extents=(4.0, 2.0, 1.0))
+    v, f = torch.as_tensor(box.vertices), torch.as_tensor(box.faces)
+    q = 0.5 * 1.18 * 15.0**2
+    rear = torch.where(v[:, 0] > 1.9, -0.2 * q, 0.0)  # under-predicted base suction -> vertices of the x = 2 face
+    parts = cd_error_by_region(v, f, rear, a_ref=2.0, rho=1.18, speed=15.0)
+    # faces with every vertex on x = 2 carry -0.2 q; side faces touching it carry a third or two (no x force)
+    assert parts["rear"] == pytest.approx(0.2 * 2.0 / 2.0) and parts["front"] == 0.0
+    assert parts["top"] == parts["bottom"] == parts["side"] == 0.0
+    uniform = cd_error_by_region(v, f, torch.full((len(v),), q), a_ref=2.0, rho=1.18, speed=15.0)
+    assert uniform["front"] == pytest.approx(-uniform["rear"]) and uniform["front"] == pytest.approx(1.0)
+
+
 def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> None:
     import xml.etree.ElementTree as ET
 
@@ -126,6 +145,8 @@ def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> 
     for r in m["per_car"]:
         assert r["cd_pressure_pred"] + r["cd_viscous_pred"] == pytest.approx(r["cd_total_pred"])
         assert r["cd_pressure_cfd"] + r["cd_viscous_cfd"] == pytest.approx(r["cd_total_cfd"])
+        assert sum(r["cd_pressure_error_by_region"].values()) == pytest.approx(
+            r["cd_pressure_pred"] - r["cd_pressure_cfd"], abs=1e-9)
     assert m["cd_viscous"]["cfd_std"] == pytest.approx(np.std([r["cd_viscous_cfd"] for r in m["per_car"]]))
     first = load_split(mini_dataset, "train")[0]
     root = ET.parse(tmp_path / "eval" / "vtp" / f"{first.name}.vtp").getroot()
