@@ -7,6 +7,14 @@ vertex positions.
   ``u = (pos[row] − pos[col]) / (2 max_value) + 1/2``, clamped to [0, 1].
 - Node features: vertex position in the normalized car frame and the area-weighted vertex normal.
 - Vertex area weights (a third of the adjacent faces' areas, summing to 1) for mesh-independent averages.
+- Optionally mirror-canonical (``mirror_canonical``): every vertex described as if it were on the y ≥ 0 side of
+  the car's symmetry plane — position (x, |y|, z), normal (n_x, s n_y, n_z) and the pseudo-coordinates of its
+  incoming edges (Δx, s Δy, Δz), with s = ±1 the side of the target vertex (``MeshGraph.side``). The features of
+  a mesh's mirror image in y = 0 are then those of the mesh itself, vertex for vertex, so a network on them
+  predicts the mirror image's scalar fields exactly as the car's (and the y component of vectors flips with
+  ``side``): the flow is mirror-equivariant, and a model should not tell a marching-cubes tessellation from its
+  mirror image, which it otherwise learns to do. Exact except for vertices on y = 0 itself (none on the dataset
+  grid, whose planes straddle it).
 """
 
 from __future__ import annotations
@@ -36,6 +44,9 @@ class MeshGraph:
     """(E, 3) pseudo-coordinates in [0, 1]."""
     area_weight: torch.Tensor
     """(V,) vertex area fractions (sum 1): averages over the surface that do not depend on the tessellation."""
+    side: torch.Tensor | None = None
+    """(V,) ±1: the side of y = 0 of each vertex (+1 on y = 0) when the features are mirror-canonical; the y
+    component of a predicted vector field is multiplied by it. None: plain features."""
 
 
 def mesh_edges(faces: torch.Tensor) -> torch.Tensor:
@@ -67,13 +78,15 @@ def vertex_area_weights(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tenso
     return w / w.sum().clamp_min(1e-30)
 
 
-def build_graph(verts: torch.Tensor, faces: torch.Tensor, max_value: float) -> MeshGraph:
+def build_graph(verts: torch.Tensor, faces: torch.Tensor, max_value: float, mirror_canonical: bool = False
+                ) -> MeshGraph:
     """Graph of a triangle mesh.
 
     Args:
-        verts: (V, 3) float vertices in metres (car frame); may require grad.
+        verts: (V, 3) float vertices in metres (car frame, symmetry plane y = 0); may require grad.
         faces: (F, 3) long triangles, outward.
         max_value: the fixed Cartesian scale (m): the largest |edge component| of the training set.
+        mirror_canonical: describe every vertex as if on the y ≥ 0 side (module docstring).
 
     Raises:
         AeroOptError: no faces, NaN/inf coordinates, or face indices out of range.
@@ -86,11 +99,17 @@ def build_graph(verts: torch.Tensor, faces: torch.Tensor, max_value: float) -> M
         raise AeroOptError("mesh faces index missing vertices")
     ei = mesh_edges(faces.long())
     cart = verts[ei[0]] - verts[ei[1]]
-    pseudo = (cart / (2.0 * max_value) + 0.5).clamp(0.0, 1.0)
     pos_n = (verts - torch.as_tensor(CAR_OFFSET, dtype=verts.dtype, device=verts.device)) / CAR_SCALE
-    x = torch.cat([pos_n, vertex_normals(verts, faces.long())], dim=1)
+    normals = vertex_normals(verts, faces.long())
+    side = None
+    if mirror_canonical:  # CAR_OFFSET[1] == 0: the symmetry plane stays y = 0 in the normalized frame
+        side = torch.where(verts[:, 1].detach() < 0, -1.0, 1.0).to(verts.dtype)
+        flip = torch.stack([torch.ones_like(side), side, torch.ones_like(side)], dim=1)  # (V, 3)
+        pos_n, normals, cart = pos_n * flip, normals * flip, cart * flip[ei[1]]
+    pseudo = (cart / (2.0 * max_value) + 0.5).clamp(0.0, 1.0)
+    x = torch.cat([pos_n, normals], dim=1)
     return MeshGraph(x=x, pos=verts, edge_index=ei, pseudo=pseudo,
-                     area_weight=vertex_area_weights(verts, faces.long()))
+                     area_weight=vertex_area_weights(verts, faces.long()), side=side)
 
 
 def max_edge_component(verts: torch.Tensor, faces: torch.Tensor) -> float:

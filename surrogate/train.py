@@ -28,7 +28,7 @@ from aero_opt.dataset import CarSample, load_car, split_names
 from aero_opt.errors import AeroOptError
 from surrogate.domain import TrainingDomain
 from surrogate.forces import drag_coefficient, surface_force
-from surrogate.graph import MeshGraph, build_graph, max_edge_component, mirror_y
+from surrogate.graph import MeshGraph, max_edge_component, mirror_y
 from surrogate.spline_conv import SplineBasis
 from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig
 
@@ -133,7 +133,7 @@ class Surrogate:
 
     def graph(self, verts: torch.Tensor, faces: torch.Tensor) -> MeshGraph:
         """Graph of a mesh with this model's fixed pseudo-coordinate scale."""
-        return build_graph(verts, faces, self.max_value)
+        return self.model.graph(verts, faces, self.max_value)
 
     def coefficients(self, verts: torch.Tensor, faces: torch.Tensor, bf16: bool = False) -> torch.Tensor:
         """Per-vertex (V, 4) [Cp, Cτ] (or (V, 1)) float32 for vertices (V, 3) in metres; differentiable in
@@ -247,7 +247,7 @@ def _loss(model: PressureSplineCNN, s: Sample, max_value: float, tcfg: TrainSurr
     """Loss on one car and its absolute Cd error; the car's graph and basis are built once and kept in ``cache``."""
     if s.name not in cache:
         with torch.no_grad():
-            g = build_graph(s.verts, s.faces, max_value)
+            g = model.graph(s.verts, s.faces, max_value)
             cache[s.name] = (g, model.basis(g))
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=tcfg.bf16):
         pred = model(*cache[s.name])

@@ -98,3 +98,42 @@ def test_global_context_reaches_the_whole_car(global_context: bool) -> None:
     y, y2 = model(build_graph(v, f, 0.5)), model(build_graph(v2, f, 0.5))
     changed = bool((y[front] - y2[front]).abs().max() > 1e-9)
     assert changed == global_context
+
+
+@pytest.mark.parametrize("canonical", [True, False])
+def test_mirror_canonical_model_predicts_the_mirror_image_mirrored(canonical: bool) -> None:
+    """With mirror-canonical features the prediction on a mesh's mirror image in y = 0 is the mesh's prediction
+    with the y wall-shear component negated (exactly, up to rounding); plain features give another prediction.
+    The mesh is deliberately asymmetric (shifted in y, tessellated without mirror symmetry)."""
+    from surrogate.graph import mirror_y
+
+    torch.manual_seed(3)
+    v, f = _car_like()
+    v = (v + torch.tensor([0.0, 0.13, 0.0])).double()
+    v[:, 1] += 0.05 * torch.sin(7.0 * v[:, 0])  # not symmetric in y
+    model = _model(SurrogateConfig(width=8, blocks=2, mirror_canonical=canonical)).double()
+    mx = max_edge_component(v, f)
+    y = model(model.graph(v, f, mx))
+    vm, fm = mirror_y(v, f)
+    ym = model(model.graph(vm, fm, mx))
+    expected = y.clone()
+    expected[:, 2] = -expected[:, 2]
+    assert torch.allclose(ym, expected, atol=1e-9) == canonical
+    if canonical:  # every vertex is described on the y >= 0 side: |y|, and the y normal flipped with it
+        g = model.graph(v, f, mx)
+        assert (g.x[:, 1] >= 0).all() and set(g.side.tolist()) == {-1.0, 1.0}
+        outward = torch.where(v[:, 1] < 0, -1.0, 1.0).double() * vertex_normals(v, f)[:, 1]
+        assert torch.allclose(g.x[:, 4], outward)
+
+
+def test_mirror_canonical_model_is_differentiable_and_order_invariant() -> None:
+    torch.manual_seed(4)
+    v, f = _car_like()
+    v = v.double().requires_grad_(True)
+    model = _model(SurrogateConfig(width=8, blocks=2, mirror_canonical=True)).double()
+    y = model(model.graph(v, f, 0.5))
+    y[:, 0].sum().backward()
+    assert v.grad is not None and torch.isfinite(v.grad).all() and v.grad.abs().sum() > 0
+    perm = torch.randperm(len(v))
+    y2 = model(model.graph(v.detach()[perm], torch.argsort(perm)[f], 0.5))
+    assert torch.allclose(y2, y.detach()[perm], atol=1e-9)

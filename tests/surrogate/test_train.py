@@ -70,11 +70,12 @@ def test_save_load_round_trip(mini_dataset: Path, tmp_path: Path) -> None:
     from surrogate.splinecnn import PressureSplineCNN
 
     torch.manual_seed(0)
-    sur = Surrogate(PressureSplineCNN(SurrogateConfig(width=8, blocks=1)).eval(), max_value=0.12,
-                    train_cd=(0.14, 0.42))
+    sur = Surrogate(PressureSplineCNN(SurrogateConfig(width=8, blocks=1, mirror_canonical=True)).eval(),
+                    max_value=0.12, train_cd=(0.14, 0.42))
     sur.save(tmp_path / "model.pt", {"epoch": 7})
     back = Surrogate.load(tmp_path)
     assert back.max_value == 0.12 and back.train_cd == (0.14, 0.42) and back.domain is None
+    assert back.model.cfg == sur.model.cfg
     cars = load_split(mini_dataset, "train")
     dom = back.fit_domain(cars, tmp_path, progress=False)
     again = Surrogate.load(tmp_path)
@@ -288,6 +289,9 @@ def test_parts_drag_loss_sees_a_shear_error_that_hides_a_pressure_error(mini_dat
     pred[:, 1] -= err_p / per_unit
 
     class Fixed(torch.nn.Module):
+        def graph(self, verts: torch.Tensor, faces: torch.Tensor, max_value: float) -> None:
+            return None
+
         def basis(self, g: object) -> None:
             return None
 
