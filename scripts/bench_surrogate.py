@@ -23,10 +23,11 @@ import torch
 from torch_geometric.nn import SplineConv as PygSplineConv
 
 from aero_opt.atomic import write_json_atomic
+from aero_opt.config import load_config
 from aero_opt.dataset import load_car
 from surrogate.graph import build_graph, max_edge_component
 from surrogate.spline_conv import SplineConv
-from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig
+from surrogate.splinecnn import PressureSplineCNN
 from surrogate.train import Surrogate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +70,7 @@ def main() -> int:
     faces = torch.as_tensor(car.faces)
     mx = max_edge_component(verts, faces)
     torch.manual_seed(0)
-    cfg = SurrogateConfig()
+    cfg = load_config(ROOT / "configs" / "default.yaml").surrogate  # the model the project trains
     sur = Surrogate(PressureSplineCNN(cfg), mx)
     model_times = {f"{'bf16' if bf16 else 'fp32'}_{'forward_backward_to_vertices' if bwd else 'forward'}":
                    _time(sur, verts, faces, args.repeats, bwd, bf16) for bf16 in (False, True) for bwd in (True, False)}
