@@ -36,10 +36,15 @@ class SurrogateConfig:
     global_context: bool = True
     """Each residual block adds W·(area-weighted mean of its input) to every vertex (zero-initialized). The base
     pressure behind the car, which sets much of its drag, depends on the shape far upstream."""
-    mirror_canonical: bool = False
+    mirror_canonical: bool = True
     """Mirror-canonical node features and pseudo-coordinates (:func:`surrogate.graph.build_graph`): the model's
-    prediction on a mesh's mirror image in y = 0 is exactly its prediction on the mesh, mirrored. False for models
-    saved before it existed (run 5, shipped), which predict a mirrored test car's Cd 0.046 lower on average."""
+    prediction on a mesh's mirror image in y = 0 is exactly its prediction on the mesh, mirrored. Models saved
+    before it existed (run 5) load with it off (:data:`LEGACY_DEFAULTS`); run 5 predicts a mirrored test car's
+    Cd 0.046 lower on average."""
+
+
+LEGACY_DEFAULTS = {"mirror_canonical": False}
+"""Values of :class:`SurrogateConfig` fields for stored models whose configuration predates the field."""
 
 
 class ResidualBlock(nn.Module):

@@ -87,6 +87,18 @@ def test_save_load_round_trip(mini_dataset: Path, tmp_path: Path) -> None:
     assert torch.isfinite(cd)
 
 
+def test_a_model_saved_before_mirror_canonical_loads_without_it(tmp_path: Path) -> None:
+    """Run 5's model.pt has no ``mirror_canonical`` in its configuration: it was trained on plain features."""
+    from surrogate.splinecnn import PressureSplineCNN
+
+    Surrogate(PressureSplineCNN(SurrogateConfig(width=8, blocks=1, mirror_canonical=False)), 0.12).save(
+        tmp_path / "model.pt")
+    ck = torch.load(tmp_path / "model.pt", weights_only=False)
+    del ck["config"]["mirror_canonical"]
+    torch.save(ck, tmp_path / "model.pt")
+    assert SurrogateConfig().mirror_canonical and not Surrogate.load(tmp_path).model.cfg.mirror_canonical
+
+
 def test_viscous_metrics_expose_a_shear_head_that_cancels_pressure_errors() -> None:
     """A viscous Cd whose error is minus the pressure Cd error correlates at -1, and negatives are counted."""
     from surrogate.evaluate import _viscous_metrics
@@ -298,7 +310,7 @@ def test_parts_drag_loss_sees_a_shear_error_that_hides_a_pressure_error(mini_dat
         def forward(self, g: object, basis: object) -> torch.Tensor:
             return pred
 
-    tcfg = TrainSurrogateConfig(bf16=False)
+    tcfg = TrainSurrogateConfig(bf16=False, drag_loss="total")
     mse = float((pred[:, 0] - s.target[:, 0]).square().mean()) + 0.5 * float(
         (pred[:, 1:] - s.target[:, 1:]).square().mean())
     total, cd_err = _loss(Fixed(), s, 0.1, tcfg, {})
