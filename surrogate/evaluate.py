@@ -58,8 +58,9 @@ def r2_score(y: np.ndarray, yhat: np.ndarray) -> float:
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
 
 
-def _cd_metrics(rows: list[dict[str, Any]], key: str) -> dict[str, float | None]:
-    """MAE, max error, R² and Spearman of predicted vs CFD ``key`` (``cd_pressure`` or ``cd_total``)."""
+def cd_metrics(rows: list[dict[str, Any]], key: str) -> dict[str, float | None]:
+    """MAE, max error, R² and Spearman of ``{key}_pred`` against ``{key}_cfd`` over ``rows`` (one dict per car;
+    ``key``: ``cd_pressure`` or ``cd_total``); R² needs two cars, Spearman three (else None)."""
     y = np.array([r[f"{key}_cfd"] for r in rows])
     yh = np.array([r[f"{key}_pred"] for r in rows])
     return {"mae": float(np.abs(y - yh).mean()), "max_error": float(np.abs(y - yh).max()),
@@ -74,7 +75,7 @@ def _by_label_runs(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         group = [r for r in rows if r["label_runs"] == k]
         out[str(k)] = {"cars": len(group),
                        "pressure_rel_l2_mean": float(np.mean([r["rel_l2_pressure"] for r in group])),
-                       "cd_total": _cd_metrics(group, "cd_total")}
+                       "cd_total": cd_metrics(group, "cd_total")}
     return out
 
 
@@ -82,8 +83,8 @@ def _mirror_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Cd metrics of the cars' mirror images against CFD, of the mean of the car's and its mirror image's
     predicted Cd (``cd_total_symmetrized``: a two-tessellation average), and the change of the predicted Cd."""
     change = np.array([r["cd_total_pred_mirror"] - r["cd_total_pred"] for r in rows])
-    return {"cd_total": _cd_metrics([{**r, "cd_total_pred": r["cd_total_pred_mirror"]} for r in rows], "cd_total"),
-            "cd_total_symmetrized": _cd_metrics(
+    return {"cd_total": cd_metrics([{**r, "cd_total_pred": r["cd_total_pred_mirror"]} for r in rows], "cd_total"),
+            "cd_total_symmetrized": cd_metrics(
                 [{**r, "cd_total_pred": 0.5 * (r["cd_total_pred"] + r["cd_total_pred_mirror"])} for r in rows],
                 "cd_total"),
             "cd_total_change": {"mae": float(np.abs(change).mean()), "max": float(np.abs(change).max()),
@@ -194,8 +195,8 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
     metrics = {
         "model": str(model_dir), "data": str(data_dir), "split": split, "cars": len(rows),
         "pressure_rel_l2": {"mean": float(rel.mean()), "median": float(np.median(rel)), "max": float(rel.max())},
-        "cd_pressure": _cd_metrics(rows, "cd_pressure"),
-        "cd_total": _cd_metrics(rows, "cd_total"),
+        "cd_pressure": cd_metrics(rows, "cd_pressure"),
+        "cd_total": cd_metrics(rows, "cd_total"),
         "cd_viscous": _viscous_metrics(rows),
         "cd_pressure_error_by_region": _region_metrics(rows),
         "by_label_runs": _by_label_runs(rows),
