@@ -3,7 +3,9 @@
 Layout (``SplineCNN8Residuals``-style): an input SplineConv to ``width`` channels, ``blocks`` residual blocks of
 three SplineConv layers (ELU; the node features are concatenated again before the third layer; with
 ``global_context`` each block also adds a learned linear function of the area-weighted surface mean of its input,
-so every vertex sees the whole car — 25 one-ring layers alone reach only about 1.5 m on a dataset car), and a head
+so every vertex sees the whole car — 25 one-ring layers alone reach only about 1.5 m on a dataset car; with
+``coarse_grid`` it also adds what a coarse grid over the car's side view passes back to each vertex's place:
+:class:`CoarseGrid`), and a head
 predicting the pressure coefficient Cp = p / (½ρU²) per vertex (plus three wall-shear coefficient channels when
 ``shear_head``). Everything is differentiable in the vertex positions (through the graph's pseudo-coordinates
 and normals).
@@ -16,6 +18,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from aero_opt.errors import AeroOptError
+from aero_opt.frame import CAR_BOUNDS
 from surrogate.graph import NODE_FEATURES, MeshGraph, build_graph
 from surrogate.spline_conv import SplineBasis, SplineConv, spline_basis
 
@@ -41,16 +45,82 @@ class SurrogateConfig:
     prediction on a mesh's mirror image in y = 0 is exactly its prediction on the mesh, mirrored. Models saved
     before it existed (run 5) load with it off (:data:`LEGACY_DEFAULTS`); run 5 predicts a mirrored test car's
     Cd 0.046 lower on average."""
+    coarse_grid: tuple[int, int] = (0, 0)
+    """Nodes along x and z of a coarse grid over the side view of :data:`aero_opt.frame.CAR_BOUNDS` ((0, 0): off;
+    :class:`CoarseGrid`). Unlike ``global_context``, what it adds to a vertex depends on where the vertex is, so
+    the base of the car can read the shape of the roof and rear window ahead of it (run 5's and run 6's pressure
+    Cd error comes mostly from the base). Zero at initialization, so it can be added to a trained model."""
+    coarse_channels: int = 8
+    """Channels per coarse-grid node (the mixing layer has (nodes · channels)² weights)."""
+
+    def __post_init__(self) -> None:
+        g = tuple(self.coarse_grid)
+        if len(g) != 2 or min(g) < 0 or min(g) == 0 < max(g):
+            raise AeroOptError(f"surrogate.coarse_grid: expected two node counts >= 1 (x, z) or [0, 0] (off), got "
+                               f"{list(g)}")
 
 
 LEGACY_DEFAULTS = {"mirror_canonical": False}
 """Values of :class:`SurrogateConfig` fields for stored models whose configuration predates the field."""
 
 
+def hat_weights(x_n: torch.Tensor, nodes: tuple[int, int]) -> torch.Tensor:
+    """Bilinear interpolation weights of points to a grid over the x-z extent of ``CAR_BOUNDS``.
+
+    Args:
+        x_n: (V, ≥3) positions in the normalized car frame (columns 0 and 2 are used; differentiable).
+        nodes: grid nodes along x and z (≥ 1 each), spread evenly over the bounds (a single node: the middle).
+
+    Returns:
+        (V, nx · nz) weights, each row ≥ 0 and summing to 1 (points outside the bounds take the nearest edge's);
+        node (i, k) is column i · nz + k.
+    """
+    cols = []
+    for axis, n in ((0, nodes[0]), (2, nodes[1])):
+        if n == 1:
+            cols.append(torch.ones_like(x_n[:, :1]))
+            continue
+        lo, hi = CAR_BOUNDS[0][axis], CAR_BOUNDS[1][axis]
+        t = ((x_n[:, axis:axis + 1] - lo) / (hi - lo) * (n - 1)).clamp(0.0, n - 1)
+        k = torch.arange(n, dtype=x_n.dtype, device=x_n.device)
+        cols.append((1.0 - (t - k).abs()).clamp_min(0.0))
+    return (cols[0].unsqueeze(2) * cols[1].unsqueeze(1)).reshape(x_n.shape[0], -1)
+
+
+class CoarseGrid(nn.Module):
+    """A coarse grid over the car's side view, one per residual block: pool, mix every node with every node, spread.
+
+    The block's input is pooled onto the nodes (area-weighted sums with the bilinear :func:`hat_weights`, times
+    the node count so a node's value is of the order of a vertex's), projected to ``channels`` per node, mixed by
+    one linear layer over all nodes (so each node sees the whole car, in place), ELU, projected back to ``width``
+    and interpolated back to the vertices with the same weights. The last projection is zero at initialization.
+    Uses only x and z: a mirror image pools to the same nodes.
+    """
+
+    def __init__(self, width: int, nodes: tuple[int, int], channels: int) -> None:
+        super().__init__()
+        self.n = nodes[0] * nodes[1]
+        self.down = nn.Linear(width, channels)
+        self.mix = nn.Linear(self.n * channels, self.n * channels)
+        self.up = nn.Linear(channels, width)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+        self.act = nn.ELU()
+
+    def forward(self, h: torch.Tensor, hat: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """h (V, width), hat weights (V, nodes), vertex area weights (V,) -> (V, width)."""
+        hat = hat.to(h.dtype)
+        pooled = hat.t() @ (weight.to(h.dtype).unsqueeze(1) * h) * self.n  # (nodes, width)
+        q = self.down(pooled)
+        q = self.act(self.mix(q.reshape(1, -1))).reshape(self.n, -1)
+        return hat @ self.up(q)
+
+
 class ResidualBlock(nn.Module):
     """Three SplineConv layers with ELU and the node features re-injected before the third."""
 
-    def __init__(self, width: int, feat: int, k: int, global_context: bool) -> None:
+    def __init__(self, width: int, feat: int, k: int, global_context: bool, coarse_grid: tuple[int, int] = (0, 0),
+                 coarse_channels: int = 8) -> None:
         super().__init__()
         self.c1 = SplineConv(width, width, 3, k)
         self.c2 = SplineConv(width, width, 3, k)
@@ -59,15 +129,20 @@ class ResidualBlock(nn.Module):
         if self.glob is not None:
             nn.init.zeros_(self.glob.weight)
             nn.init.zeros_(self.glob.bias)
+        self.coarse = CoarseGrid(width, coarse_grid, coarse_channels) if min(coarse_grid) > 0 else None
         self.act = nn.ELU()
 
-    def forward(self, h: torch.Tensor, x: torch.Tensor, basis: SplineBasis, weight: torch.Tensor) -> torch.Tensor:
-        """h (V, width), node features x (V, NODE_FEATURES), vertex area weights (V,) -> (V, width)."""
+    def forward(self, h: torch.Tensor, x: torch.Tensor, basis: SplineBasis, weight: torch.Tensor,
+                hat: torch.Tensor | None = None) -> torch.Tensor:
+        """h (V, width), node features x (V, NODE_FEATURES), vertex area weights (V,), coarse-grid
+        :func:`hat_weights` (V, nodes) when the block has a grid -> (V, width)."""
         y = self.act(self.c1.apply_basis(h, basis))
         y = self.act(self.c2.apply_basis(y, basis))
         y = self.c3.apply_basis(torch.cat([y, x], dim=1), basis)
         if self.glob is not None:
             y = y + self.glob((weight.to(h.dtype) @ h).unsqueeze(0))
+        if self.coarse is not None:
+            y = y + self.coarse(h, hat, weight)
         return self.act(h + y)
 
 
@@ -78,7 +153,8 @@ class PressureSplineCNN(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.inp = SplineConv(NODE_FEATURES, cfg.width, 3, cfg.kernel_size)
-        self.blocks = nn.ModuleList(ResidualBlock(cfg.width, NODE_FEATURES, cfg.kernel_size, cfg.global_context)
+        self.blocks = nn.ModuleList(ResidualBlock(cfg.width, NODE_FEATURES, cfg.kernel_size, cfg.global_context,
+                                                  tuple(cfg.coarse_grid), cfg.coarse_channels)
                                     for _ in range(cfg.blocks))
         self.head = nn.Linear(cfg.width, 4 if cfg.shear_head else 1)
         self.act = nn.ELU()
@@ -107,9 +183,10 @@ class PressureSplineCNN(nn.Module):
         if basis is None:
             basis = self.basis(g)
         h = self.act(self.inp.apply_basis(g.x, basis))
+        hat = hat_weights(g.x, tuple(self.cfg.coarse_grid)) if min(self.cfg.coarse_grid) > 0 else None
         means = []
         for block in self.blocks:
-            h = block(h, g.x, basis, g.area_weight)
+            h = block(h, g.x, basis, g.area_weight, hat)
             means.append(g.area_weight.to(h.dtype) @ h)
         out = self.head(h)
         if g.side is not None and out.shape[1] == 4:  # the y wall-shear component back to the vertex's side

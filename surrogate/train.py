@@ -15,7 +15,7 @@ import copy
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -271,7 +271,9 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
     end), ``checkpoint.pt``, ``history.json``, ``loss.png`` in ``run_dir`` and returns the history summary.
 
     ``init``: a trained model (file or run folder) to start from instead of random weights — fine-tuning on new
-    cars or with other loss settings; its configuration must be ``cfg`` and its pseudo-coordinate scale is kept.
+    cars or with other loss settings; its configuration must be ``cfg`` (or ``cfg`` less a coarse grid: the grid,
+    zero at the start, is added to it, so training starts from the given model's function) and its
+    pseudo-coordinate scale is kept.
     """
     if tcfg.drag_loss not in ("total", "parts"):
         raise AeroOptError(f"train_surrogate.drag_loss: {tcfg.drag_loss!r} is not one of total, parts")
@@ -288,10 +290,12 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
     model = PressureSplineCNN(cfg)
     if init is not None and not resume:
         start_from = Surrogate.load(init)
-        if start_from.model.cfg != cfg:
-            raise AeroOptError(f"{init}: its surrogate configuration {asdict(start_from.model.cfg)} is not the "
-                               f"configured {asdict(cfg)}")
-        model.load_state_dict(start_from.model.state_dict())
+        old = start_from.model.cfg
+        grid_added = min(old.coarse_grid) == 0 and replace(old, coarse_grid=cfg.coarse_grid,
+                                                             coarse_channels=cfg.coarse_channels) == cfg
+        if old != cfg and not grid_added:
+            raise AeroOptError(f"{init}: its surrogate configuration {asdict(old)} is not the configured {asdict(cfg)}")
+        model.load_state_dict(start_from.model.state_dict(), strict=not grid_added)
         max_value = start_from.max_value
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     ema = WeightEMA(model, tcfg.ema_decay)

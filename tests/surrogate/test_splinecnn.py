@@ -8,18 +8,21 @@ import trimesh
 
 from aero_opt.errors import AeroOptError
 from surrogate.graph import build_graph, max_edge_component, mesh_edges, vertex_area_weights, vertex_normals
-from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig
+from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig, hat_weights
 
 SMALL = SurrogateConfig(width=8, blocks=2)
 
 
 def _model(cfg: SurrogateConfig = SMALL) -> PressureSplineCNN:
-    """A model whose global-context layers (zero at initialization) are random, so they take part in the tests."""
+    """A model whose global-context and coarse-grid outputs (zero at initialization) are random, so they take part
+    in the tests."""
     model = PressureSplineCNN(cfg)
     with torch.no_grad():
         for block in model.blocks:
             if block.glob is not None:
                 block.glob.weight.normal_(0.0, 0.5)
+            if block.coarse is not None:
+                block.coarse.up.weight.normal_(0.0, 0.5)
     return model
 
 
@@ -84,24 +87,61 @@ def test_area_weights_are_a_third_of_the_adjacent_faces() -> None:
     assert torch.allclose(w, expected / m.area, rtol=1e-9)
 
 
-@pytest.mark.parametrize("global_context", [True, False])
-def test_global_context_reaches_the_whole_car(global_context: bool) -> None:
-    """With the global term a vertex's prediction depends on a far-away part of the car; without it the receptive
-    field is the 2·3 + 1 = 7 one-ring layers of the small model."""
+@pytest.mark.parametrize("global_context,coarse_grid", [(True, (0, 0)), (False, (0, 0)), (False, (4, 2))])
+def test_global_context_reaches_the_whole_car(global_context: bool, coarse_grid: tuple[int, int]) -> None:
+    """With the global term or the coarse grid a vertex's prediction depends on a far-away part of the car; without
+    them the receptive field is the 2·3 + 1 = 7 one-ring layers of the small model."""
     torch.manual_seed(2)
     m = trimesh.creation.icosphere(subdivisions=4)
+    m.apply_translation([0.0, 0.0, -0.5])  # into the bounds of the coarse grid (normalized frame: z in [-0.95, -0.14])
     v, f = torch.as_tensor(m.vertices, dtype=torch.float64), torch.as_tensor(m.faces)
-    model = _model(SurrogateConfig(width=8, blocks=2, global_context=global_context)).double()
+    model = _model(SurrogateConfig(width=8, blocks=2, global_context=global_context,
+                                   coarse_grid=coarse_grid)).double()
     front, back = int(v[:, 0].argmax()), int(v[:, 0].argmin())
     v2 = v.clone()
     v2[back] *= 0.9  # dent the back
     y, y2 = model(build_graph(v, f, 0.5)), model(build_graph(v2, f, 0.5))
     changed = bool((y[front] - y2[front]).abs().max() > 1e-9)
-    assert changed == global_context
+    assert changed == (global_context or min(coarse_grid) > 0)
 
 
-@pytest.mark.parametrize("canonical", [True, False])
-def test_mirror_canonical_model_predicts_the_mirror_image_mirrored(canonical: bool) -> None:
+def test_hat_weights_interpolate_linearly_over_the_bounds() -> None:
+    from aero_opt.frame import CAR_BOUNDS
+
+    torch.manual_seed(5)
+    lo, hi = torch.tensor(CAR_BOUNDS[0]).double(), torch.tensor(CAR_BOUNDS[1]).double()
+    p = lo + (hi - lo) * torch.rand(200, 3, dtype=torch.float64)
+    w = hat_weights(p, (5, 3))
+    assert w.shape == (200, 15) and (w >= 0).all() and torch.allclose(w.sum(1), torch.ones(200, dtype=w.dtype))
+    assert ((w > 0).sum(1) <= 4).all()  # bilinear: at most the four corners of a cell
+    gx, gz = torch.linspace(lo[0], hi[0], 5).double(), torch.linspace(lo[2], hi[2], 3).double()
+    node_x, node_z = gx.repeat_interleave(3), gz.repeat(5)  # node (i, k) is column i * 3 + k
+    assert torch.allclose(w @ node_x, p[:, 0]) and torch.allclose(w @ node_z, p[:, 2])  # exact for linear fields
+    far = hat_weights(torch.tensor([[9.0, 0.0, -9.0]]).double(), (5, 3))
+    assert far[0, 4 * 3 + 0] == 1.0  # outside: the nearest corner
+    assert torch.equal(hat_weights(p, (1, 1)), torch.ones(200, 1, dtype=p.dtype))
+
+
+def test_coarse_grid_starts_at_zero_so_it_can_join_a_trained_model() -> None:
+    torch.manual_seed(6)
+    v, f = _car_like()
+    plain = _model(SMALL).double()
+    grid = PressureSplineCNN(SurrogateConfig(width=8, blocks=2, coarse_grid=(4, 2))).double()
+    missing = grid.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(".coarse." in k for k in missing)
+    g = build_graph(v.double(), f, 0.5)
+    assert torch.allclose(grid(g), plain(g), atol=1e-12)
+
+
+@pytest.mark.parametrize("grid", [(0, 2), (3,), (-1, 2)])
+def test_a_bad_coarse_grid_names_the_key(grid: tuple[int, ...]) -> None:
+    with pytest.raises(AeroOptError, match="surrogate.coarse_grid"):
+        SurrogateConfig(coarse_grid=grid)
+
+
+@pytest.mark.parametrize("canonical,coarse_grid", [(True, (0, 0)), (False, (0, 0)), (True, (4, 2))])
+def test_mirror_canonical_model_predicts_the_mirror_image_mirrored(canonical: bool,
+                                                                   coarse_grid: tuple[int, int]) -> None:
     """With mirror-canonical features the prediction on a mesh's mirror image in y = 0 is the mesh's prediction
     with the y wall-shear component negated (exactly, up to rounding); plain features give another prediction.
     The mesh is deliberately asymmetric (shifted in y, tessellated without mirror symmetry)."""
@@ -111,7 +151,7 @@ def test_mirror_canonical_model_predicts_the_mirror_image_mirrored(canonical: bo
     v, f = _car_like()
     v = (v + torch.tensor([0.0, 0.13, 0.0])).double()
     v[:, 1] += 0.05 * torch.sin(7.0 * v[:, 0])  # not symmetric in y
-    model = _model(SurrogateConfig(width=8, blocks=2, mirror_canonical=canonical)).double()
+    model = _model(SurrogateConfig(width=8, blocks=2, mirror_canonical=canonical, coarse_grid=coarse_grid)).double()
     mx = max_edge_component(v, f)
     y = model(model.graph(v, f, mx))
     vm, fm = mirror_y(v, f)
@@ -126,11 +166,12 @@ def test_mirror_canonical_model_predicts_the_mirror_image_mirrored(canonical: bo
         assert torch.allclose(g.x[:, 4], outward)
 
 
-def test_mirror_canonical_model_is_differentiable_and_order_invariant() -> None:
+@pytest.mark.parametrize("coarse_grid", [(0, 0), (4, 2)])
+def test_mirror_canonical_model_is_differentiable_and_order_invariant(coarse_grid: tuple[int, int]) -> None:
     torch.manual_seed(4)
     v, f = _car_like()
     v = v.double().requires_grad_(True)
-    model = _model(SurrogateConfig(width=8, blocks=2, mirror_canonical=True)).double()
+    model = _model(SurrogateConfig(width=8, blocks=2, mirror_canonical=True, coarse_grid=coarse_grid)).double()
     y = model(model.graph(v, f, 0.5))
     y[:, 0].sum().backward()
     assert v.grad is not None and torch.isfinite(v.grad).all() and v.grad.abs().sum() > 0

@@ -337,5 +337,13 @@ def test_training_can_start_from_a_trained_model(mini_dataset: Path, tmp_path: P
     with pytest.raises(AeroOptError, match="configuration"):
         train_surrogate(mini_dataset, tmp_path / "other", SurrogateConfig(width=16, blocks=1), frozen,
                         progress=False, init=tmp_path / "init.pt")
+    # a coarse grid (zero at the start) may be added to a trained model: it starts as that model
+    train_surrogate(mini_dataset, tmp_path / "grid", replace(cfg, coarse_grid=(3, 2)), frozen, progress=False,
+                    init=tmp_path / "init.pt")
+    c = Surrogate.load(tmp_path / "grid")
+    s = load_split(mini_dataset, "val")[0]
+    assert c.model.cfg.coarse_grid == (3, 2) and c.model.blocks[0].coarse is not None
+    with torch.no_grad():
+        assert torch.allclose(c.coefficients(s.verts, s.faces), a.coefficients(s.verts, s.faces), atol=1e-6)
     with pytest.raises(AeroOptError, match="drag_loss"):
         train_surrogate(mini_dataset, tmp_path / "bad", cfg, replace(frozen, drag_loss="both"), progress=False)
