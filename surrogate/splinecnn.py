@@ -58,6 +58,12 @@ class SurrogateConfig:
         if len(g) != 2 or min(g) < 0 or min(g) == 0 < max(g):
             raise AeroOptError(f"surrogate.coarse_grid: expected two node counts >= 1 (x, z) or [0, 0] (off), got "
                                f"{list(g)}")
+        object.__setattr__(self, "coarse_grid", g)  # a tuple whether it came from YAML, a checkpoint or code
+
+    @property
+    def has_coarse_grid(self) -> bool:
+        """Whether the blocks carry a :class:`CoarseGrid`."""
+        return min(self.coarse_grid) > 0
 
 
 LEGACY_DEFAULTS = {"mirror_canonical": False}
@@ -154,7 +160,7 @@ class PressureSplineCNN(nn.Module):
         self.cfg = cfg
         self.inp = SplineConv(NODE_FEATURES, cfg.width, 3, cfg.kernel_size)
         self.blocks = nn.ModuleList(ResidualBlock(cfg.width, NODE_FEATURES, cfg.kernel_size, cfg.global_context,
-                                                  tuple(cfg.coarse_grid), cfg.coarse_channels)
+                                                  cfg.coarse_grid, cfg.coarse_channels)
                                     for _ in range(cfg.blocks))
         self.head = nn.Linear(cfg.width, 4 if cfg.shear_head else 1)
         self.act = nn.ELU()
@@ -183,7 +189,7 @@ class PressureSplineCNN(nn.Module):
         if basis is None:
             basis = self.basis(g)
         h = self.act(self.inp.apply_basis(g.x, basis))
-        hat = hat_weights(g.x, tuple(self.cfg.coarse_grid)) if min(self.cfg.coarse_grid) > 0 else None
+        hat = hat_weights(g.x, self.cfg.coarse_grid) if self.cfg.has_coarse_grid else None
         means = []
         for block in self.blocks:
             h = block(h, g.x, basis, g.area_weight, hat)

@@ -291,7 +291,7 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
     if init is not None and not resume:
         start_from = Surrogate.load(init)
         old = start_from.model.cfg
-        grid_added = min(old.coarse_grid) == 0 and replace(old, coarse_grid=cfg.coarse_grid,
+        grid_added = not old.has_coarse_grid and replace(old, coarse_grid=cfg.coarse_grid,
                                                              coarse_channels=cfg.coarse_channels) == cfg
         if old != cfg and not grid_added:
             raise AeroOptError(f"{init}: its surrogate configuration {asdict(old)} is not the configured {asdict(cfg)}")
