@@ -78,6 +78,15 @@ def report(data: Path, out: Path, command: str) -> dict[str, object]:
     def ceiling(runs: int) -> float:
         return 1.0 - noise_var / runs / (label_var - noise_var + noise_var / runs)
 
+    six = [[r["Cd"] for r in runs[:6]] for runs in cars.values() if len(runs) >= 6]
+    halves = None if not six else {
+        "cars": len(six),
+        "cd_std_between_halves": float(np.sqrt(np.mean([(np.mean(c[:3]) - np.mean(c[3:])) ** 2 for c in six]))),
+        "expected_if_independent": float(np.sqrt(2.0 * noise_var / 3.0)),
+        "cd_noise_std_first_three": float(np.sqrt(np.mean([np.var(c[:3], ddof=1) for c in six]))),
+        "cd_noise_std_last_three": float(np.sqrt(np.mean([np.var(c[3:], ddof=1) for c in six]))),
+    }
+
     summary = {
         "command": command, "cars": len(cars), "runs_per_car": k,
         "cd_noise_std_one_run": noise_var**0.5, "dataset_cd_std_one_run": label_var**0.5,
@@ -85,6 +94,7 @@ def report(data: Path, out: Path, command: str) -> dict[str, object]:
         "r2_ceiling_averaged": ceiling(k),
         "r2_ceiling_by_runs": {str(n): {"cars": counts.count(n), "r2_ceiling": ceiling(n)}
                                for n in sorted(set(counts))},
+        "six_run_halves": halves,
         "pressure_rel_l2_between_runs": {"mean": float(np.mean(rel)), "median": float(np.median(rel)),
                                          "max": float(np.max(rel))},
         "cd_band_last_window": {"median": float(np.median(band)), "max": float(np.max(band))},
@@ -95,7 +105,11 @@ def report(data: Path, out: Path, command: str) -> dict[str, object]:
                 "same mesh (runs added to an existing average have none); a model that predicts the noise-free "
                 "field is about 1/sqrt(2) of it from one run's field, 1/sqrt(2k) from the average. "
                 "cd_band_last_window: the stored run's Cd range (max - min) over the last iterations of its "
-                "convergence window: how settled one run is, against the spread between grid shifts.",
+                "convergence window: how settled one run is, against the spread between grid shifts. six_run_halves "
+                "(cars with six runs): the mean of the first three runs (shifts 0, 1/3, 2/3 of a cell) against "
+                "the mean of the last three (1/6, 1/2, 5/6): if runs a sixth of a cell apart are as independent "
+                "as runs a third apart, their difference has the std sqrt(2/3) x the one-run noise and six runs "
+                "halve the noise variance of three.",
         "per_car": {name: {"Cd": [r["Cd"] for r in runs], "grid_shift": [r["grid_shift"] for r in runs],
                            "pressure_rel_l2": [r["pressure_rel_l2"] for r in runs[1:]]}
                     for name, runs in cars.items()},
