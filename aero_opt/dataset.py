@@ -214,7 +214,9 @@ def average_labels(path: Path, runs: list[tuple[float, np.ndarray, np.ndarray, d
     Returns:
         The ``label_runs`` list written into the car's case summary: per run its shift, its scalar labels and
         the relative L2 difference (over the vertices) of its pressure from the shift-0 run's (``None`` for runs
-        added to an existing average, whose shift-0 field is no longer stored).
+        added to an existing average, whose shift-0 field is no longer stored); runs added to an existing average
+        carry instead ``batch_rel_l2``, the relative L2 difference of the stored average's pressure from the mean
+        of the runs added with it (normalized by the latter): two independent k-run means' distance.
 
     Raises:
         AeroOptError: a grid shift is already among the car's runs (or given twice), or a run's fields do not
@@ -235,10 +237,12 @@ def average_labels(path: Path, runs: list[tuple[float, np.ndarray, np.ndarray, d
     record = list(old) if old else [{"grid_shift": 0.0, **{k: float(car.case[k]) for k in LABEL_KEYS},
                                      "pressure_rel_l2": 0.0}]
     k = len(record)
+    batch = np.mean([np.asarray(r[1], np.float64) for r in runs], axis=0)
+    batch_rel = float(np.linalg.norm(batch - ref) / np.linalg.norm(batch)) if old else None
     for shift, p, _, summary in runs:
         rel = None if old else float(np.linalg.norm(np.asarray(p, np.float64) - ref) / np.linalg.norm(ref))
         record.append({"grid_shift": float(shift), **{key: float(summary[key]) for key in LABEL_KEYS},
-                       "pressure_rel_l2": rel})
+                       "pressure_rel_l2": rel, "batch_rel_l2": batch_rel})
     m = len(runs)
     pressure = (k * ref + sum(np.asarray(r[1], np.float64) for r in runs)) / (k + m)
     shear = (k * car.shear.astype(np.float64) + sum(np.asarray(r[2], np.float64) for r in runs)) / (k + m)

@@ -124,3 +124,6 @@ def test_average_labels_extends_an_average_to_the_mean_of_all_runs(tmp_path) -> 
     assert np.isclose(b.cd, np.mean(cds)) and np.isclose(a.cd, b.cd)
     assert [r["grid_shift"] for r in rec] == [0.0, 0.33, 0.67, 0.17, 0.5, 0.83]
     assert rec[2]["pressure_rel_l2"] > 0 and rec[3]["pressure_rel_l2"] is None
+    first, last = np.mean([f[0] for f in fields[:3]], axis=0), np.mean([f[0] for f in fields[3:]], axis=0)
+    want = np.linalg.norm(first - last) / np.linalg.norm(last)
+    assert rec[2]["batch_rel_l2"] is None and all(np.isclose(r["batch_rel_l2"], want, rtol=1e-2) for r in rec[3:])

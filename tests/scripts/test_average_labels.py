@@ -54,6 +54,9 @@ def test_report_pools_noise_over_cars_with_different_run_counts(
     assert h["cars"] == 1 and np.isclose(h["cd_std_between_halves"], abs(np.mean([0.20, 0.21, 0.19]) - 0.20))
     assert np.isclose(h["expected_if_independent"], np.sqrt(2 * noise_var / 3))
     assert np.isclose(h["cd_noise_std_last_three"], np.std([0.20, 0.22, 0.18], ddof=1))
+    # first three runs' pressure: p0 x (1, 1.1, 1.2), mean 1.1 p0; last three: mean 1.4 p0
+    assert h["pressure_rel_l2_between_halves"]["cars"] == 1
+    assert np.isclose(h["pressure_rel_l2_between_halves"]["mean"], 0.3 / 1.4, rtol=1e-2)
     # only runs compared with the shift-0 field count: 0.1 and 0.2 relative L2, from both cars' first two extra runs
     assert np.isclose(s["pressure_rel_l2_between_runs"]["max"], 0.2, rtol=1e-2)
     assert np.isclose(s["pressure_rel_l2_between_runs"]["mean"], 0.15, rtol=1e-2)
