@@ -53,6 +53,8 @@ def test_report_pools_noise_over_cars_with_different_run_counts(
     h = s["six_run_halves"]
     assert h["cars"] == 1 and np.isclose(h["cd_std_between_halves"], abs(np.mean([0.20, 0.21, 0.19]) - 0.20))
     assert np.isclose(h["expected_if_independent"], np.sqrt(2 * noise_var / 3))
+    var3 = h["cd_std_between_halves"] ** 2 / 2
+    assert np.isclose(h["r2_ceiling_three_run_mean"], 1 - var3 / (label_var - noise_var + var3))
     assert np.isclose(h["cd_noise_std_last_three"], np.std([0.20, 0.22, 0.18], ddof=1))
     # first three runs' pressure: p0 x (1, 1.1, 1.2), mean 1.1 p0; last three: mean 1.4 p0
     assert h["pressure_rel_l2_between_halves"]["cars"] == 1
