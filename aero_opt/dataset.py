@@ -216,7 +216,7 @@ def average_labels(path: Path, runs: list[tuple[float, np.ndarray, np.ndarray, d
         the relative L2 difference (over the vertices) of its pressure from the shift-0 run's (``None`` for runs
         added to an existing average, whose shift-0 field is no longer stored); runs added to an existing average
         carry instead ``batch_rel_l2``, the relative L2 difference of the stored average's pressure from the mean
-        of the runs added with it (normalized by the latter): two independent k-run means' distance.
+        of the runs added with it (normalized by the latter): how far apart two means over different shifts are.
 
     Raises:
         AeroOptError: a grid shift is already among the car's runs (or given twice), or a run's fields do not

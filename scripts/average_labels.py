@@ -187,9 +187,14 @@ def main() -> int:
                 average_labels(npz, [(t, *case_fields(_case(args.work, name, t), at)) for t in missing[name]])
     command = "python scripts/average_labels.py " + " ".join(sys.argv[1:])
     s = report(args.data, args.out, command)
-    log.info("%d averaged cars: Cd noise std %.4f (one run), R2 ceiling %.3f one run / %.3f averaged; pressure "
-             "rel. L2 between runs %.3f", s["cars"], s["cd_noise_std_one_run"], s["r2_ceiling_one_run"],
-             s["r2_ceiling_averaged"], s["pressure_rel_l2_between_runs"]["mean"])
+    log.info("%d averaged cars: Cd noise std %.4f (one run), R2 ceiling %.3f one run; pressure rel. L2 between "
+             "runs %.3f", s["cars"], s["cd_noise_std_one_run"], s["r2_ceiling_one_run"],
+             s["pressure_rel_l2_between_runs"]["mean"])
+    if s["six_run_halves"]:
+        h = s["six_run_halves"]
+        log.info("%d six-run cars: three-run means differ by a Cd std of %.4f (%.4f if runs were independent); "
+                 "R2 ceiling %.3f three runs / %.3f six runs", h["cars"], h["cd_std_between_halves"],
+                 h["expected_if_independent"], h["r2_ceiling_three_run_mean"], h["r2_ceiling_six_run_mean"])
     return 0
 
 
