@@ -46,16 +46,15 @@ def test_report_pools_noise_over_cars_with_different_run_counts(
     label_var = np.var([0.30, 0.20, 0.25], ddof=1)
     assert s["cars"] == 2 and np.isclose(s["cd_noise_std_one_run"], noise_var**0.5)
     assert np.isclose(s["r2_ceiling_one_run"], 1 - noise_var / label_var)
-    for k in (3, 6):
+    # car_0001's runs at shifts 1/2 apart (0 & 0.5, 0.33 & 0.83, 0.67 & 0.17) share their near-body grid
+    bg_var = np.mean(np.square([0.20 - 0.22, 0.21 - 0.18, 0.19 - 0.20])) / 2
+    h = s["paired_shifts"]
+    assert h["pairs"] == 3 and np.isclose(h["cd_noise_std_background"], bg_var**0.5)
+    assert np.isclose(h["cd_noise_std_near_body"], (noise_var - bg_var) ** 0.5)
+    true_var = label_var - noise_var
+    for k, var in ((3, noise_var / 3), (6, (noise_var - bg_var) / 3 + bg_var / 6)):
         assert s["r2_ceiling_by_runs"][str(k)]["cars"] == 1
-        assert np.isclose(s["r2_ceiling_by_runs"][str(k)]["r2_ceiling"],
-                          1 - noise_var / k / (label_var - noise_var + noise_var / k))
-    h = s["six_run_halves"]
-    assert h["cars"] == 1 and np.isclose(h["cd_std_between_halves"], abs(np.mean([0.20, 0.21, 0.19]) - 0.20))
-    assert np.isclose(h["expected_if_independent"], np.sqrt(2 * noise_var / 3))
-    var3 = h["cd_std_between_halves"] ** 2 / 2
-    assert np.isclose(h["r2_ceiling_three_run_mean"], 1 - var3 / (label_var - noise_var + var3))
-    assert np.isclose(h["cd_noise_std_last_three"], np.std([0.20, 0.22, 0.18], ddof=1))
+        assert np.isclose(s["r2_ceiling_by_runs"][str(k)]["r2_ceiling"], 1 - var / (true_var + var))
     # first three runs' pressure: p0 x (1, 1.1, 1.2), mean 1.1 p0; last three: mean 1.4 p0
     assert h["pressure_rel_l2_between_halves"]["cars"] == 1
     assert np.isclose(h["pressure_rel_l2_between_halves"]["mean"], 0.3 / 1.4, rtol=1e-2)
