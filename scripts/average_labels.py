@@ -11,7 +11,9 @@ millimetres :func:`aero_opt.optimize.simulate` may have moved the body by to put
 ``.npz`` labels (pressure, shear, Cd, Cd_pressure, Cd_viscous, Cl) are replaced by the mean over the stored run
 and the shifted runs (:func:`aero_opt.dataset.average_labels`, which records every run in the car's case
 summary, ``label_runs``). Averaging k runs divides the noise variance by k. Other shifts add runs to an existing
-average: ``--splits test --shifts 0.17 0.5 0.83`` makes the test labels six-run means.
+average: ``--splits test --shifts 0.17 0.5 0.83`` makes the test labels six-run means — but shifts ½ apart give the
+same cells at every refinement level ≥ 1, so those six are three near-body grids twice (the report's
+``paired_shifts`` uses such pairs to split the noise into a near-body and a background share).
 
 Resumable: a car that has a run at every requested shift is skipped, finished cases are reused (``--work``). The
 report ``docs/validation/label_noise.json`` is rebuilt from every averaged car of the dataset: the pooled noise std of

@@ -158,7 +158,8 @@ def write_case(mesh: trimesh.Trimesh, case: Path, preset: Preset, speed: float =
         half: force a half (True) or full (False) model; None decides from the body's symmetry.
         grid_shift: move the background grid upstream by this fraction of its cell (0..1). Every refinement level
             is a halving of that grid, so this changes how the cells meet the body without changing the body: a
-            probe of the mesh's share in the result (``scripts/average_labels.py``).
+            probe of the mesh's share in the result (``scripts/average_labels.py``). Shifts ½ apart give the same
+            cells at every refinement level ≥ 1 (they differ only in the background cells).
 
     Returns:
         The case geometry (also written to ``case/geometry.json``).
