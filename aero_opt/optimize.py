@@ -364,9 +364,9 @@ def _in_car_frame(mesh: Path, moved: Path) -> Path:
 
 
 def simulate(mesh: Path, case: Path, preset: str, speed: float = 15.0, rho: float = 1.18,
-             grid_shift: float = 0.0) -> dict[str, Any]:
+             grid_shift: float = 0.0, grid_scale: float = 1.0) -> dict[str, Any]:
     """CFD of one shape, resumable: a finished case (its ``summary.json``) is reused, a half-written one redone.
-    ``grid_shift``: see :func:`aero_opt.cfd.case.write_case`.
+    ``grid_shift``, ``grid_scale``: see :func:`aero_opt.cfd.case.write_case`.
 
     Returns:
         Cd, A_ref (m²), drag force (N), converged, cells.
@@ -383,7 +383,7 @@ def simulate(mesh: Path, case: Path, preset: str, speed: float = 15.0, rho: floa
         if case.exists():
             shutil.rmtree(case)
         s = run_case(_in_car_frame(Path(mesh), case.with_name(case.name + "_input.stl")), case, preset_name=preset,
-                     speed=speed, rho=rho, grid_shift=grid_shift)
+                     speed=speed, rho=rho, grid_shift=grid_shift, grid_scale=grid_scale)
     return {"Cd": s["Cd"], "A_ref": s["A_ref"], "drag_N": s["Cd"] * 0.5 * rho * speed**2 * s["A_ref"],
             "converged": s.get("converged"), "cells": s.get("cells")}
 

@@ -107,3 +107,19 @@ def test_grid_shift_moves_the_background_grid_only(tmp_path: Path) -> None:
     assert (g1.base_cell, g1.a_ref, g1.tunnel[0][1:]) == (g0.base_cell, g0.a_ref, g0.tunnel[0][1:])
     with pytest.raises(AeroOptError, match="grid_shift"):
         write_case(body, tmp_path / "c", PRESETS["coarse"], grid_shift=1.0)
+
+
+def test_grid_scale_scales_every_cell_and_keeps_the_ground_and_symmetry_plane(tmp_path: Path) -> None:
+    from aero_opt.cfd.case import write_case
+
+    body = make_ahmed(25.0)
+    g0 = write_case(body, tmp_path / "a", PRESETS["coarse"])
+    g1 = write_case(body, tmp_path / "b", PRESETS["coarse"], grid_scale=1.03)
+    assert g1.base_cell == pytest.approx(1.03 * g0.base_cell)
+    assert g1.tunnel[0][1:] == g0.tunnel[0][1:] == [0.0, 0.0]  # half model: symmetry plane and ground stay at 0
+    block = (tmp_path / "b" / "system" / "blockMeshDict").read_text()
+    x0, x1 = g1.tunnel[0][0], g1.tunnel[1][0]
+    assert f"({x0} 0.0 0)" in block  # the blockMesh vertices are the scaled tunnel
+    assert (x1 - x0) / g1.base_cell == pytest.approx(round((x1 - x0) / g1.base_cell))  # whole cells
+    with pytest.raises(AeroOptError, match="grid_scale"):
+        write_case(body, tmp_path / "c", PRESETS["coarse"], grid_scale=1.5)
