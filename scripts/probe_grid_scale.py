@@ -116,29 +116,37 @@ def main() -> int:
     scaled = np.array([[x_runs[n][0.0], *(cd[n][s] for s in args.scales)] for n in ok])
     shifted = np.array([[x_runs[n][s] for s in X_PHASES] for n in ok])
     gap = scaled.mean(axis=1) - shifted.mean(axis=1)
+    k, m = scaled.shape[1], shifted.shape[1]
+    sigma = np.sqrt((pooled_std(scaled) ** 2 + pooled_std(shifted) ** 2) / 2)
+    gap_expected = float(sigma * np.sqrt(1 / k + 1 / m - 2 / (k * m)))  # independent runs, the stored one in both
     report = {
-        "command": "python scripts/probe_grid_scale.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python scripts/probe_grid_scale.py", *sys.argv[1:]]),
         "cars": len(ok), "split": args.split, "scales": scales, "x_shifts": list(X_PHASES),
         "cd_noise_std_x_shifts": pooled_std(shifted),
         "cd_noise_std_scaled": pooled_std(scaled),
         "cd_noise_std_scaled_without_scale_effect": pooled_std(scaled, remove_column_means=True),
         "mean_cd_change_by_scale": {f"{s:g}": float(v) for s, v in zip(scales, scaled.mean(0) - scaled.mean())},
-        "mean_over_scales_minus_mean_over_x_shifts": {"mean": float(gap.mean()), "std": float(gap.std(ddof=1))},
+        "mean_over_scales_minus_mean_over_x_shifts": {"mean": float(gap.mean()), "std": float(gap.std(ddof=1)),
+                                                      "std_expected_if_runs_independent": gap_expected},
         "note": "One run = one coarse simulation. cd_noise_std_*: pooled within-car std of one run's Cd over the "
                 "grids (x shifts at three distinct near-body grids; scaled grids with the stored run as scale 1). "
                 "'without_scale_effect' also removes the mean Cd change of each scale over the cars (the "
                 "resolution's systematic part). mean_over_scales_minus_mean_over_x_shifts: per car, the mean of the "
-                "scaled runs less the mean of the x-shift runs; if averaging along x removed all the mesh noise its "
-                "std would be about noise_scaled / sqrt(5) combined with noise_x / sqrt(3).",
+                "scaled runs less the mean of the x-shift runs; if every run's mesh noise were independent of the "
+                "others' (so that averaging along x averages it away) its std would be the pooled one-run noise "
+                "times sqrt(1/K + 1/M - 2/(K M)) for K scaled and M shifted runs (the stored run is in both means): "
+                "std_expected_if_runs_independent. A larger std would mean noise the x shifts share and do not "
+                "average away.",
         "per_car": {n: {"scaled": dict(zip([f"{s:g}" for s in scales], row.tolist())),
                         "x_shifts": dict(zip([f"{s:g}" for s in X_PHASES], xs.tolist()))}
                     for n, row, xs in zip(ok, scaled, shifted)},
     }
     write_json_atomic(args.out, report)
     log.info("%d cars: one run's Cd noise %.4f over x shifts, %.4f over scaled grids (%.4f without the scale "
-             "effect); mean over scales - mean over x shifts: std %.4f", len(ok), report["cd_noise_std_x_shifts"],
-             report["cd_noise_std_scaled"], report["cd_noise_std_scaled_without_scale_effect"],
-             report["mean_over_scales_minus_mean_over_x_shifts"]["std"])
+             "effect); mean over scales - mean over x shifts: std %.4f (%.4f if the runs were independent)", len(ok),
+             report["cd_noise_std_x_shifts"], report["cd_noise_std_scaled"],
+             report["cd_noise_std_scaled_without_scale_effect"],
+             report["mean_over_scales_minus_mean_over_x_shifts"]["std"], gap_expected)
     return 0
 
 

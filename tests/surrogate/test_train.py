@@ -241,18 +241,19 @@ def test_weight_average() -> None:
 
 
 def test_shipped_model_flags_the_real_cars_and_not_held_out_dataset_cars() -> None:
-    """The shipped surrogate's recorded domain (its 413 training cars): the three real cars, which it predicts
-    poorly (metrics_real_cars.json), score above the threshold; held-out test cars score below it."""
+    """The shipped surrogate's recorded domain (one point per training car, report.json): the three real cars, which
+    it predicts poorly (metrics_real_cars.json), score above the threshold; held-out test cars score below it."""
     from aero_opt.dataset import split_names
 
     models = DATA.parent / "models" / "surrogate"
     sur = Surrogate.load(models)
-    assert sur.domain is not None and len(sur.domain.points) == len(split_names(DATA, "train"))
+    trained_on = json.loads((models / "report.json").read_text())["training"]["train_cars"]
+    assert sur.domain is not None and len(sur.domain.points) == trained_on <= len(split_names(DATA, "train"))
     real = load_split(DATA.parent / "real_cars_cfd", "all")
     test = load_split(DATA, "test")[:3]
     with torch.no_grad():
         scores = {s.name: sur.domain_score(sur.coefficients_and_embedding(s.verts, s.faces)[1]) for s in real + test}
-    assert all(scores[s.name] > sur.domain.threshold for s in real), scores  # run 6: 4.2, 2.0, 2.9 vs 1.52
+    assert all(scores[s.name] > sur.domain.threshold for s in real), scores  # run 7: 4.7, 2.5, 3.0 vs 1.54
     assert all(scores[s.name] <= sur.domain.threshold for s in test), scores
 
 
