@@ -1,7 +1,7 @@
 """Side-by-side table of surrogate evaluations: one row per ``eval-surrogate`` metrics file, as Markdown.
 
     .venv/bin/python scripts/surrogate_table.py "run 5=data/models/surrogate/metrics_test.json" \
-        "run 6=results/surrogate/eval_test/metrics.json" [--out docs/validation/surrogate_runs.md]
+        "run 6=results/surrogate/run/eval_test/metrics.json" [--out docs/validation/surrogate_runs.md]
 
 Each argument is ``LABEL=PATH`` (or just a path: the label is the file's folder name). The columns are the ones
 the training notes compare runs by: pressure relative L2 (mean), total Cd R² / Spearman / MAE, pressure-only Cd
