@@ -250,3 +250,25 @@ def average_labels(path: Path, runs: list[tuple[float, np.ndarray, np.ndarray, d
                "label_runs": record}
     save_car(path, car.verts, car.faces, pressure, shear, summary, car.params)
     return record
+
+
+def car_stl(data_dir: Path, name: str, work: Path) -> Path:
+    """The dataset car's mesh as an STL in ``work`` (``work/<name>.stl``, written once and reused), for CFD reruns.
+
+    Args:
+        data_dir: dataset folder holding ``<name>.npz``.
+        name: car name, e.g. ``car_0018``.
+        work: folder for the STL (must exist).
+
+    Returns:
+        The STL path (metres, the stored vertices and faces unchanged).
+    """
+    import trimesh
+
+    from aero_opt.mesh_import import export_mesh
+
+    stl = Path(work) / f"{name}.stl"
+    if not stl.is_file():
+        car = load_car(Path(data_dir) / f"{name}.npz")
+        export_mesh(trimesh.Trimesh(car.verts, car.faces, process=False), stl)
+    return stl

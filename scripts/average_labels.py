@@ -32,14 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import trimesh
 from tqdm import tqdm
 
 from aero_opt.atomic import write_json_atomic
 from aero_opt.cfd.results import case_fields
-from aero_opt.dataset import average_labels, load_car, split_names
+from aero_opt.dataset import average_labels, car_stl, load_car, split_names
 from aero_opt.errors import AeroOptError
-from aero_opt.mesh_import import export_mesh, load_mesh
+from aero_opt.mesh_import import load_mesh
 from aero_opt.optimize import cfd_shift, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,10 +164,7 @@ def main() -> int:
     with ProcessPoolExecutor(args.workers) as pool:
         futures = {}
         for name in todo:
-            stl = args.work / f"{name}.stl"
-            if not stl.is_file():
-                car = load_car(args.data / f"{name}.npz")
-                export_mesh(trimesh.Trimesh(car.verts, car.faces, process=False), stl)
+            stl = car_stl(args.data, name, args.work)
             for s in missing[name]:
                 futures[pool.submit(_run, stl, _case(args.work, name, s), args.preset, s)] = (name, s)
         for fut in tqdm(as_completed(futures), total=len(futures), desc="label runs", unit="case"):

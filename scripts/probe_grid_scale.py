@@ -25,13 +25,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
-import trimesh
 from tqdm import tqdm
 
 from aero_opt.atomic import write_json_atomic
-from aero_opt.dataset import load_car, split_names
+from aero_opt.dataset import car_stl, load_car, split_names
 from aero_opt.errors import AeroOptError
-from aero_opt.mesh_import import export_mesh
 from aero_opt.optimize import simulate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,10 +95,7 @@ def main() -> int:
     with ProcessPoolExecutor(args.workers) as pool:
         futures = {}
         for name in x_runs:
-            stl = args.work / f"{name}.stl"
-            if not stl.is_file():
-                car = load_car(args.data / f"{name}.npz")
-                export_mesh(trimesh.Trimesh(car.verts, car.faces, process=False), stl)
+            stl = car_stl(args.data, name, args.work)
             for s in args.scales:
                 futures[pool.submit(_run, stl, args.work / f"{name}_scale{s:.3f}", args.preset, s)] = (name, s)
         for fut in tqdm(as_completed(futures), total=len(futures), desc="scaled grids", unit="case"):
