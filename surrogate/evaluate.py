@@ -68,14 +68,16 @@ def cd_metrics(rows: list[dict[str, Any]], key: str) -> dict[str, float | None]:
             "spearman": float(spearmanr(y, yh).statistic) if len(y) > 2 else None}
 
 
-def _by_label_runs(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Pressure error and Cd metrics per number of CFD runs averaged into the labels (keys "1", "3", ...)."""
+def _by_group(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    """Pressure error and Cd metrics over the cars grouped by ``row[key]`` (e.g. ``label_runs``: the number of CFD
+    runs averaged into the labels, keys "1", "3", ...; ``style``: the body style), with each group's Cd error std."""
     out = {}
-    for k in sorted({r["label_runs"] for r in rows}):
-        group = [r for r in rows if r["label_runs"] == k]
+    for k in sorted({r[key] for r in rows}):
+        group = [r for r in rows if r[key] == k]
+        err = np.array([r["cd_total_pred"] - r["cd_total_cfd"] for r in group])
         out[str(k)] = {"cars": len(group),
                        "pressure_rel_l2_mean": float(np.mean([r["rel_l2_pressure"] for r in group])),
-                       "cd_total": cd_metrics(group, "cd_total")}
+                       "cd_total": {**cd_metrics(group, "cd_total"), "error_std": float(err.std())}}
     return out
 
 
@@ -188,7 +190,8 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
                      "cd_total_pred_mirror": cd_mirror,
                      "cd_pressure_error_by_region": cd_error_by_region(v, f, p_hat - p_cfd, a_ref, rho, u),
                      "cd_total_cfd_solver": s.car.cd, "seconds": dt, "domain_score": sur.domain_score(emb),
-                     "label_runs": len(s.car.case.get("label_runs") or []) or 1})
+                     "label_runs": len(s.car.case.get("label_runs") or []) or 1,
+                     "style": s.car.params.get("style", "unknown")})
         write_vtp(out_dir / "vtp" / f"{s.name}.vtp", s.car.verts, s.car.faces,
                   {"p_pred": p_hat.numpy(), "p_cfd": p_cfd.numpy(), "p_error": (p_hat - p_cfd).numpy()})
     rel = np.array([r["rel_l2_pressure"] for r in rows])
@@ -199,7 +202,8 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
         "cd_total": cd_metrics(rows, "cd_total"),
         "cd_viscous": _viscous_metrics(rows),
         "cd_pressure_error_by_region": _region_metrics(rows),
-        "by_label_runs": _by_label_runs(rows),
+        "by_label_runs": _by_group(rows, "label_runs"),
+        "by_style": _by_group(rows, "style"),
         "mirror": _mirror_metrics(rows),
         "domain": None if sur.domain is None else {
             "threshold": sur.domain.threshold, "cars_outside": sum(r["domain_score"] > sur.domain.threshold
@@ -210,7 +214,8 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
         "note": "Cd compares the integrals of predicted and CFD surface fields on the same mesh with the project's "
                 "force function (cd_pressure: pressure only; cd_total: pressure + wall shear); by_label_runs: the "
                 "same metrics over the cars whose labels are one CFD run and over those averaged over k runs "
-                "(scripts/average_labels.py); mirror: the Cd metrics of the surrogate on each car's mirror image in "
+                "(scripts/average_labels.py), by_style: per body style (cd_total.error_std: the std of predicted - "
+                "CFD Cd); mirror: the Cd metrics of the surrogate on each car's mirror image in "
                 "y = 0 (whose true drag is the car's; for the symmetric dataset cars the same body tessellated the "
                 "other way round), of the mean of the car's and the mirror image's Cd (cd_total_symmetrized), and "
                 "how much the predicted Cd changes (mean, std: signed mirror - car); "

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from aero_opt.dataset import average_labels, load_car, make_split, save_car, split_cd, split_names
+from aero_opt.dataset import average_labels, car_stl, load_car, make_split, save_car, split_cd, split_names
 from aero_opt.errors import AeroOptError
 from aero_opt.shapes import CarParams, make_car
 
@@ -29,6 +29,27 @@ def test_round_trip(tmp_path) -> None:
     # Bodies outside the car box are stored in float32 metres.
     save_car(tmp_path / "far.npz", car.vertices + 100.0, car.faces, p, tau, SUMMARY, {})
     assert np.allclose(load_car(tmp_path / "far.npz").verts, car.vertices + 100.0, atol=1e-4)
+
+
+def test_car_stl_writes_the_stored_mesh_once(tmp_path) -> None:
+    """The STL holds the stored car (same vertices to STL's float32, same faces up to welding), and a second call
+    reuses the file instead of rewriting it."""
+    import trimesh
+
+    car = make_car(CarParams())
+    save_car(tmp_path / "car_0003.npz", car.vertices, car.faces, np.zeros(len(car.vertices)),
+             np.zeros((len(car.vertices), 3)), SUMMARY, {})
+    work = tmp_path / "work"
+    work.mkdir()
+    stl = car_stl(tmp_path, "car_0003", work)
+    assert stl == work / "car_0003.stl"
+    m = trimesh.load(stl, force="mesh")
+    stored = load_car(tmp_path / "car_0003.npz")
+    assert len(m.faces) == len(stored.faces) and m.is_watertight
+    assert np.allclose(np.sort(m.vertices, axis=0), np.sort(stored.verts, axis=0), atol=1e-5)
+    assert m.volume == pytest.approx(trimesh.Trimesh(stored.verts, stored.faces).volume, rel=1e-5)
+    mtime = stl.stat().st_mtime_ns
+    assert car_stl(tmp_path, "car_0003", work) == stl and stl.stat().st_mtime_ns == mtime
 
 
 def test_split_is_stable_and_proportional() -> None:

@@ -146,6 +146,12 @@ def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> 
     one = m["by_label_runs"][str(runs[0])]
     assert one["pressure_rel_l2_mean"] == pytest.approx(np.mean(
         [r["rel_l2_pressure"] for r in m["per_car"] if r["label_runs"] == runs[0]]))
+    styles = [s.car.params["style"] for s in load_split(mini_dataset, "train")]
+    assert {k: g["cars"] for k, g in m["by_style"].items()} == {k: styles.count(k) for k in set(styles)}
+    for style, g in m["by_style"].items():
+        err = [r["cd_total_pred"] - r["cd_total_cfd"] for r in m["per_car"] if r["style"] == style]
+        assert g["cd_total"]["error_std"] == pytest.approx(np.std(err))
+        assert g["cd_total"]["mae"] == pytest.approx(np.mean(np.abs(err)))
     assert (tmp_path / "eval" / "parity.png").is_file() and (tmp_path / "eval" / "pressure_worst.png").is_file()
     change = [abs(r["cd_total_pred_mirror"] - r["cd_total_pred"]) for r in m["per_car"]]
     assert m["mirror"]["cd_total_change"]["mae"] == pytest.approx(np.mean(change)) and all(np.isfinite(change))
