@@ -8,6 +8,12 @@ the training notes compare runs by: pressure relative L2 (mean), total Cd R² / 
 R² / Spearman, the predicted viscous Cd's std and negative count (against CFD's std), the mean change of the
 predicted Cd on the cars' mirror images, and the largest region part of the pressure Cd error. Older metrics
 files that lack a field show "—". With ``--out`` the table is written (atomically) with the command that made it.
+
+With ``--common`` every file is cut down to the cars all of them evaluated (by name, from ``per_car``) and its
+metrics recomputed over those cars (``surrogate.evaluate.summarize``): how to compare a model evaluated on a grown
+test split with one evaluated before it grew. A note under the table says when the CFD labels of those cars
+differ between the files (e.g. averaged over more runs since), since the rows then measure against different
+references.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 
 from aero_opt.atomic import write_text_atomic
 from aero_opt.errors import AeroOptError
+from surrogate.evaluate import cd_metrics, summarize
 
 COLUMNS = ("model", "cars", "pressure rel. L2", "Cd total R² / Spearman / MAE", "Cd pressure-only R² / Spearman",
            "viscous Cd std (CFD), negative", "mirror-image Cd change", "largest Cd error part (std)")
@@ -73,18 +80,65 @@ def _entry(arg: str) -> tuple[str, dict[str, Any]]:
     return label or p.parent.name, m
 
 
+def common_cars(entries: list[tuple[str, dict[str, Any]]]) -> tuple[list[tuple[str, dict[str, Any]]], str]:
+    """Each (label, metrics) entry recomputed over the cars every entry evaluated, and a note for the table.
+
+    Args:
+        entries: (label, eval-surrogate metrics with ``per_car`` rows) pairs.
+
+    Returns:
+        The entries with ``cars`` and the summary metrics recomputed over the common cars (files whose rows lack
+        the newer fields keep only pressure and Cd metrics), and a one-line note: how many cars are common and on
+        how many of them the CFD Cd differs between the files (by more than 1e-6).
+
+    Raises:
+        AeroOptError: a file without ``per_car`` rows, or no car in common.
+    """
+    for label, m in entries:
+        if not m.get("per_car"):
+            raise AeroOptError(f"{label}: no per_car rows, so it cannot be cut down to the common cars")
+    names = set.intersection(*({r["car"] for r in m["per_car"]} for _, m in entries))
+    if not names:
+        raise AeroOptError("the metrics files have no car in common")
+    out = []
+    labels: dict[str, set[float]] = {n: set() for n in names}
+    for label, m in entries:
+        rows = [r for r in m["per_car"] if r["car"] in names]
+        for r in rows:
+            labels[r["car"]].add(round(r["cd_total_cfd"], 6))
+        try:
+            recomputed = summarize(rows)
+        except KeyError:  # an older file: its rows have only the pressure error and the Cd values
+            rel = [r["rel_l2_pressure"] for r in rows]
+            recomputed = {"pressure_rel_l2": {"mean": sum(rel) / len(rel)},
+                          "cd_pressure": cd_metrics(rows, "cd_pressure"), "cd_total": cd_metrics(rows, "cd_total")}
+        kept = {k: v for k, v in m.items() if k not in ("cd_viscous", "mirror", "cd_pressure_error_by_region")}
+        out.append((label, {**kept, **recomputed, "cars": len(rows)}))
+    differ = sum(len(v) > 1 for v in labels.values())
+    note = f"Over the {len(names)} cars all files evaluated" + (
+        f"; their CFD Cd labels differ between the files on {differ} cars (different label averaging): the rows "
+        "measure against different references." if differ else "; the same CFD labels in every file.")
+    return out, note
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("metrics", nargs="+", help="LABEL=PATH of an eval-surrogate metrics.json")
     ap.add_argument("--out", type=Path, default=None, help="write the table here (Markdown)")
+    ap.add_argument("--common", action="store_true", help="recompute every row over the cars all files evaluated")
     args = ap.parse_args()
     try:
-        text = table([_entry(a) for a in args.metrics])
+        entries = [_entry(a) for a in args.metrics]
+        note = ""
+        if args.common:
+            entries, note = common_cars(entries)
+        text = table(entries) + (f"\n{note}\n" if note else "")
     except AeroOptError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.out is not None:
-        cmd = "python scripts/surrogate_table.py " + " ".join(f'"{a}"' for a in args.metrics)
+        cmd = "python scripts/surrogate_table.py " + " ".join(f'"{a}"' for a in args.metrics) + (
+            " --common" if args.common else "")
         write_text_atomic(args.out, f"<!-- made by: {cmd} -->\n{text}")
     sys.stdout.write(text)
     return 0

@@ -149,6 +149,30 @@ def _region_metrics(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
                    "std": float(np.std([r["cd_pressure_error_by_region"][name] for r in rows]))} for name in REGIONS}
 
 
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The metrics of ``metrics.json`` that follow from the per-car rows alone (pressure error, Cd metrics, viscous,
+    region, label-run, style and mirror summaries; see the module docstring).
+
+    Args:
+        rows: one dict per car as in ``metrics.json``'s ``per_car`` (at least one car).
+
+    Returns:
+        Dict with keys ``pressure_rel_l2``, ``cd_pressure``, ``cd_total``, ``cd_viscous``,
+        ``cd_pressure_error_by_region``, ``by_label_runs``, ``by_style`` and ``mirror``.
+    """
+    rel = np.array([r["rel_l2_pressure"] for r in rows])
+    return {
+        "pressure_rel_l2": {"mean": float(rel.mean()), "median": float(np.median(rel)), "max": float(rel.max())},
+        "cd_pressure": cd_metrics(rows, "cd_pressure"),
+        "cd_total": cd_metrics(rows, "cd_total"),
+        "cd_viscous": _viscous_metrics(rows),
+        "cd_pressure_error_by_region": _region_metrics(rows),
+        "by_label_runs": _by_group(rows, "label_runs"),
+        "by_style": _by_group(rows, "style"),
+        "mirror": _mirror_metrics(rows),
+    }
+
+
 def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict[str, Any]:
     """Evaluate a trained surrogate on one split; writes metrics.json, parity.png, pictures and VTP files.
 
@@ -194,17 +218,9 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
                      "style": s.car.params.get("style", "unknown")})
         write_vtp(out_dir / "vtp" / f"{s.name}.vtp", s.car.verts, s.car.faces,
                   {"p_pred": p_hat.numpy(), "p_cfd": p_cfd.numpy(), "p_error": (p_hat - p_cfd).numpy()})
-    rel = np.array([r["rel_l2_pressure"] for r in rows])
     metrics = {
         "model": str(model_dir), "data": str(data_dir), "split": split, "cars": len(rows),
-        "pressure_rel_l2": {"mean": float(rel.mean()), "median": float(np.median(rel)), "max": float(rel.max())},
-        "cd_pressure": cd_metrics(rows, "cd_pressure"),
-        "cd_total": cd_metrics(rows, "cd_total"),
-        "cd_viscous": _viscous_metrics(rows),
-        "cd_pressure_error_by_region": _region_metrics(rows),
-        "by_label_runs": _by_group(rows, "label_runs"),
-        "by_style": _by_group(rows, "style"),
-        "mirror": _mirror_metrics(rows),
+        **summarize(rows),
         "domain": None if sur.domain is None else {
             "threshold": sur.domain.threshold, "cars_outside": sum(r["domain_score"] > sur.domain.threshold
                                                                    for r in rows),

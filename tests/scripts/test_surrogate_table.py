@@ -54,3 +54,41 @@ def test_command_writes_the_table_with_its_command(tmp_path: Path) -> None:
     assert r.stdout in text
     bad = subprocess.run([sys.executable, str(script), str(tmp_path / "missing.json")], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "missing.json" in bad.stderr
+
+
+def _rows(cds: dict[str, float], offset: float) -> list[dict]:
+    """Full per-car rows (as eval-surrogate writes them) with predicted Cd = CFD Cd + offset · (car index + 1)."""
+    rows = []
+    for i, (car, cd) in enumerate(cds.items()):
+        pred = cd + offset * (i + 1)
+        rows.append({"car": car, "rel_l2_pressure": 0.1 + 0.01 * i, "cd_pressure_pred": pred - 0.012,
+                     "cd_pressure_cfd": cd - 0.013, "cd_viscous_pred": 0.012, "cd_viscous_cfd": 0.013,
+                     "cd_total_pred": pred, "cd_total_cfd": cd, "cd_total_pred_mirror": pred,
+                     "cd_pressure_error_by_region": {k: 0.0 for k in ("front", "rear", "top", "bottom", "side")},
+                     "label_runs": 1, "style": "estate" if i % 2 else "fastback"})
+    return rows
+
+
+def test_common_recomputes_over_the_shared_cars_and_says_when_labels_differ(
+        load_script: Callable[[str], ModuleType]) -> None:
+    mod = load_script("surrogate_table.py")
+    cds = {"car_0001": 0.20, "car_0002": 0.25, "car_0003": 0.31, "car_0004": 0.27}
+    grown = {**METRICS, "cars": 4, "per_car": _rows(cds, 0.01)}
+    before = {**METRICS, "cars": 3, "per_car": _rows(dict(list(cds.items())[:3]), 0.02)}
+    entries, note = mod.common_cars([("grown", grown), ("before", before)])
+    (_, a), (_, b) = entries
+    assert a["cars"] == b["cars"] == 3
+    assert a["cd_total"]["mae"] == pytest.approx((0.01 + 0.02 + 0.03) / 3)  # car_0004 left out
+    assert b["cd_total"]["mae"] == pytest.approx((0.02 + 0.04 + 0.06) / 3)
+    assert a["pressure_rel_l2"]["mean"] == pytest.approx(0.11) and a["by_style"]["estate"]["cars"] == 1
+    assert "the same CFD labels" in note
+    before["per_car"][1]["cd_total_cfd"] += 0.005  # car_0002 re-labelled (averaged over more runs)
+    old = {k: METRICS[k] for k in ("cars", "pressure_rel_l2", "cd_total", "cd_pressure")}
+    old["per_car"] = [{k: r[k] for k in ("car", "rel_l2_pressure", "cd_total_pred", "cd_total_cfd",
+                                          "cd_pressure_pred", "cd_pressure_cfd")} for r in _rows(cds, 0.01)]
+    entries, note = mod.common_cars([("grown", grown), ("before", before), ("old", old)])
+    assert "differ between the files on 1 cars" in note
+    assert entries[2][1]["cd_total"]["mae"] == pytest.approx(0.02) and "cd_viscous" not in entries[2][1]
+    assert mod.row("old", entries[2][1])[5] == "—"
+    with pytest.raises(AeroOptError, match="no per_car rows"):
+        mod.common_cars([("grown", grown), ("x", METRICS)])
