@@ -94,6 +94,16 @@ def main() -> int:
     return 0
 
 
+def spread(values: list[float]) -> dict[str, float | None]:
+    """Min, 10th percentile, median, 90th percentile, max and mean of ``values`` (all None when empty)."""
+    keys = ("min", "p10", "median", "p90", "max", "mean")
+    if not values:
+        return dict.fromkeys(keys)
+    v = np.asarray(values, dtype=float)
+    stats = (v.min(), *np.percentile(v, [10, 50, 90]), v.max(), v.mean())
+    return {k: round(float(x), 5) for k, x in zip(keys, stats)}
+
+
 def write_summary(args: argparse.Namespace, case_root: Path) -> None:
     """split.json, failures.json and summary.json over everything finished so far.
 
@@ -121,18 +131,19 @@ def write_summary(args: argparse.Namespace, case_root: Path) -> None:
         rows.append({"id": name, "Cd": round(s["Cd"], 5), "Cd_pressure": round(s["Cd_pressure"], 5),
                      "Cd_viscous": round(s["Cd_viscous"], 5), "cells": s["cells"], "iterations": s["iterations"],
                      "converged": s["converged"], "seconds": s["seconds"]["total"]})
-    secs = [r["seconds"] for r in rows]
-    cds = [r["Cd"] for r in rows]
+    secs = [float(r["seconds"]) for r in rows]
+    cds = [float(r["Cd"]) for r in rows]
     summary = {
         "command": f"python scripts/make_dataset.py --n {args.n} --workers {args.workers}",
         "n_requested": args.n, "n_done": len(rows), "n_failed": len(fail_list), "seed": args.seed,
         "wing_fraction": args.wing_fraction, "preset": args.preset, "speed": args.speed, "rho": 1.18,
         "grid": {"resolution": DATASET_RESOLUTION, "bounds": CAR_BOUNDS},
         "split_sizes": {k: len(v) for k, v in split.items()},
-        "seconds_per_case": {"median": float(np.median(secs)) if secs else None,
-                             "mean": float(np.mean(secs)) if secs else None,
+        "seconds_per_case": {**spread(secs),
                              "note": "wall time of one case while two 1-core cases ran side by side"},
-        "cd": {"min": min(cds), "max": max(cds), "mean": float(np.mean(cds))} if cds else None,
+        "cd": spread(cds),
+        "cells": spread([r["cells"] for r in rows]),
+        "iterations": spread([r["iterations"] for r in rows]),
         "not_converged": [r["id"] for r in rows if not r["converged"]],
         "failures": fail_list, "cases": rows,
     }
