@@ -26,7 +26,7 @@ from typing import Any
 
 from aero_opt.atomic import write_text_atomic
 from aero_opt.errors import AeroOptError
-from surrogate.evaluate import cd_metrics, summarize
+from surrogate.evaluate import EXTRA_SECTIONS, sections_in, summarize
 
 COLUMNS = ("model", "cars", "pressure rel. L2", "Cd total R² / Spearman / MAE", "Cd pressure-only R² / Spearman",
            "viscous Cd std (CFD), negative", "mirror-image Cd change", "largest Cd error part (std)")
@@ -87,9 +87,10 @@ def common_cars(entries: list[tuple[str, dict[str, Any]]]) -> tuple[list[tuple[s
         entries: (label, eval-surrogate metrics with ``per_car`` rows) pairs.
 
     Returns:
-        The entries with ``cars`` and the summary metrics recomputed over the common cars (files whose rows lack
-        the newer fields keep only pressure and Cd metrics), and a one-line note: how many cars are common and on
-        how many of them the CFD Cd differs between the files (by more than 1e-6).
+        The entries with ``cars`` and the summary metrics recomputed over the common cars (the sections of an
+        older file whose rows lack a section's fields are left out, not carried over from the whole file), and a
+        one-line note: how many cars are common and on how many of them the CFD Cd differs between the files (by
+        more than 1e-6).
 
     Raises:
         AeroOptError: a file without ``per_car`` rows, or no car in common.
@@ -106,13 +107,8 @@ def common_cars(entries: list[tuple[str, dict[str, Any]]]) -> tuple[list[tuple[s
         rows = [r for r in m["per_car"] if r["car"] in names]
         for r in rows:
             labels[r["car"]].add(round(r["cd_total_cfd"], 6))
-        try:
-            recomputed = summarize(rows)
-        except KeyError:  # an older file: its rows have only the pressure error and the Cd values
-            rel = [r["rel_l2_pressure"] for r in rows]
-            recomputed = {"pressure_rel_l2": {"mean": sum(rel) / len(rel)},
-                          "cd_pressure": cd_metrics(rows, "cd_pressure"), "cd_total": cd_metrics(rows, "cd_total")}
-        kept = {k: v for k, v in m.items() if k not in ("cd_viscous", "mirror", "cd_pressure_error_by_region")}
+        recomputed = summarize(rows, sections_in(rows))
+        kept = {k: v for k, v in m.items() if k not in EXTRA_SECTIONS}
         out.append((label, {**kept, **recomputed, "cars": len(rows)}))
     differ = sum(len(v) > 1 for v in labels.values())
     note = f"Over the {len(names)} cars all files evaluated" + (

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -149,28 +151,43 @@ def _region_metrics(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
                    "std": float(np.std([r["cd_pressure_error_by_region"][name] for r in rows]))} for name in REGIONS}
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+# The sections of ``summarize`` beyond pressure and Cd: name -> (the per-car row key it needs, how it is computed).
+EXTRA_SECTIONS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], dict[str, Any]]]] = {
+    "cd_viscous": ("cd_viscous_pred", _viscous_metrics),
+    "cd_pressure_error_by_region": ("cd_pressure_error_by_region", _region_metrics),
+    "by_label_runs": ("label_runs", partial(_by_group, key="label_runs")),
+    "by_style": ("style", partial(_by_group, key="style")),
+    "mirror": ("cd_total_pred_mirror", _mirror_metrics),
+}
+
+
+def sections_in(rows: list[dict[str, Any]]) -> list[str]:
+    """The names of ``EXTRA_SECTIONS`` whose row key every row carries (older metrics files lack some)."""
+    return [name for name, (key, _) in EXTRA_SECTIONS.items() if all(key in r for r in rows)]
+
+
+def summarize(rows: list[dict[str, Any]], sections: list[str] | None = None) -> dict[str, Any]:
     """The metrics of ``metrics.json`` that follow from the per-car rows alone (pressure error, Cd metrics, viscous,
     region, label-run, style and mirror summaries; see the module docstring).
 
     Args:
         rows: one dict per car as in ``metrics.json``'s ``per_car`` (at least one car).
+        sections: which of ``EXTRA_SECTIONS`` to add (default: all; ``sections_in(rows)`` for rows of an older file).
 
     Returns:
-        Dict with keys ``pressure_rel_l2``, ``cd_pressure``, ``cd_total``, ``cd_viscous``,
-        ``cd_pressure_error_by_region``, ``by_label_runs``, ``by_style`` and ``mirror``.
+        Dict with keys ``pressure_rel_l2``, ``cd_pressure``, ``cd_total`` and the chosen sections (by default
+        ``cd_viscous``, ``cd_pressure_error_by_region``, ``by_label_runs``, ``by_style`` and ``mirror``).
+
+    Raises:
+        KeyError: a row lacks a field a chosen section needs.
     """
     rel = np.array([r["rel_l2_pressure"] for r in rows])
-    return {
-        "pressure_rel_l2": {"mean": float(rel.mean()), "median": float(np.median(rel)), "max": float(rel.max())},
-        "cd_pressure": cd_metrics(rows, "cd_pressure"),
-        "cd_total": cd_metrics(rows, "cd_total"),
-        "cd_viscous": _viscous_metrics(rows),
-        "cd_pressure_error_by_region": _region_metrics(rows),
-        "by_label_runs": _by_group(rows, "label_runs"),
-        "by_style": _by_group(rows, "style"),
-        "mirror": _mirror_metrics(rows),
-    }
+    out = {"pressure_rel_l2": {"mean": float(rel.mean()), "median": float(np.median(rel)), "max": float(rel.max())},
+           "cd_pressure": cd_metrics(rows, "cd_pressure"),
+           "cd_total": cd_metrics(rows, "cd_total")}
+    for name in EXTRA_SECTIONS if sections is None else sections:
+        out[name] = EXTRA_SECTIONS[name][1](rows)
+    return out
 
 
 def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict[str, Any]:

@@ -85,10 +85,12 @@ def test_common_recomputes_over_the_shared_cars_and_says_when_labels_differ(
     before["per_car"][1]["cd_total_cfd"] += 0.005  # car_0002 re-labelled (averaged over more runs)
     old = {k: METRICS[k] for k in ("cars", "pressure_rel_l2", "cd_total", "cd_pressure")}
     old["per_car"] = [{k: r[k] for k in ("car", "rel_l2_pressure", "cd_total_pred", "cd_total_cfd",
-                                          "cd_pressure_pred", "cd_pressure_cfd")} for r in _rows(cds, 0.01)]
+                                          "cd_pressure_pred", "cd_pressure_cfd", "style")} for r in _rows(cds, 0.01)]
+    old["by_label_runs"] = {"1": {"cars": 49}}  # over the old file's cars: must not survive the cut
     entries, note = mod.common_cars([("grown", grown), ("before", before), ("old", old)])
     assert "differ between the files on 1 cars" in note
     assert entries[2][1]["cd_total"]["mae"] == pytest.approx(0.02) and "cd_viscous" not in entries[2][1]
+    assert "by_label_runs" not in entries[2][1] and entries[2][1]["by_style"]["fastback"]["cars"] == 2
     assert mod.row("old", entries[2][1])[5] == "—"
     with pytest.raises(AeroOptError, match="no per_car rows"):
         mod.common_cars([("grown", grown), ("x", METRICS)])
