@@ -150,8 +150,12 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--work", type=Path, default=ROOT / "results" / "label_noise")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "validation" / "label_noise.json")
+    ap.add_argument("--report-only", action="store_true",
+                    help="only rebuild the report from the averaged cars (e.g. after stopping a batch midway)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.report_only:
+        return _log_report(report(args.data, args.out, "python scripts/average_labels.py --report-only"))
     try:
         names = [n for s in args.splits for n in split_names(args.data, s)][: args.cars]
     except AeroOptError as exc:
@@ -185,7 +189,11 @@ def main() -> int:
                 at = car.verts + cfd_shift(load_mesh(args.work / f"{name}.stl"))  # where the case had them
                 average_labels(npz, [(t, *case_fields(_case(args.work, name, t), at)) for t in missing[name]])
     command = "python scripts/average_labels.py " + " ".join(sys.argv[1:])
-    s = report(args.data, args.out, command)
+    return _log_report(report(args.data, args.out, command))
+
+
+def _log_report(s: dict[str, Any]) -> int:
+    """Log the main figures of a report (see :func:`report`); returns 0, the exit status."""
     log.info("%d averaged cars: Cd noise std %.4f (one run), R2 ceiling %.3f one run; pressure rel. L2 between "
              "runs %.3f", s["cars"], s["cd_noise_std_one_run"], s["r2_ceiling_one_run"],
              s["pressure_rel_l2_between_runs"]["mean"])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import pytest
 
 from aero_opt.dataset import average_labels, save_car
 from aero_opt.shapes import CarParams, make_car
@@ -25,15 +27,16 @@ def test_missing_shifts(load_script: Callable[[str], ModuleType]) -> None:
     assert mod._missing_shifts({}, [0.0, 0.5]) == [0.5]
 
 
-def test_report_pools_noise_over_cars_with_different_run_counts(
-        tmp_path: Path, load_script: Callable[[str], ModuleType]) -> None:
-    mod = load_script("average_labels.py")
+CDS = {"car_0000": [0.30, 0.32, 0.28], "car_0001": [0.20, 0.21, 0.19, 0.20, 0.22, 0.18], "car_0002": [0.25]}
+
+
+def _averaged_cars(folder: Path) -> None:
+    """Three dataset cars in ``folder`` whose labels average the runs of ``CDS`` (car_0002: one run, no average)."""
     car = make_car(CarParams())
     n = len(car.vertices)
     p0 = np.linspace(-200.0, 100.0, n)
-    cds = {"car_0000": [0.30, 0.32, 0.28], "car_0001": [0.20, 0.21, 0.19, 0.20, 0.22, 0.18], "car_0002": [0.25]}
-    for name, cd in cds.items():
-        path = tmp_path / f"{name}.npz"
+    for name, cd in CDS.items():
+        path = folder / f"{name}.npz"
         save_car(path, car.vertices, car.faces, p0, np.zeros((n, 3)), {**SUMMARY, "Cd": cd[0]}, {})
         extra = [(s, p0 * (1 + 0.1 * i), np.zeros((n, 3)), {**SUMMARY, "Cd": c})
                  for i, (s, c) in enumerate(zip((0.33, 0.67, 0.17, 0.5, 0.83), cd[1:]), start=1)]
@@ -41,6 +44,13 @@ def test_report_pools_noise_over_cars_with_different_run_counts(
             average_labels(path, extra[:2])
         if extra[2:]:
             average_labels(path, extra[2:])
+
+
+def test_report_pools_noise_over_cars_with_different_run_counts(
+        tmp_path: Path, load_script: Callable[[str], ModuleType]) -> None:
+    mod = load_script("average_labels.py")
+    _averaged_cars(tmp_path)
+    cds = CDS
     s = mod.report(tmp_path, tmp_path / "label_noise.json", "cmd")
     noise_var = np.mean([np.var(cds["car_0000"], ddof=1), np.var(cds["car_0001"], ddof=1)])
     label_var = np.var([0.30, 0.20, 0.25], ddof=1)
@@ -62,3 +72,16 @@ def test_report_pools_noise_over_cars_with_different_run_counts(
     assert np.isclose(s["pressure_rel_l2_between_runs"]["max"], 0.2, rtol=1e-2)
     assert np.isclose(s["pressure_rel_l2_between_runs"]["mean"], 0.15, rtol=1e-2)
     assert json.loads((tmp_path / "label_noise.json").read_text())["per_car"]["car_0001"]["Cd"] == cds["car_0001"]
+
+
+def test_report_only_rebuilds_the_report_without_running_cases(
+        tmp_path: Path, load_script: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch) -> None:
+    mod = load_script("average_labels.py")
+    _averaged_cars(tmp_path)
+    out = tmp_path / "noise.json"
+    monkeypatch.setattr(mod, "_run", lambda *a: pytest.fail("--report-only must not simulate"))
+    monkeypatch.setattr(sys, "argv", ["average_labels.py", "--data", str(tmp_path), "--out", str(out),
+                                      "--report-only"])
+    assert mod.main() == 0
+    s = json.loads(out.read_text())
+    assert s["cars"] == 2 and s["command"].endswith("--report-only")
