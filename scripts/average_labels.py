@@ -1,7 +1,7 @@
 """Cleaner CFD labels: re-simulate dataset cars with the background grid shifted, average, measure the noise.
 
     .venv/bin/python scripts/average_labels.py [--splits test val train] [--cars N] [--shifts 0.33 0.67]
-                                              [--workers 2]
+                                              [--workers 2] [--report-only]
 
 A shift moves every level of the snappyHexMesh grid relative to the car (the levels are nested halvings of the
 background cell) without changing the shape, so the spread over shifts is the label noise of the coarse preset.

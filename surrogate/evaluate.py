@@ -70,16 +70,26 @@ def cd_metrics(rows: list[dict[str, Any]], key: str) -> dict[str, float | None]:
             "spearman": float(spearmanr(y, yh).statistic) if len(y) > 2 else None}
 
 
+def _group_metrics(group: list[dict[str, Any]]) -> dict[str, Any]:
+    """Cars, mean pressure error and total-Cd metrics (with the Cd error std) over one group of per-car rows."""
+    err = np.array([r["cd_total_pred"] - r["cd_total_cfd"] for r in group])
+    return {"cars": len(group), "pressure_rel_l2_mean": float(np.mean([r["rel_l2_pressure"] for r in group])),
+            "cd_total": {**cd_metrics(group, "cd_total"), "error_std": float(err.std())}}
+
+
 def _by_group(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
     """Pressure error and Cd metrics over the cars grouped by ``row[key]`` (e.g. ``label_runs``: the number of CFD
     runs averaged into the labels, keys "1", "3", ...; ``style``: the body style), with each group's Cd error std."""
-    out = {}
-    for k in sorted({r[key] for r in rows}):
-        group = [r for r in rows if r[key] == k]
-        err = np.array([r["cd_total_pred"] - r["cd_total_cfd"] for r in group])
-        out[str(k)] = {"cars": len(group),
-                       "pressure_rel_l2_mean": float(np.mean([r["rel_l2_pressure"] for r in group])),
-                       "cd_total": {**cd_metrics(group, "cd_total"), "error_std": float(err.std())}}
+    return {str(k): _group_metrics([r for r in rows if r[key] == k]) for k in sorted({r[key] for r in rows})}
+
+
+def _by_label_runs(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``_by_group`` by ``label_runs``, plus ``averaged``: all cars whose labels average two or more runs together
+    (when there are both such cars and one-run cars)."""
+    out = _by_group(rows, "label_runs")
+    averaged = [r for r in rows if r["label_runs"] > 1]
+    if averaged and len(averaged) < len(rows):
+        out["averaged"] = _group_metrics(averaged)
     return out
 
 
@@ -155,7 +165,7 @@ def _region_metrics(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 EXTRA_SECTIONS: dict[str, tuple[str, Callable[[list[dict[str, Any]]], dict[str, Any]]]] = {
     "cd_viscous": ("cd_viscous_pred", _viscous_metrics),
     "cd_pressure_error_by_region": ("cd_pressure_error_by_region", _region_metrics),
-    "by_label_runs": ("label_runs", partial(_by_group, key="label_runs")),
+    "by_label_runs": ("label_runs", _by_label_runs),
     "by_style": ("style", partial(_by_group, key="style")),
     "mirror": ("cd_total_pred_mirror", _mirror_metrics),
 }
@@ -247,7 +257,8 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
         "note": "Cd compares the integrals of predicted and CFD surface fields on the same mesh with the project's "
                 "force function (cd_pressure: pressure only; cd_total: pressure + wall shear); by_label_runs: the "
                 "same metrics over the cars whose labels are one CFD run and over those averaged over k runs "
-                "(scripts/average_labels.py), by_style: per body style (cd_total.error_std: the std of predicted - "
+                "(scripts/average_labels.py; averaged: all cars with k >= 2), "
+                "by_style: per body style (cd_total.error_std: the std of predicted - "
                 "CFD Cd); mirror: the Cd metrics of the surrogate on each car's mirror image in "
                 "y = 0 (whose true drag is the car's; for the symmetric dataset cars the same body tessellated the "
                 "other way round), of the mean of the car's and the mirror image's Cd (cd_total_symmetrized), and "

@@ -12,6 +12,7 @@ from types import ModuleType
 import pytest
 
 from aero_opt.errors import AeroOptError
+from surrogate.evaluate import summarize
 
 METRICS = {"cars": 49, "pressure_rel_l2": {"mean": 0.1857}, "cd_total": {"r2": 0.8413, "spearman": 0.9328,
                                                                           "mae": 0.0162},
@@ -82,6 +83,12 @@ def test_common_recomputes_over_the_shared_cars_and_says_when_labels_differ(
     assert b["cd_total"]["mae"] == pytest.approx((0.02 + 0.04 + 0.06) / 3)
     assert a["pressure_rel_l2"]["mean"] == pytest.approx(0.11) and a["by_style"]["estate"]["cars"] == 1
     assert "the same CFD labels" in note
+    assert "averaged" not in a["by_label_runs"]  # every car one run
+    rows = _rows(cds, 0.01)
+    rows[0]["label_runs"] = rows[1]["label_runs"] = 6
+    groups = summarize(rows)["by_label_runs"]
+    assert groups["averaged"]["cars"] == 2 and groups["6"]["cars"] == 2 and groups["1"]["cars"] == 2
+    assert groups["averaged"]["cd_total"]["mae"] == pytest.approx(0.015)  # offsets 0.01 and 0.02
     before["per_car"][1]["cd_total_cfd"] += 0.005  # car_0002 re-labelled (averaged over more runs)
     old = {k: METRICS[k] for k in ("cars", "pressure_rel_l2", "cd_total", "cd_pressure")}
     old["per_car"] = [{k: r[k] for k in ("car", "rel_l2_pressure", "cd_total_pred", "cd_total_cfd",
