@@ -154,8 +154,9 @@ def main() -> int:
                     help="only rebuild the report from the averaged cars (e.g. after stopping a batch midway)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    command = "python scripts/average_labels.py " + " ".join(sys.argv[1:])
     if args.report_only:
-        return _log_report(report(args.data, args.out, "python scripts/average_labels.py --report-only"))
+        return _log_report(report(args.data, args.out, command))
     try:
         names = [n for s in args.splits for n in split_names(args.data, s)][: args.cars]
     except AeroOptError as exc:
@@ -188,7 +189,6 @@ def main() -> int:
                 car = load_car(npz)
                 at = car.verts + cfd_shift(load_mesh(args.work / f"{name}.stl"))  # where the case had them
                 average_labels(npz, [(t, *case_fields(_case(args.work, name, t), at)) for t in missing[name]])
-    command = "python scripts/average_labels.py " + " ".join(sys.argv[1:])
     return _log_report(report(args.data, args.out, command))
 
 
