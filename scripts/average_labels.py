@@ -1,11 +1,12 @@
 """Cleaner CFD labels: re-simulate dataset cars with the background grid shifted, average, measure the noise.
 
-    .venv/bin/python scripts/average_labels.py [--splits test val train] [--cars N] [--shifts 0.33 0.67]
-                                              [--workers 2] [--report-only]
+    .venv/bin/python scripts/average_labels.py [--splits test val train] [--styles estate] [--cars N]
+                                              [--shifts 0.33 0.67] [--workers 2] [--report-only]
 
 A shift moves every level of the snappyHexMesh grid relative to the car (the levels are nested halvings of the
 background cell) without changing the shape, so the spread over shifts is the label noise of the coarse preset.
-Each car of the chosen splits (in that order; the first ``--cars`` of them) is simulated at each shift it does not
+Each car of the chosen splits (in that order; only the chosen body ``--styles``; the first ``--cars`` of them) is
+simulated at each shift it does not
 have yet, its fields are sampled onto the dataset mesh as the dataset was made (at the mesh's vertices plus the few
 millimetres :func:`aero_opt.optimize.simulate` may have moved the body by to put its nose at x = 0), and its
 ``.npz`` labels (pressure, shear, Cd, Cd_pressure, Cd_viscous, Cl) are replaced by the mean over the stored run
@@ -62,6 +63,24 @@ def _missing_shifts(case: dict[str, object], shifts: list[float]) -> list[float]
     """The requested grid shifts a car's labels do not include yet (plain labels are the run at shift 0)."""
     have = {round(float(r["grid_shift"]), 4) for r in case.get("label_runs") or [{"grid_shift": 0.0}]}
     return [s for s in shifts if round(s, 4) not in have]
+
+
+def select(data: Path, splits: list[str], shifts: list[float], styles: list[str] | None = None,
+           cars: int | None = None) -> dict[str, list[float]]:
+    """The cars of ``splits`` (in that order) of body style in ``styles`` (all if None), the first ``cars`` of them,
+    mapped to the grid shifts each still lacks (cars that lack none are left out).
+
+    Raises :class:`AeroOptError` naming the split or style when one does not exist in ``data``."""
+    names = [n for s in splits for n in split_names(data, s)]
+    loaded = {n: load_car(data / f"{n}.npz") for n in names}
+    if styles is not None:
+        known = {str(c.params.get("style", "unknown")) for c in loaded.values()}
+        if unknown := sorted(set(styles) - known):
+            raise AeroOptError(f"{data}: no car of style {', '.join(unknown)} in splits {', '.join(splits)} "
+                               f"(styles there: {', '.join(sorted(known))})")
+        names = [n for n in names if loaded[n].params.get("style") in styles]
+    missing = {n: _missing_shifts(loaded[n].case, shifts) for n in names[:cars]}
+    return {n: m for n, m in missing.items() if m}
 
 
 def report(data: Path, out: Path, command: str) -> dict[str, object]:
@@ -144,7 +163,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "dataset")
     ap.add_argument("--splits", nargs="+", default=["test", "val", "train"], help="splits, in this order")
-    ap.add_argument("--cars", type=int, default=None, help="only the first N cars of the splits")
+    ap.add_argument("--styles", nargs="+", default=None, help="only cars of these body styles (e.g. estate)")
+    ap.add_argument("--cars", type=int, default=None, help="only the first N (chosen) cars of the splits")
     ap.add_argument("--shifts", type=float, nargs="+", default=[0.33, 0.67], help="fractions of the background cell")
     ap.add_argument("--preset", default="coarse")
     ap.add_argument("--workers", type=int, default=2)
@@ -158,12 +178,11 @@ def main() -> int:
     if args.report_only:
         return _log_report(report(args.data, args.out, command))
     try:
-        names = [n for s in args.splits for n in split_names(args.data, s)][: args.cars]
+        missing = select(args.data, args.splits, args.shifts, args.styles, args.cars)
     except AeroOptError as exc:
-        raise SystemExit(f"--splits: {exc}") from exc
-    missing = {n: _missing_shifts(load_car(args.data / f"{n}.npz").case, args.shifts) for n in names}
-    todo = [n for n in names if missing[n]]
-    log.info("%d of %d cars to average (%d runs at most each)", len(todo), len(names), len(args.shifts))
+        raise SystemExit(f"--splits/--styles: {exc}") from exc
+    todo = list(missing)
+    log.info("%d cars to average (%d runs at most each)", len(todo), len(args.shifts))
     args.work.mkdir(parents=True, exist_ok=True)
     pending = {n: set(missing[n]) for n in todo}
     with ProcessPoolExecutor(args.workers) as pool:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from aero_opt.dataset import average_labels, save_car
+from aero_opt.errors import AeroOptError
 from aero_opt.shapes import CarParams, make_car
 
 SUMMARY = {"Cd": 0.30, "Cd_pressure": 0.28, "Cd_viscous": 0.02, "Cl": 0.1, "A_ref": 2.1, "speed": 15.0,
@@ -85,3 +86,26 @@ def test_report_only_rebuilds_the_report_without_running_cases(
     assert mod.main() == 0
     s = json.loads(out.read_text())
     assert s["cars"] == 2 and s["command"].endswith("--report-only")
+
+
+def test_select_filters_splits_styles_and_finished_cars(
+        tmp_path: Path, load_script: Callable[[str], ModuleType]) -> None:
+    mod = load_script("average_labels.py")
+    car = make_car(CarParams())
+    n = len(car.vertices)
+    styles = {"car_0000": "estate", "car_0001": "fastback", "car_0002": "estate", "car_0003": "estate"}
+    for name, style in styles.items():
+        save_car(tmp_path / f"{name}.npz", car.vertices, car.faces, np.ones(n), np.zeros((n, 3)), SUMMARY,
+                 {"style": style})
+    average_labels(tmp_path / "car_0002.npz", [(s, np.ones(n), np.zeros((n, 3)), SUMMARY) for s in (0.33, 0.67)])
+    (tmp_path / "split.json").write_text(json.dumps(
+        {"train": ["car_0003", "car_0002", "car_0001"], "val": [], "test": ["car_0000"]}))
+    shifts = [0.33, 0.67]
+    assert mod.select(tmp_path, ["test", "train"], shifts) == {"car_0000": shifts, "car_0003": shifts,
+                                                                "car_0001": shifts}
+    # car_0002 has both shifts already; --cars counts the chosen style's cars, finished ones included
+    assert mod.select(tmp_path, ["train"], shifts, ["estate"]) == {"car_0003": shifts}
+    assert mod.select(tmp_path, ["train", "test"], [0.5], ["estate"], cars=2) == {"car_0003": [0.5],
+                                                                                 "car_0002": [0.5]}
+    with pytest.raises(AeroOptError, match="no car of style wagon"):
+        mod.select(tmp_path, ["train"], shifts, ["wagon"])
