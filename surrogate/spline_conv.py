@@ -122,6 +122,7 @@ class _Aggregate(torch.autograd.Function):
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, values: torch.Tensor,
                 basis: SplineBasis) -> torch.Tensor:
+        """x (V, C) node features, values (nnz,) S's entries in CSR order -> S @ x (V · K, C), K kernels."""
         s = torch.sparse_csr_tensor(basis.crow, basis.col_sorted, values,
                                     size=(basis.num_nodes * basis.kernels, x.shape[0]), check_invariants=False)
         x = x.to(values.dtype)
@@ -133,6 +134,7 @@ class _Aggregate(torch.autograd.Function):
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
                  ) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+        """grad (V · K, C) of the output -> gradients for x (V, C) = Sᵀ grad and for S's values (nnz,)."""
         x, values = ctx.saved_tensors
         b: SplineBasis = ctx.basis
         grad = grad.to(values.dtype)
