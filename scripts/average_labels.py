@@ -84,13 +84,15 @@ def select(data: Path, splits: list[str], shifts: list[float], styles: list[str]
 
 def report(data: Path, out: Path, command: str) -> dict[str, object]:
     """Label-noise statistics over every averaged car of ``data`` (see the module docstring); written to ``out``."""
-    cars, single, band = {}, [], []
+    cars, single, band, style = {}, [], [], {}
     for path in sorted(data.glob("car_*.npz")):
-        case = load_car(path).case
+        car = load_car(path)
+        case = car.case
         runs = case.get("label_runs")
         single.append(runs[0]["Cd"] if runs else case["Cd"])
         if runs:
             cars[path.stem] = runs
+            style[path.stem] = str(car.params.get("style", "unknown"))
             band.append(case["convergence"]["cd_band"] * abs(runs[0]["Cd"]))
     if not cars:
         raise AeroOptError(f"{data}: no car has averaged labels yet")
@@ -111,6 +113,9 @@ def report(data: Path, out: Path, command: str) -> dict[str, object]:
         var = near_var / len({_phase(r["grid_shift"]) for r in runs}) + bg_var / len(runs)
         return 1.0 - var / (true_var + var)
 
+    by_style: dict[str, list[float]] = {}
+    for name, v in zip(cars, within):
+        by_style.setdefault(style[name], []).append(v)
     by_runs: dict[str, list[float]] = {}
     for runs in cars.values():
         by_runs.setdefault(str(len(runs)), []).append(ceiling(runs))
@@ -130,6 +135,8 @@ def report(data: Path, out: Path, command: str) -> dict[str, object]:
         "r2_ceiling_by_runs": {n: {"cars": len(v), "r2_ceiling": float(np.mean(v))}
                                for n, v in sorted(by_runs.items())},
         "paired_shifts": paired,
+        "cd_noise_std_one_run_by_style": {k: {"cars": len(v), "std": float(np.mean(v)) ** 0.5}
+                                          for k, v in sorted(by_style.items())},
         "pressure_rel_l2_between_runs": {"mean": float(np.mean(rel)), "median": float(np.median(rel)),
                                          "max": float(np.max(rel))},
         "cd_band_last_window": {"median": float(np.median(band)), "max": float(np.max(band))},
@@ -149,7 +156,8 @@ def report(data: Path, out: Path, command: str) -> dict[str, object]:
                 "background's share of a three-run mean's pressure noise). r2_ceiling_by_runs: 1 - the noise "
                 "variance of a car's label mean (near-body variance / distinct near-body grids + background "
                 "variance / runs) / the label variance; runs at distinct near-body grids are taken as independent, "
-                "which is not measured (the shift samples the grid phase along x only).",
+                "which is not measured (the shift samples the grid phase along x only). cd_noise_std_one_run_by_style: "
+                "cd_noise_std_one_run pooled over the averaged cars of each body style.",
         "per_car": {name: {"Cd": [r["Cd"] for r in runs], "grid_shift": [r["grid_shift"] for r in runs],
                            "pressure_rel_l2": [r["pressure_rel_l2"] for r in runs[1:]]}
                     for name, runs in cars.items()},

@@ -14,6 +14,11 @@ metrics recomputed over those cars (``surrogate.evaluate.summarize``): how to co
 test split with one evaluated before it grew. A note under the table says when the CFD labels of those cars
 differ between the files (e.g. averaged over more runs since), since the rows then measure against different
 references.
+
+With ``--errors`` (two files or more, same CFD labels) a second table follows: the Pearson correlation of the
+per-car total Cd errors (predicted − CFD) of every pair of files over their common cars, and the Cd metrics of the
+mean of all files' predictions (an ensemble). Errors that correlate near 1 are shared by the models: averaging
+them cannot remove them.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from aero_opt.atomic import write_text_atomic
 from aero_opt.errors import AeroOptError
-from surrogate.evaluate import EXTRA_SECTIONS, sections_in, summarize
+from surrogate.evaluate import EXTRA_SECTIONS, cd_metrics, sections_in, summarize
 
 COLUMNS = ("model", "cars", "pressure rel. L2", "Cd total R² / Spearman / MAE", "Cd pressure-only R² / Spearman",
            "viscous Cd std (CFD), negative", "mirror-image Cd change", "largest Cd error part (std)")
@@ -117,11 +124,54 @@ def common_cars(entries: list[tuple[str, dict[str, Any]]]) -> tuple[list[tuple[s
     return out, note
 
 
+def error_agreement(entries: list[tuple[str, dict[str, Any]]]) -> str:
+    """Markdown table of how the files' total Cd errors agree over their common cars (see the module docstring).
+
+    Args:
+        entries: two or more (label, eval-surrogate metrics with ``per_car`` rows) pairs.
+
+    Returns:
+        One row per pair (labels, cars, Pearson r of the per-car Cd errors) and a last row: the R² / Spearman / MAE
+        of the mean predicted Cd of all files.
+
+    Raises:
+        AeroOptError: fewer than two files, a file without ``per_car`` rows, no car in common, or CFD labels that
+        differ between the files on a common car (the errors would be measured against different references).
+    """
+    if len(entries) < 2:
+        raise AeroOptError("--errors needs two metrics files or more")
+    for label, m in entries:
+        if not m.get("per_car"):
+            raise AeroOptError(f"{label}: no per_car rows, so its Cd errors cannot be compared")
+    names = sorted(set.intersection(*({r["car"] for r in m["per_car"]} for _, m in entries)))
+    if not names:
+        raise AeroOptError("the metrics files have no car in common")
+    rows = [{r["car"]: r for r in m["per_car"]} for _, m in entries]
+    cfd = np.array([[f[n]["cd_total_cfd"] for n in names] for f in rows])
+    if np.abs(cfd - cfd[0]).max() > 1e-6:
+        raise AeroOptError("the metrics files' CFD Cd labels differ on common cars: evaluate the models on the same "
+                           "labels before comparing their errors")
+    pred = np.array([[f[n]["cd_total_pred"] for n in names] for f in rows])
+    err = pred - cfd
+    lines = ["| files | cars | Cd error correlation (Pearson r) |", "|---|---|---|"]
+    for i in range(len(entries)):
+        for j in range(i + 1, len(entries)):
+            r = float(np.corrcoef(err[i], err[j])[0, 1])
+            lines.append(f"| {entries[i][0]} vs {entries[j][0]} | {len(names)} | {r:.2f} |")
+    ens = cd_metrics([{"cd_total_pred": float(p), "cd_total_cfd": float(c)} for p, c in zip(pred.mean(0), cfd[0])],
+                     "cd_total")
+    lines.append(f"| mean prediction: Cd R² / Spearman / MAE | {len(names)} | {_f(ens['r2'], 3)} / "
+                 f"{_f(ens['spearman'], 3)} / {_f(ens['mae'], 4)} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("metrics", nargs="+", help="LABEL=PATH of an eval-surrogate metrics.json")
     ap.add_argument("--out", type=Path, default=None, help="write the table here (Markdown)")
     ap.add_argument("--common", action="store_true", help="recompute every row over the cars all files evaluated")
+    ap.add_argument("--errors", action="store_true",
+                    help="add the correlation of the files' Cd errors and the metrics of their mean prediction")
     args = ap.parse_args()
     try:
         entries = [_entry(a) for a in args.metrics]
@@ -129,12 +179,14 @@ def main() -> int:
         if args.common:
             entries, note = common_cars(entries)
         text = table(entries) + (f"\n{note}\n" if note else "")
+        if args.errors:
+            text += "\n" + error_agreement(entries)
     except AeroOptError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.out is not None:
         cmd = "python scripts/surrogate_table.py " + " ".join(f'"{a}"' for a in args.metrics) + (
-            " --common" if args.common else "")
+            " --common" if args.common else "") + (" --errors" if args.errors else "")
         write_text_atomic(args.out, f"<!-- made by: {cmd} -->\n{text}")
     sys.stdout.write(text)
     return 0

@@ -29,6 +29,7 @@ def test_missing_shifts(load_script: Callable[[str], ModuleType]) -> None:
 
 
 CDS = {"car_0000": [0.30, 0.32, 0.28], "car_0001": [0.20, 0.21, 0.19, 0.20, 0.22, 0.18], "car_0002": [0.25]}
+STYLES = {"car_0000": "estate", "car_0001": "fastback", "car_0002": "estate"}
 
 
 def _averaged_cars(folder: Path) -> None:
@@ -38,7 +39,8 @@ def _averaged_cars(folder: Path) -> None:
     p0 = np.linspace(-200.0, 100.0, n)
     for name, cd in CDS.items():
         path = folder / f"{name}.npz"
-        save_car(path, car.vertices, car.faces, p0, np.zeros((n, 3)), {**SUMMARY, "Cd": cd[0]}, {})
+        save_car(path, car.vertices, car.faces, p0, np.zeros((n, 3)), {**SUMMARY, "Cd": cd[0]},
+                 {"style": STYLES[name]})
         extra = [(s, p0 * (1 + 0.1 * i), np.zeros((n, 3)), {**SUMMARY, "Cd": c})
                  for i, (s, c) in enumerate(zip((0.33, 0.67, 0.17, 0.5, 0.83), cd[1:]), start=1)]
         if extra[:2]:
@@ -56,6 +58,10 @@ def test_report_pools_noise_over_cars_with_different_run_counts(
     noise_var = np.mean([np.var(cds["car_0000"], ddof=1), np.var(cds["car_0001"], ddof=1)])
     label_var = np.var([0.30, 0.20, 0.25], ddof=1)
     assert s["cars"] == 2 and np.isclose(s["cd_noise_std_one_run"], noise_var**0.5)
+    by_style = s["cd_noise_std_one_run_by_style"]  # car_0002 (estate) has one run: not in the noise
+    assert {k: v["cars"] for k, v in by_style.items()} == {"estate": 1, "fastback": 1}
+    assert np.isclose(by_style["estate"]["std"], np.std(cds["car_0000"], ddof=1))
+    assert np.isclose(by_style["fastback"]["std"], np.std(cds["car_0001"], ddof=1))
     assert np.isclose(s["r2_ceiling_one_run"], 1 - noise_var / label_var)
     # car_0001's runs at shifts 1/2 apart (0 & 0.5, 0.33 & 0.83, 0.67 & 0.17) share their near-body grid
     bg_var = np.mean(np.square([0.20 - 0.22, 0.21 - 0.18, 0.19 - 0.20])) / 2

@@ -8,7 +8,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import numpy as np
 import pytest
 
 from aero_opt.errors import AeroOptError
@@ -101,3 +103,30 @@ def test_common_recomputes_over_the_shared_cars_and_says_when_labels_differ(
     assert mod.row("old", entries[2][1])[5] == "—"
     with pytest.raises(AeroOptError, match="no per_car rows"):
         mod.common_cars([("grown", grown), ("x", METRICS)])
+
+
+def _per_car(preds: list[float], cfd: list[float]) -> dict[str, Any]:
+    return {"per_car": [{"car": f"car_{i:04d}", "cd_total_pred": p, "cd_total_cfd": c}
+                        for i, (p, c) in enumerate(zip(preds, cfd))]}
+
+
+def test_error_agreement_correlates_errors_and_scores_the_mean_prediction(
+        load_script: Callable[[str], ModuleType]) -> None:
+    mod = load_script("surrogate_table.py")
+    cfd = [0.30, 0.25, 0.35, 0.28]
+    a, b = [0.31, 0.24, 0.37, 0.28], [0.32, 0.23, 0.36, 0.29]  # errors +.01 -.01 +.02 0 and +.02 -.02 +.01 +.01
+    text = mod.error_agreement([("a", _per_car(a, cfd)), ("b", _per_car(b, cfd))])
+    ea, eb = np.subtract(a, cfd), np.subtract(b, cfd)
+    r = np.sum((ea - ea.mean()) * (eb - eb.mean())) / np.sqrt(np.sum((ea - ea.mean())**2) * np.sum((eb - eb.mean())**2))
+    assert f"| a vs b | 4 | {r:.2f} |" in text
+    mean = (np.array(a) + np.array(b)) / 2
+    r2 = 1 - np.sum((mean - cfd) ** 2) / np.sum((np.array(cfd) - np.mean(cfd)) ** 2)
+    assert text.splitlines()[-1] == f"| mean prediction: Cd R² / Spearman / MAE | 4 | {r2:.3f} / 1.000 / 0.0125 |"
+
+
+def test_error_agreement_refuses_different_labels_and_single_files(load_script: Callable[[str], ModuleType]) -> None:
+    mod = load_script("surrogate_table.py")
+    with pytest.raises(AeroOptError, match="two metrics files"):
+        mod.error_agreement([("a", _per_car([0.3, 0.2], [0.3, 0.2]))])
+    with pytest.raises(AeroOptError, match="labels differ"):
+        mod.error_agreement([("a", _per_car([0.3, 0.2], [0.3, 0.2])), ("b", _per_car([0.3, 0.2], [0.3, 0.21]))])
