@@ -6,8 +6,9 @@
 A shift moves every level of the snappyHexMesh grid relative to the car (the levels are nested halvings of the
 background cell) without changing the shape, so the spread over shifts is the label noise of the coarse preset.
 Each car of the chosen splits (in that order; only the chosen body ``--styles``; the first ``--cars`` of them) is
-simulated at each shift it does not have yet, its fields are sampled onto the dataset mesh as the dataset was made (at the mesh's vertices plus the few
-millimetres :func:`aero_opt.optimize.simulate` may have moved the body by to put its nose at x = 0), and its
+simulated at each shift it does not have yet, its fields are sampled onto the dataset mesh as the dataset was made
+(at the mesh's vertices plus the few millimetres :func:`aero_opt.optimize.simulate` may have moved the body by to
+put its nose at x = 0), and its
 ``.npz`` labels (pressure, shear, Cd, Cd_pressure, Cd_viscous, Cl) are replaced by the mean over the stored run
 and the shifted runs (:func:`aero_opt.dataset.average_labels`, which records every run in the car's case
 summary, ``label_runs``). Averaging k runs divides the noise variance by k. Other shifts add runs to an existing

@@ -9,8 +9,10 @@ cars' solver Cd. This bounds what the training cars can teach about Cd: a mesh m
 parameters itself. The learning curve refits the GP with the first n training cars, to show how the attainable
 accuracy grows with the dataset; the noise probe adds label noise of the measured size
 (docs/validation/label_noise.json) to the training Cd, and the averaging probe fits the training cars whose labels
-average three CFD runs (scripts/average_labels.py) once on a single run's Cd and once on the mean. Writes
-docs/validation/cd_baselines.json and docs/validation/cd_learning_curve.png.
+average three CFD runs (scripts/average_labels.py) once on a single run's Cd and once on the mean. With the shipped
+surrogate's test metrics (``--surrogate-metrics``) it also reports how the GP's and the surrogate's per-car Cd errors
+correlate over the test cars: if models this different miss the same cars, what they miss is in the labels or in
+the flow, not in either model. Writes docs/validation/cd_baselines.json and docs/validation/cd_learning_curve.png.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -27,6 +30,7 @@ from tqdm import tqdm
 
 from aero_opt.atomic import write_json_atomic
 from aero_opt.dataset import load_car, split_names
+from aero_opt.errors import AeroOptError
 from surrogate.evaluate import r2_score
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,6 +151,38 @@ def ard_gp(x: np.ndarray, y: np.ndarray, xt: np.ndarray, steps: int = 200) -> tu
     return ({"length_scales": length.tolist(), "signal_std": float(sig), "noise_std": float(noise)}, pred.numpy())
 
 
+def surrogate_comparison(names: list[str], yt: np.ndarray, gp_pred: np.ndarray, metrics: dict[str, Any]
+                         ) -> dict[str, object]:
+    """How the GP's test Cd errors relate to a surrogate's (its ``eval-surrogate`` metrics with ``per_car`` rows).
+
+    Args:
+        names: the M test cars; yt: (M,) their solver Cd (the GP's labels); gp_pred: (M,) the GP's Cd;
+        metrics: the surrogate's metrics dict.
+
+    Returns:
+        ``cars`` (the test cars both evaluated), ``error_correlation`` (Pearson r of the GP's error against the
+        solver Cd and the surrogate's total Cd error against the Cd of the CFD fields on the mesh), the scores of
+        ``gp`` and ``surrogate`` over those cars and of ``mean_of_both`` (the two predictions averaged, against the
+        solver Cd).
+
+    Raises:
+        AeroOptError: the metrics have no ``per_car`` rows or no car in common with ``names``.
+    """
+    rows = {r["car"]: r for r in metrics.get("per_car") or []}
+    keep = [i for i, n in enumerate(names) if n in rows]
+    if not keep:
+        raise AeroOptError("--surrogate-metrics: no per_car row for any test car")
+    y, g = yt[keep], gp_pred[keep]
+    s_pred = np.array([rows[names[i]]["cd_total_pred"] for i in keep])
+    s_cfd = np.array([rows[names[i]]["cd_total_cfd"] for i in keep])
+    return {"cars": len(keep), "error_correlation": float(np.corrcoef(g - y, s_pred - s_cfd)[0, 1]),
+            "gp": _scores(y, g), "surrogate": _scores(s_cfd, s_pred), "mean_of_both": _scores(y, (g + s_pred) / 2),
+            "note": "error_correlation: Pearson r between the GP's Cd error (against the solver Cd it is fitted to) "
+                    "and the surrogate's total Cd error (against the Cd of the CFD fields integrated on the mesh, as "
+                    "eval-surrogate scores it); mean_of_both averages the two predictions (the GP needs the design "
+                    "parameters, so this is a diagnostic, not a model for new meshes)"}
+
+
 def _plot_curve(curve: list[dict[str, float]], ceiling: float | None, path: Path) -> None:
     import matplotlib
 
@@ -176,10 +212,15 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "validation" / "cd_baselines.json")
     ap.add_argument("--noise-report", type=Path, default=ROOT / "docs" / "validation" / "label_noise.json",
                     help="label-noise report of scripts/average_labels.py (R2 ceiling, noise probe)")
+    ap.add_argument("--surrogate-metrics", type=Path,
+                    default=ROOT / "data" / "models" / "surrogate" / "metrics_test.json",
+                    help="eval-surrogate metrics.json whose per-car Cd errors to compare with the GP's "
+                         "(skipped if absent)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    test_names = split_names(args.data, "test")
     keys, ((x, y, runs), (xv, yv, runs_v), (xt, yt, _)) = _design(args.data, [split_names(args.data, s)
-                                                             for s in ("train", "val", "test")])
+                                                             for s in ("train", "val")] + [test_names])
     mu, sd = x.mean(0), x.std(0) + 1e-12
     x, xv, xt = (x - mu) / sd, (xv - mu) / sd, (xt - mu) / sd
     lam = max((10.0**e for e in range(-2, 4)), key=lambda c: r2_score(yv, ridge(x, y, xv, c)))
@@ -199,6 +240,15 @@ def main() -> int:
             "note": "GP test R2 (mean of 3 draws) after adding Gaussian noise to the training Cd: 1 x doubles the "
                     "one-run noise variance, 1.41 x triples it; how much training-label noise costs"}
     averaged = averaging_probe(np.concatenate([x, xv]), runs + runs_v, xt, yt)
+    compared = None
+    if args.surrogate_metrics.is_file():
+        try:
+            compared = surrogate_comparison(test_names, yt, gp_pred, json.loads(args.surrogate_metrics.read_text()))
+        except AeroOptError as e:
+            raise SystemExit(f"{args.surrogate_metrics}: {e}") from e
+        compared = {"metrics": str(args.surrogate_metrics.resolve().relative_to(ROOT))
+                    if args.surrogate_metrics.resolve().is_relative_to(ROOT) else str(args.surrogate_metrics),
+                    **compared}
     order = np.argsort(hyper["length_scales"])
     out = {
         "command": "python scripts/cd_from_design_params.py " + " ".join(sys.argv[1:]),
@@ -216,6 +266,8 @@ def main() -> int:
         "gp_learning_curve": curve,
         "gp_training_label_noise_probe": probe,
         "gp_averaged_training_labels_probe": averaged,
+        "surrogate_comparison": compared,
+        "gp_per_car": [{"car": n, "cd_cfd": float(c), "cd_gp": float(p)} for n, c, p in zip(test_names, yt, gp_pred)],
         "note": "test labels: as stored (averaged where scripts/average_labels.py has run); the learning curve "
                 "fits the first n training cars (in split order) plus every validation car",
     }
