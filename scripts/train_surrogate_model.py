@@ -31,6 +31,13 @@ from surrogate.train import train_surrogate
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when it lies inside it (so the metrics files record
+    ``results/surrogate/run8``, not this machine's absolute path), else as given."""
+    full, here = path.resolve(), Path.cwd().resolve()
+    return full.relative_to(here) if full.is_relative_to(here) else path
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "default.yaml")
@@ -44,7 +51,8 @@ def main() -> int:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = load_config(args.config)
-    run = args.work / args.run
+    run = _shown(args.work / args.run)
+    args.data, args.real = _shown(args.data), _shown(args.real)
     resume = (run / "checkpoint.pt").is_file()
     init_record = None
     if args.init is not None:
