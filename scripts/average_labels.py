@@ -86,14 +86,16 @@ def select(data: Path, splits: list[str], shifts: list[float], styles: list[str]
 def report(data: Path, out: Path, command: str) -> dict[str, object]:
     """Label-noise statistics over every averaged car of ``data`` (see the module docstring); written to ``out``."""
     cars, single, band, style = {}, [], [], {}
+    settled: dict[str, list[tuple[bool, float]]] = {}
     for path in sorted(data.glob("car_*.npz")):
         car = load_car(path)
         case = car.case
         runs = case.get("label_runs")
+        style[path.stem] = str(car.params.get("style", "unknown"))
         single.append(runs[0]["Cd"] if runs else case["Cd"])
+        settled.setdefault(style[path.stem], []).append((bool(case.get("converged")), case["convergence"]["cd_band"]))
         if runs:
             cars[path.stem] = runs
-            style[path.stem] = str(car.params.get("style", "unknown"))
             band.append(case["convergence"]["cd_band"] * abs(runs[0]["Cd"]))
     if not cars:
         raise AeroOptError(f"{data}: no car has averaged labels yet")
@@ -141,6 +143,10 @@ def report(data: Path, out: Path, command: str) -> dict[str, object]:
         "pressure_rel_l2_between_runs": {"mean": float(np.mean(rel)), "median": float(np.median(rel)),
                                          "max": float(np.max(rel))},
         "cd_band_last_window": {"median": float(np.median(band)), "max": float(np.max(band))},
+        "stored_run_settling_by_style": {k: {"cars": len(v), "converged": float(np.mean([c for c, _ in v])),
+                                             "relative_cd_band_median": float(np.median([b for _, b in v])),
+                                             "relative_cd_band_p90": float(np.percentile([b for _, b in v], 90))}
+                                         for k, v in sorted(settled.items())},
         "note": "One run = one coarse simulation (the dataset before averaging). r2_ceiling: the best R2 a perfect "
                 "shape-to-Cd model can reach against labels with this noise (1 - noise variance / label "
                 "variance; the variance of k-run means is the one-run variance less (1 - 1/k) of the noise "
@@ -158,7 +164,11 @@ def report(data: Path, out: Path, command: str) -> dict[str, object]:
                 "variance of a car's label mean (near-body variance / distinct near-body grids + background "
                 "variance / runs) / the label variance; runs at distinct near-body grids are taken as independent, "
                 "which is not measured (the shift samples the grid phase along x only). cd_noise_std_one_run_by_style: "
-                "cd_noise_std_one_run pooled over the averaged cars of each body style.",
+                "cd_noise_std_one_run pooled over the averaged cars of each body style. "
+                "stored_run_settling_by_style: over every car of the dataset, the fraction whose stored run met "
+                "the stopping criterion (its last window of Cd within the preset's band; the others ran to the "
+                "preset's maximum iterations) and the median and 90th percentile of that window's Cd range over "
+                "its mean.",
         "per_car": {name: {"Cd": [r["Cd"] for r in runs], "grid_shift": [r["grid_shift"] for r in runs],
                            "pressure_rel_l2": [r["pressure_rel_l2"] for r in runs[1:]]}
                     for name, runs in cars.items()},

@@ -39,7 +39,8 @@ def _averaged_cars(folder: Path) -> None:
     p0 = np.linspace(-200.0, 100.0, n)
     for name, cd in CDS.items():
         path = folder / f"{name}.npz"
-        save_car(path, car.vertices, car.faces, p0, np.zeros((n, 3)), {**SUMMARY, "Cd": cd[0]},
+        settled = {"converged": True, "convergence": {"cd_band": 0.03}} if name == "car_0002" else {}
+        save_car(path, car.vertices, car.faces, p0, np.zeros((n, 3)), {**SUMMARY, "Cd": cd[0], **settled},
                  {"style": STYLES[name]})
         extra = [(s, p0 * (1 + 0.1 * i), np.zeros((n, 3)), {**SUMMARY, "Cd": c})
                  for i, (s, c) in enumerate(zip((0.33, 0.67, 0.17, 0.5, 0.83), cd[1:]), start=1)]
@@ -62,6 +63,11 @@ def test_report_pools_noise_over_cars_with_different_run_counts(
     assert {k: v["cars"] for k, v in by_style.items()} == {"estate": 1, "fastback": 1}
     assert np.isclose(by_style["estate"]["std"], np.std(cds["car_0000"], ddof=1))
     assert np.isclose(by_style["fastback"]["std"], np.std(cds["car_0001"], ddof=1))
+    settling = s["stored_run_settling_by_style"]  # every car, averaged or not; only car_0002's run converged
+    assert settling["estate"]["cars"] == 2 and settling["estate"]["converged"] == 0.5
+    assert np.isclose(settling["estate"]["relative_cd_band_median"], 0.02)
+    assert settling["fastback"] == {"cars": 1, "converged": 0.0, "relative_cd_band_median": 0.01,
+                                    "relative_cd_band_p90": 0.01}
     assert np.isclose(s["r2_ceiling_one_run"], 1 - noise_var / label_var)
     # car_0001's runs at shifts 1/2 apart (0 & 0.5, 0.33 & 0.83, 0.67 & 0.17) share their near-body grid
     bg_var = np.mean(np.square([0.20 - 0.22, 0.21 - 0.18, 0.19 - 0.20])) / 2
