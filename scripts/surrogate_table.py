@@ -87,6 +87,18 @@ def _entry(arg: str) -> tuple[str, dict[str, Any]]:
     return label or p.parent.name, m
 
 
+def _common_names(entries: list[tuple[str, dict[str, Any]]], why: str) -> set[str]:
+    """The cars every entry's ``per_car`` rows cover; AeroOptError (naming the entry, ending with ``why``) when an
+    entry has no rows, or when no car is common."""
+    for label, m in entries:
+        if not m.get("per_car"):
+            raise AeroOptError(f"{label}: no per_car rows, so {why}")
+    names = set.intersection(*({r["car"] for r in m["per_car"]} for _, m in entries))
+    if not names:
+        raise AeroOptError("the metrics files have no car in common")
+    return names
+
+
 def common_cars(entries: list[tuple[str, dict[str, Any]]]) -> tuple[list[tuple[str, dict[str, Any]]], str]:
     """Each (label, metrics) entry recomputed over the cars every entry evaluated, and a note for the table.
 
@@ -102,12 +114,7 @@ def common_cars(entries: list[tuple[str, dict[str, Any]]]) -> tuple[list[tuple[s
     Raises:
         AeroOptError: a file without ``per_car`` rows, or no car in common.
     """
-    for label, m in entries:
-        if not m.get("per_car"):
-            raise AeroOptError(f"{label}: no per_car rows, so it cannot be cut down to the common cars")
-    names = set.intersection(*({r["car"] for r in m["per_car"]} for _, m in entries))
-    if not names:
-        raise AeroOptError("the metrics files have no car in common")
+    names = _common_names(entries, "it cannot be cut down to the common cars")
     out = []
     labels: dict[str, set[float]] = {n: set() for n in names}
     for label, m in entries:
@@ -140,12 +147,7 @@ def error_agreement(entries: list[tuple[str, dict[str, Any]]]) -> str:
     """
     if len(entries) < 2:
         raise AeroOptError("--errors needs two metrics files or more")
-    for label, m in entries:
-        if not m.get("per_car"):
-            raise AeroOptError(f"{label}: no per_car rows, so its Cd errors cannot be compared")
-    names = sorted(set.intersection(*({r["car"] for r in m["per_car"]} for _, m in entries)))
-    if not names:
-        raise AeroOptError("the metrics files have no car in common")
+    names = sorted(_common_names(entries, "its Cd errors cannot be compared"))
     rows = [{r["car"]: r for r in m["per_car"]} for _, m in entries]
     cfd = np.array([[f[n]["cd_total_cfd"] for n in names] for f in rows])
     if np.abs(cfd - cfd[0]).max() > 1e-6:
