@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import spearmanr
 from tqdm import tqdm
 
 from aero_opt.atomic import write_json_atomic
 from aero_opt.dataset import load_car, split_names
 from aero_opt.errors import AeroOptError
-from surrogate.evaluate import r2_score
+from surrogate.evaluate import r2_score, score_cd
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,10 +56,6 @@ def _design(data: Path, splits: list[list[str]]
     return keys, out
 
 
-def _scores(y: np.ndarray, yh: np.ndarray) -> dict[str, float]:
-    return {"r2": r2_score(y, yh), "spearman": float(spearmanr(y, yh).statistic), "mae": float(np.abs(y - yh).mean())}
-
-
 def averaging_probe(x: np.ndarray, runs: list[list[float]], xt: np.ndarray, yt: np.ndarray, k: int = 3
                     ) -> dict[str, object] | None:
     """What averaging the training labels over k CFD runs is worth, measured on the cars that have k runs.
@@ -80,10 +75,10 @@ def averaging_probe(x: np.ndarray, runs: list[list[float]], xt: np.ndarray, yt: 
     if len(have) < 20:
         return None
     xs, cd = x[have], np.array([runs[i] for i in have])
-    single = [_scores(yt, ard_gp(xs, cd[:, j], xt)[1]) for j in range(k)]
+    single = [score_cd(yt, ard_gp(xs, cd[:, j], xt)[1]) for j in range(k)]
     return {"cars": len(have),
             "one_run": {m: float(np.mean([s[m] for s in single])) for m in single[0]},
-            "averaged": _scores(yt, ard_gp(xs, cd.mean(1), xt)[1]),
+            "averaged": score_cd(yt, ard_gp(xs, cd.mean(1), xt)[1]),
             "note": f"GP fitted on the train + val cars whose labels average {k} grid-shifted runs, once on each "
                     "single run's Cd (scores: mean over the runs) and once on their mean; the gain is what "
                     "averaging the training labels is worth on real labels, at this number of cars"}
@@ -176,7 +171,7 @@ def surrogate_comparison(names: list[str], yt: np.ndarray, gp_pred: np.ndarray, 
     s_pred = np.array([rows[names[i]]["cd_total_pred"] for i in keep])
     s_cfd = np.array([rows[names[i]]["cd_total_cfd"] for i in keep])
     return {"cars": len(keep), "error_correlation": float(np.corrcoef(g - y, s_pred - s_cfd)[0, 1]),
-            "gp": _scores(y, g), "surrogate": _scores(s_cfd, s_pred), "mean_of_both": _scores(y, (g + s_pred) / 2),
+            "gp": score_cd(y, g), "surrogate": score_cd(s_cfd, s_pred), "mean_of_both": score_cd(y, (g + s_pred) / 2),
             "note": "error_correlation: Pearson r between the GP's Cd error (against the solver Cd it is fitted to) "
                     "and the surrogate's total Cd error (against the Cd of the CFD fields integrated on the mesh, as "
                     "eval-surrogate scores it); mean_of_both averages the two predictions (the GP needs the design "
@@ -227,7 +222,7 @@ def main() -> int:
     xa, ya = np.concatenate([x, xv]), np.concatenate([y, yv])  # final fits on train + val
     hyper, gp_pred = ard_gp(xa, ya, xt)
     sizes = sorted({n for n in (50, 100, 200, 300, 400, 600, 800) if n < len(y)} | {len(y)})
-    curve = [{"train_cars": n, **_scores(yt, ard_gp(np.concatenate([x[:n], xv]), np.concatenate([y[:n], yv]),
+    curve = [{"train_cars": n, **score_cd(yt, ard_gp(np.concatenate([x[:n], xv]), np.concatenate([y[:n], yv]),
                                                    xt)[1])} for n in tqdm(sizes, desc="learning curve")]
     ceiling, probe = None, None
     if args.noise_report.is_file():
@@ -235,7 +230,7 @@ def main() -> int:
         ceiling, sigma = report["r2_ceiling_averaged"], report["cd_noise_std_one_run"]
         rng = np.random.default_rng(0)
         probe = {"added_noise_std": {f"{m:g} x one-run noise": float(np.mean(
-            [_scores(yt, ard_gp(xa, ya + rng.normal(0.0, m * sigma, len(ya)), xt)[1])["r2"]
+            [score_cd(yt, ard_gp(xa, ya + rng.normal(0.0, m * sigma, len(ya)), xt)[1])["r2"]
              for _ in range(3)])) for m in tqdm((1.0, 1.41), desc="noise probe")},
             "note": "GP test R2 (mean of 3 draws) after adding Gaussian noise to the training Cd: 1 x doubles the "
                     "one-run noise variance, 1.41 x triples it; how much training-label noise costs"}
@@ -256,8 +251,8 @@ def main() -> int:
         "test_cd_std": float(yt.std()),
         "mean_predictor": {"r2": r2_score(yt, np.full_like(yt, ya.mean())),
                            "mae": float(np.abs(yt - ya.mean()).mean())},
-        "ridge": {"lambda": lam, **_scores(yt, ridge(xa, ya, xt, lam))},
-        "gaussian_process": {**_scores(yt, gp_pred), "signal_std": hyper["signal_std"],
+        "ridge": {"lambda": lam, **score_cd(yt, ridge(xa, ya, xt, lam))},
+        "gaussian_process": {**score_cd(yt, gp_pred), "signal_std": hyper["signal_std"],
                              "noise_std": hyper["noise_std"],
                              "length_scales": {keys[i]: hyper["length_scales"][i] for i in order},
                              "note": "ARD RBF kernel fitted on train + val by maximum marginal likelihood; noise_std "

@@ -33,7 +33,7 @@ import numpy as np
 
 from aero_opt.atomic import write_text_atomic
 from aero_opt.errors import AeroOptError
-from surrogate.evaluate import EXTRA_SECTIONS, cd_metrics, sections_in, summarize
+from surrogate.evaluate import EXTRA_SECTIONS, score_cd, sections_in, summarize
 
 COLUMNS = ("model", "cars", "pressure rel. L2", "Cd total R² / Spearman / MAE", "Cd pressure-only R² / Spearman",
            "viscous Cd std (CFD), negative", "mirror-image Cd change", "largest Cd error part (std)")
@@ -160,8 +160,7 @@ def error_agreement(entries: list[tuple[str, dict[str, Any]]]) -> str:
         for j in range(i + 1, len(entries)):
             r = float(np.corrcoef(err[i], err[j])[0, 1])
             lines.append(f"| {entries[i][0]} vs {entries[j][0]} | {len(names)} | {r:.2f} |")
-    ens = cd_metrics([{"cd_total_pred": float(p), "cd_total_cfd": float(c)} for p, c in zip(pred.mean(0), cfd[0])],
-                     "cd_total")
+    ens = score_cd(cfd[0], pred.mean(0))
     lines.append(f"| mean prediction: Cd R² / Spearman / MAE | {len(names)} | {_f(ens['r2'], 3)} / "
                  f"{_f(ens['spearman'], 3)} / {_f(ens['mae'], 4)} |")
     return "\n".join(lines) + "\n"

@@ -60,14 +60,19 @@ def r2_score(y: np.ndarray, yhat: np.ndarray) -> float:
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
 
 
-def cd_metrics(rows: list[dict[str, Any]], key: str) -> dict[str, float | None]:
-    """MAE, max error, R² and Spearman of ``{key}_pred`` against ``{key}_cfd`` over ``rows`` (one dict per car;
-    ``key``: ``cd_pressure`` or ``cd_total``); R² needs two cars, Spearman three (else None)."""
-    y = np.array([r[f"{key}_cfd"] for r in rows])
-    yh = np.array([r[f"{key}_pred"] for r in rows])
+def score_cd(y: np.ndarray, yh: np.ndarray) -> dict[str, float | None]:
+    """MAE, max error, R² and Spearman of predicted drag coefficients ``yh`` (N,) against reference ones ``y`` (N,)
+    (dimensionless); R² needs two cars, Spearman three (else None)."""
+    y, yh = np.asarray(y, dtype=float), np.asarray(yh, dtype=float)
     return {"mae": float(np.abs(y - yh).mean()), "max_error": float(np.abs(y - yh).max()),
             "r2": r2_score(y, yh) if len(y) > 1 else None,
             "spearman": float(spearmanr(y, yh).statistic) if len(y) > 2 else None}
+
+
+def cd_metrics(rows: list[dict[str, Any]], key: str) -> dict[str, float | None]:
+    """``score_cd`` of ``{key}_pred`` against ``{key}_cfd`` over ``rows`` (one dict per car; ``key``:
+    ``cd_pressure`` or ``cd_total``)."""
+    return score_cd(np.array([r[f"{key}_cfd"] for r in rows]), np.array([r[f"{key}_pred"] for r in rows]))
 
 
 def _group_metrics(group: list[dict[str, Any]]) -> dict[str, Any]:

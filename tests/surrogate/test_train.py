@@ -134,7 +134,7 @@ def test_cd_error_by_region_puts_a_base_pressure_error_on_the_rear() -> None:
 def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> None:
     import xml.etree.ElementTree as ET
 
-    from surrogate.evaluate import evaluate, r2_score
+    from surrogate.evaluate import evaluate, r2_score, score_cd
     from surrogate.splinecnn import PressureSplineCNN
 
     torch.manual_seed(0)
@@ -172,6 +172,10 @@ def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> 
     assert root.find("PolyData/Piece").get("NumberOfPoints") == str(len(first.verts))
     y = np.array([1.0, 2.0, 3.0])
     assert r2_score(y, y) == 1.0 and r2_score(y, np.full(3, 2.0)) == 0.0
+    # hand-computed: errors (0, 0, 0, 1) -> MAE 1/4, R² = 1 - 1/5; the ranking is unchanged
+    s = score_cd(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0, 5.0]))
+    assert s == pytest.approx({"mae": 0.25, "max_error": 1.0, "r2": 0.8, "spearman": 1.0})
+    assert score_cd(np.array([0.3, 0.4]), np.array([0.4, 0.3]))["spearman"] is None
 
 
 def test_predict_on_a_user_mesh(tmp_path: Path) -> None:
