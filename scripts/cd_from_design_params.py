@@ -227,7 +227,9 @@ def main() -> int:
     ceiling, probe = None, None
     if args.noise_report.is_file():
         report = json.loads(args.noise_report.read_text())
-        ceiling, sigma = report["r2_ceiling_averaged"], report["cd_noise_std_one_run"]
+        sigma = report["cd_noise_std_one_run"]
+        per_car = [report["per_car"][n]["r2_ceiling"] for n in test_names if n in report["per_car"]]
+        ceiling = float(np.mean(per_car)) if len(per_car) == len(test_names) else None  # only if every car has one
         rng = np.random.default_rng(0)
         probe = {"added_noise_std": {f"{m:g} x one-run noise": float(np.mean(
             [score_cd(yt, ard_gp(xa, ya + rng.normal(0.0, m * sigma, len(ya)), xt)[1])["r2"]

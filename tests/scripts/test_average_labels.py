@@ -68,16 +68,20 @@ def test_report_pools_noise_over_cars_with_different_run_counts(
     assert np.isclose(settling["estate"]["relative_cd_band_median"], 0.02)
     assert settling["fastback"] == {"cars": 1, "converged": 0.0, "relative_cd_band_median": 0.01,
                                     "relative_cd_band_p90": 0.01}
-    assert np.isclose(s["r2_ceiling_one_run"], 1 - noise_var / label_var)
+    var_e, var_f = np.var(cds["car_0000"], ddof=1), np.var(cds["car_0001"], ddof=1)
+    dataset_noise = (2 * var_e + var_f) / 3  # two estates, one fastback: each car carries its style's noise
+    assert np.isclose(s["r2_ceiling_one_run"], 1 - dataset_noise / label_var)
     # car_0001's runs at shifts 1/2 apart (0 & 0.5, 0.33 & 0.83, 0.67 & 0.17) share their near-body grid
     bg_var = np.mean(np.square([0.20 - 0.22, 0.21 - 0.18, 0.19 - 0.20])) / 2
     h = s["paired_shifts"]
     assert h["pairs"] == 3 and np.isclose(h["cd_noise_std_background"], bg_var**0.5)
     assert np.isclose(h["cd_noise_std_near_body"], (noise_var - bg_var) ** 0.5)
-    true_var = label_var - noise_var
-    for k, var in ((3, noise_var / 3), (6, (noise_var - bg_var) / 3 + bg_var / 6)):
+    true_var = label_var - dataset_noise
+    near = (noise_var - bg_var) / noise_var  # the pooled near-body share, applied to each style's noise
+    for name, k, var in (("car_0000", 3, var_e / 3), ("car_0001", 6, var_f * (near / 3 + (1 - near) / 6))):
         assert s["r2_ceiling_by_runs"][str(k)]["cars"] == 1
         assert np.isclose(s["r2_ceiling_by_runs"][str(k)]["r2_ceiling"], 1 - var / (true_var + var))
+        assert np.isclose(s["per_car"][name]["r2_ceiling"], 1 - var / (true_var + var))
     # first three runs' pressure: p0 x (1, 1.1, 1.2), mean 1.1 p0; last three: mean 1.4 p0
     assert h["pressure_rel_l2_between_halves"]["cars"] == 1
     assert np.isclose(h["pressure_rel_l2_between_halves"]["mean"], 0.3 / 1.4, rtol=1e-2)
