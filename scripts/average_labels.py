@@ -122,13 +122,14 @@ def report(data: Path, out: Path, command: str) -> dict[str, object]:
     true_var = label_var - dataset_noise_var
 
     def ceiling(name: str, runs: list[dict[str, Any]]) -> float:
-        v = style_var.get(style[name], noise_var)
+        v = style_var[style[name]]  # every averaged car's style has a noise
         var = v * near_share / len({_phase(r["grid_shift"]) for r in runs}) + v * (1 - near_share) / len(runs)
         return 1.0 - var / (true_var + var)
 
+    car_ceiling = {name: ceiling(name, runs) for name, runs in cars.items()}
     by_runs: dict[str, list[float]] = {}
     for name, runs in cars.items():
-        by_runs.setdefault(str(len(runs)), []).append(ceiling(name, runs))
+        by_runs.setdefault(str(len(runs)), []).append(car_ceiling[name])
     halves = [runs[3]["batch_rel_l2"] for runs in cars.values() if len(runs) >= 6 and runs[3].get("batch_rel_l2")]
     paired = None if not pair_diffs else {
         "pairs": len(pair_diffs), "cd_noise_std_background": bg_var**0.5,
@@ -183,7 +184,7 @@ def report(data: Path, out: Path, command: str) -> dict[str, object]:
                 "its mean.",
         "per_car": {name: {"Cd": [r["Cd"] for r in runs], "grid_shift": [r["grid_shift"] for r in runs],
                            "pressure_rel_l2": [r["pressure_rel_l2"] for r in runs[1:]],
-                           "r2_ceiling": ceiling(name, runs)}
+                           "r2_ceiling": car_ceiling[name]}
                     for name, runs in cars.items()},
     }
     write_json_atomic(out, summary)
