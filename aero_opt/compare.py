@@ -2,6 +2,8 @@
 
 Layout of ``out_dir``::
 
+    inputs.json                    the models' SHA-256 and the optimize settings the runs were made with: a resumed
+                                   comparison with other models or settings is refused rather than mixed
     <car>/start.pt                 latent code and start mesh (computed once per car)
     <car>/cfd_initial/             OpenFOAM case of the start shape (with --verify; shared by all runs)
     <car>/<param>/summary.json     one optimization (written last: a run with it is finished and skipped)
@@ -12,9 +14,11 @@ Layout of ``out_dir``::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,58 @@ from aero_opt.optimize import Models, OptimizeConfig, StartShape, data_cd_floor,
 from parameterizations import NAMES
 
 log = logging.getLogger(__name__)
+
+INPUTS_FILE = "inputs.json"
+"""What a comparison folder's runs were made with (:func:`claim_folder`)."""
+
+
+def model_fingerprints(surrogate_dir: Path, decoder_dir: Path) -> dict[str, str]:
+    """SHA-256 of the surrogate's ``model.pt`` and the decoder's ``checkpoint.pt`` (hex), to tell models apart.
+
+    Raises:
+        AeroOptError: a model file is missing (naming it).
+    """
+    out = {}
+    for key, path in (("surrogate", Path(surrogate_dir) / "model.pt"),
+                      ("car_decoder", Path(decoder_dir) / "checkpoint.pt")):
+        if not path.is_file():
+            raise AeroOptError(f"{path}: model file not found")
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        out[key] = digest.hexdigest()
+    return out
+
+
+def claim_folder(out_dir: Path, inputs: dict[str, Any]) -> None:
+    """Record ``inputs`` in ``out_dir/inputs.json``, or check that the folder's earlier runs used the same.
+
+    Finished runs in a comparison folder are reused, so a folder resumed with another model or other settings would
+    mix two experiments in one table. A folder with runs but no record (made before it was kept) is adopted.
+
+    Args:
+        out_dir: the comparison folder; inputs: JSON-serializable description (``models`` and ``optimize``).
+
+    Raises:
+        AeroOptError: the folder's record differs, naming the file and the first differing key.
+    """
+    path = Path(out_dir) / INPUTS_FILE
+    if path.is_file():
+        old = json.loads(path.read_text())
+        for key in sorted(set(old) | set(inputs)):
+            if old.get(key) != inputs.get(key):
+                diff = key
+                if isinstance(old.get(key), dict) and isinstance(inputs.get(key), dict):
+                    sub = sorted(k for k in set(old[key]) | set(inputs[key]) if old[key].get(k) != inputs[key].get(k))
+                    diff = f"{key}.{sub[0]}" if sub else key
+                raise AeroOptError(f"{path}: this folder's runs were made with another {diff}; use a new output "
+                                   f"folder (or delete this one) to compare with the current models and settings")
+        return
+    if Path(out_dir).is_dir() and any(Path(out_dir).glob("*/*/summary.json")):
+        log.warning("%s: finished runs without %s (made by an older version); assuming the current models and "
+                    "settings", out_dir, INPUTS_FILE)
+    write_json_atomic(path, inputs)
 
 
 def _start(car: str, models: Models, cfg: OptimizeConfig, data_dir: Path, car_dir: Path) -> StartShape:
@@ -66,6 +122,7 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
         raise AeroOptError("--cars: give at least one car")
     out_dir = Path(out_dir)
     models = Models.load(surrogate_dir, decoder_dir)
+    claim_folder(out_dir, {"models": model_fingerprints(surrogate_dir, decoder_dir), "optimize": asdict(cfg)})
     cd_floor = data_cd_floor(cfg, data_dir, models.surrogate)
     runs: list[tuple[str, str, Path]] = []
     for car in cars:

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from aero_opt.atomic import write_json_atomic
-from aero_opt.compare import run_compare
+from aero_opt.compare import model_fingerprints, run_compare
 from aero_opt.config import load_config
 from aero_opt.dataset import split_names
 
@@ -43,8 +43,9 @@ def main() -> int:
     if args.iters is not None:
         cfg = replace(cfg, iters=args.iters)
     t0 = time.perf_counter()
-    table = run_compare(cars, ["all"], args.work, cfg, data / "models" / "surrogate", data / "models" / "car_decoder",
-                        data / "dataset", do_verify=True, workers=args.workers)
+    surrogate_dir, decoder_dir = data / "models" / "surrogate", data / "models" / "car_decoder"
+    table = run_compare(cars, ["all"], args.work, cfg, surrogate_dir, decoder_dir, data / "dataset", do_verify=True,
+                        workers=args.workers)
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.work / "results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -58,7 +59,8 @@ def main() -> int:
         shutil.copy(args.work / car / "meshsdf" / "before_after.png", shapes / f"{car}_meshsdf.png")
     write_json_atomic(args.out / "comparison.json", {
         "command": "python scripts/reproduce_comparison.py " + " ".join(sys.argv[1:]), "cars": cars,
-        "iterations": cfg.iters, "verify_preset": cfg.verify_preset, "table": table,
+        "iterations": cfg.iters, "verify_preset": cfg.verify_preset,
+        "models_sha256": model_fingerprints(surrogate_dir, decoder_dir), "table": table,
         "optimization_seconds": round(sum(float(r["seconds"]) for r in rows), 1),
         "seconds_this_invocation": round(time.perf_counter() - t0, 1),
         "note": "optimization_seconds: the optimizations' own time, summed; seconds_this_invocation: the wall time "

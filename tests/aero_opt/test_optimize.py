@@ -14,7 +14,7 @@ import pytest
 import torch
 import trimesh
 
-from aero_opt.compare import _row, run_compare, summarize
+from aero_opt.compare import _row, model_fingerprints, run_compare, summarize
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_BOUNDS, CAR_OFFSET, CAR_SCALE
 from aero_opt.isosurface import extract
@@ -124,6 +124,7 @@ def test_compare_resumes(models: Models, start: StartShape, tmp_path: Path, monk
     import aero_opt.compare as compare
 
     monkeypatch.setattr(compare.Models, "load", classmethod(lambda cls, a, b: models))
+    monkeypatch.setattr(compare, "model_fingerprints", lambda a, b: {"surrogate": "s0", "car_decoder": "d0"})
     monkeypatch.setattr(compare, "start_shape", lambda car, m, r, d: start)
     calls: list[str] = []
     real = compare.run_start
@@ -140,6 +141,30 @@ def test_compare_resumes(models: Models, start: StartShape, tmp_path: Path, monk
     run_compare(*args, progress=False)
     assert calls == ["scaling", "freeform", "freeform"]
     assert "| scaling | 1 |" in (tmp_path / "results.md").read_text()
+    # the same folder resumed with another surrogate or other settings would mix two experiments: refused
+    monkeypatch.setattr(compare, "model_fingerprints", lambda a, b: {"surrogate": "s1", "car_decoder": "d0"})
+    with pytest.raises(AeroOptError, match="inputs.json: .*another models.surrogate"):
+        run_compare(*args, progress=False)
+    monkeypatch.setattr(compare, "model_fingerprints", lambda a, b: {"surrogate": "s0", "car_decoder": "d0"})
+    with pytest.raises(AeroOptError, match="another optimize.iters"):
+        run_compare(args[0], args[1], tmp_path, replace(CFG, iters=CFG.iters + 1), *args[4:], progress=False)
+    assert calls == ["scaling", "freeform", "freeform"]
+
+
+def test_model_fingerprints_tell_models_apart(tmp_path: Path) -> None:
+    """SHA-256 of each model file (hashlib on the bytes); a missing file is named."""
+    import hashlib
+
+    (tmp_path / "s").mkdir()
+    (tmp_path / "d").mkdir()
+    (tmp_path / "s" / "model.pt").write_bytes(b"a" * 3_000_000)
+    (tmp_path / "d" / "checkpoint.pt").write_bytes(b"b")
+    f = model_fingerprints(tmp_path / "s", tmp_path / "d")
+    assert f == {"surrogate": hashlib.sha256(b"a" * 3_000_000).hexdigest(),
+                 "car_decoder": hashlib.sha256(b"b").hexdigest()}
+    (tmp_path / "d" / "checkpoint.pt").unlink()
+    with pytest.raises(AeroOptError, match="checkpoint.pt: model file not found"):
+        model_fingerprints(tmp_path / "s", tmp_path / "d")
 
 
 def test_cd_floor_is_the_surrogates_own_record(models: Models, tmp_path: Path) -> None:
@@ -181,6 +206,7 @@ def test_compare_verify_shares_the_initial_case(models: Models, start: StartShap
     import aero_opt.compare as compare
 
     monkeypatch.setattr(compare.Models, "load", classmethod(lambda cls, a, b: models))
+    monkeypatch.setattr(compare, "model_fingerprints", lambda a, b: {"surrogate": "s0", "car_decoder": "d0"})
     monkeypatch.setattr(compare, "start_shape", lambda car, m, r, d: start)
     cases: list[Path] = []
 
