@@ -87,6 +87,11 @@ def claim_folder(out_dir: Path, inputs: dict[str, Any]) -> None:
     write_json_atomic(path, inputs)
 
 
+def recorded_models(out_dir: Path) -> dict[str, str]:
+    """The models' SHA-256 that :func:`run_compare` recorded for ``out_dir`` (``inputs.json``), for summaries."""
+    return json.loads((Path(out_dir) / INPUTS_FILE).read_text())["models"]
+
+
 def _start(car: str, models: Models, cfg: OptimizeConfig, data_dir: Path, car_dir: Path) -> StartShape:
     """The car's start shape, cached in ``car_dir/start.pt``."""
     path = car_dir / "start.pt"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aero_opt.atomic import write_json_atomic
-from aero_opt.compare import model_fingerprints, run_compare
+from aero_opt.compare import recorded_models, run_compare
 from aero_opt.config import load_config
 from aero_opt.dataset import split_names
 from aero_opt.errors import AeroOptError
@@ -68,7 +68,7 @@ def run_demo(out: Path, config: Path | None = None, data_dir: Path | None = None
     table = run_compare([car], ["all"], out, cfg, surrogate_dir, decoder_dir, data_dir / "dataset",
                         do_verify=verify, workers=workers)
     summary = {"car": car, "iterations": cfg.iters, "verify_preset": cfg.verify_preset if verify else None,
-               "models_sha256": model_fingerprints(surrogate_dir, decoder_dir), "table": table,
+               "models_sha256": recorded_models(Path(out)), "table": table,
                "seconds": round(time.perf_counter() - t0, 1), "results": str(Path(out) / "results.md")}
     write_json_atomic(Path(out) / "summary.json", summary)
     log.info("demo: %s, %d iterations per parameterization, %.0f s\n%s", car, cfg.iters, summary["seconds"],

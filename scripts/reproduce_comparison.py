@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from aero_opt.atomic import write_json_atomic
-from aero_opt.compare import model_fingerprints, run_compare
+from aero_opt.compare import recorded_models, run_compare
 from aero_opt.config import load_config
 from aero_opt.dataset import split_names
 
@@ -60,7 +60,7 @@ def main() -> int:
     write_json_atomic(args.out / "comparison.json", {
         "command": "python scripts/reproduce_comparison.py " + " ".join(sys.argv[1:]), "cars": cars,
         "iterations": cfg.iters, "verify_preset": cfg.verify_preset,
-        "models_sha256": model_fingerprints(surrogate_dir, decoder_dir), "table": table,
+        "models_sha256": recorded_models(args.work), "table": table,
         "optimization_seconds": round(sum(float(r["seconds"]) for r in rows), 1),
         "seconds_this_invocation": round(time.perf_counter() - t0, 1),
         "note": "optimization_seconds: the optimizations' own time, summed; seconds_this_invocation: the wall time "

@@ -63,7 +63,7 @@ def test_a_resumed_demo_adds_its_time_to_the_earlier_runs(tmp_path: Path, monkey
         return {"meshsdf": {"runs": 1}}
 
     monkeypatch.setattr(demo, "run_compare", fake_compare)
-    monkeypatch.setattr(demo, "model_fingerprints", lambda a, b: {"surrogate": "s0", "car_decoder": "d0"})
+    monkeypatch.setattr(demo, "recorded_models", lambda out: {"surrogate": "s0", "car_decoder": "d0"})
     out = tmp_path / "demo"
     first = demo.run_demo(out, data_dir=data_dir)["seconds"]
     second = demo.run_demo(out, data_dir=data_dir)["seconds"]
