@@ -61,13 +61,15 @@ def claim_folder(out_dir: Path, inputs: dict[str, Any]) -> None:
     """Record ``inputs`` in ``out_dir/inputs.json``, or check that the folder's earlier runs used the same.
 
     Finished runs in a comparison folder are reused, so a folder resumed with another model or other settings would
-    mix two experiments in one table. A folder with runs but no record (made before it was kept) is adopted.
+    mix two experiments in one table. A folder with runs but no record (made before it was kept) is refused too:
+    its models are unknown.
 
     Args:
         out_dir: the comparison folder; inputs: JSON-serializable description (``models`` and ``optimize``).
 
     Raises:
-        AeroOptError: the folder's record differs, naming the file and the first differing key.
+        AeroOptError: the folder's record differs (naming the file and the first differing key), or the folder
+            holds finished runs and no record.
     """
     path = Path(out_dir) / INPUTS_FILE
     if path.is_file():
@@ -82,8 +84,8 @@ def claim_folder(out_dir: Path, inputs: dict[str, Any]) -> None:
                                    f"folder (or delete this one) to compare with the current models and settings")
         return
     if Path(out_dir).is_dir() and any(Path(out_dir).glob("*/*/summary.json")):
-        log.warning("%s: finished runs without %s (made by an older version); assuming the current models and "
-                    "settings", out_dir, INPUTS_FILE)
+        raise AeroOptError(f"{out_dir}: holds finished runs but no {INPUTS_FILE} (made by an older version), so "
+                           f"the models they used are unknown; use a new output folder")
     write_json_atomic(path, inputs)
 
 

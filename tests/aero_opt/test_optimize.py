@@ -148,7 +148,11 @@ def test_compare_resumes(models: Models, start: StartShape, tmp_path: Path, monk
     monkeypatch.setattr(compare, "model_fingerprints", lambda a, b: {"surrogate": "s0", "car_decoder": "d0"})
     with pytest.raises(AeroOptError, match="another optimize.iters"):
         run_compare(args[0], args[1], tmp_path, replace(CFG, iters=CFG.iters + 1), *args[4:], progress=False)
-    assert calls == ["scaling", "freeform", "freeform"]
+    # finished runs with no record (an older version's folder): their models are unknown, refused
+    (tmp_path / "inputs.json").unlink()
+    with pytest.raises(AeroOptError, match="finished runs but no inputs.json"):
+        run_compare(*args, progress=False)
+    assert calls == ["scaling", "freeform", "freeform"] and not (tmp_path / "inputs.json").exists()
 
 
 def test_model_fingerprints_tell_models_apart(tmp_path: Path) -> None:
