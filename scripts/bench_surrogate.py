@@ -23,11 +23,9 @@ import torch
 from torch_geometric.nn import SplineConv as PygSplineConv
 
 from aero_opt.atomic import write_json_atomic
-from aero_opt.config import load_config
 from aero_opt.dataset import load_car
-from surrogate.graph import build_graph, max_edge_component
+from surrogate.graph import build_graph
 from surrogate.spline_conv import SplineConv
-from surrogate.splinecnn import PressureSplineCNN
 from surrogate.train import Surrogate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +59,8 @@ def _time(sur: Surrogate, verts: torch.Tensor, faces: torch.Tensor, repeats: int
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--car", type=Path, default=None, help="dataset car (default: the first in data/dataset)")
+    ap.add_argument("--model", type=Path, default=ROOT / "data" / "models" / "surrogate",
+                    help="surrogate folder whose model is timed (default: the shipped one)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "surrogate.json")
     args = ap.parse_args()
@@ -68,15 +68,14 @@ def main() -> int:
     car = load_car(car_path)
     verts = torch.as_tensor(car.verts, dtype=torch.float32)
     faces = torch.as_tensor(car.faces)
-    mx = max_edge_component(verts, faces)
-    torch.manual_seed(0)
-    cfg = load_config(ROOT / "configs" / "default.yaml").surrogate  # the model the project trains
-    sur = Surrogate(PressureSplineCNN(cfg), mx)
+    sur = Surrogate.load(args.model)  # the shipped model: its architecture is what users run
+    cfg = sur.model.cfg
     model_times = {f"{'bf16' if bf16 else 'fp32'}_{'forward_backward_to_vertices' if bwd else 'forward'}":
                    _time(sur, verts, faces, args.repeats, bwd, bf16) for bf16 in (False, True) for bwd in (True, False)}
     t_model = model_times["bf16_forward_backward_to_vertices"]
-    g = build_graph(verts, faces, mx)
+    g = build_graph(verts, faces, sur.max_value)
     layers = {}
+    torch.manual_seed(0)
     for width in (cfg.width, 64):
         x = torch.randn(len(verts), width)
         ours = SplineConv(width, width)
@@ -89,6 +88,7 @@ def main() -> int:
     cfd = summary["seconds_per_case"]["median"]
     out = {"command": "python scripts/bench_surrogate.py " + " ".join(sys.argv[1:]), "car": car_path.name,
            "vertices": int(len(verts)), "edges": int(g.edge_index.shape[1]), "model": cfg.__dict__,
+           "model_dir": str(args.model),
            "model_seconds": model_times, "target_seconds": 1.0,
            "note_precision": "bf16: dense matmuls in bfloat16 under torch.autocast (the optimizer's default); "
                              "fp32: everything in float32",
