@@ -1,4 +1,4 @@
-"""Benchmark the surrogate on CPU: forward + backward (to the vertices) of the full SplineCNN on a ~10k-vertex car
+"""Benchmark the surrogate on CPU: forward + backward (to the vertices) of the shipped SplineCNN on a ~10k-vertex car
 mesh, forward alone, one SplineConv layer (32 -> 32 and 64 -> 64) with the project's implementation and with PyG's
 compiled ``torch_spline_conv`` kernel side by side in one run (the whole model with PyG's kernel takes minutes), and the
 OpenFOAM coarse-case time from the dataset for the speed-up over CFD.

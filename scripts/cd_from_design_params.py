@@ -13,6 +13,15 @@ average three CFD runs (scripts/average_labels.py) once on a single run's Cd and
 surrogate's test metrics (``--surrogate-metrics``) it also reports how the GP's and the surrogate's per-car Cd errors
 correlate over the test cars: if models this different miss the same cars, what they miss is in the labels or in
 the flow, not in either model. Writes docs/validation/cd_baselines.json and docs/validation/cd_learning_curve.png.
+
+``--error-trend TRAIN_METRICS TEST_METRICS`` instead fits a surrogate's total Cd errors on its training cars
+linearly on the standardized design parameters and style, subtracts the fit from its test cars' errors and writes
+docs/validation/error_trend.json (``--out``): if the test error barely moves, the missed Cd is not a smooth trend
+in the shape parameters that a global input could supply.
+
+    .venv/bin/python scripts/cd_from_design_params.py --error-trend \
+        docs/validation/run10_metrics_train_654cars.json docs/validation/run10_metrics_test_79cars.json \
+        --out docs/validation/error_trend.json
 """
 
 from __future__ import annotations
@@ -201,18 +210,53 @@ def _plot_curve(curve: list[dict[str, float]], ceiling: float | None, path: Path
     plt.close(fig)
 
 
+def error_trend(data: Path, train_metrics: Path, test_metrics: Path) -> dict[str, Any]:
+    """How much of a surrogate's Cd error is a linear trend in the design parameters (see the module docstring).
+
+    Args:
+        data: the dataset folder; train_metrics, test_metrics: ``eval-surrogate`` metrics with ``per_car`` rows on
+            the training and test split.
+
+    Returns:
+        The error std on both splits, the in-sample share of the training error variance the fit explains, the
+        test error std after subtracting the fit, and the coefficients (Cd per standard deviation).
+    """
+    rows = [json.loads(m.read_text())["per_car"] for m in (train_metrics, test_metrics)]
+    keys, groups = _design(data, [[r["car"] for r in rs] for rs in rows])
+    errs = [np.array([r["cd_total_pred"] - r["cd_total_cfd"] for r in rs]) for rs in rows]
+    mu, sd = groups[0][0].mean(0), groups[0][0].std(0) + 1e-12
+    a_tr, a_te = (np.c_[(g[0] - mu) / sd, np.ones(len(g[0]))] for g in groups)
+    w, *_ = np.linalg.lstsq(a_tr, errs[0], rcond=None)
+    return {"train_cars": len(errs[0]), "test_cars": len(errs[1]), "train_error_std": float(errs[0].std()),
+            "train_variance_explained": float(1 - ((errs[0] - a_tr @ w) ** 2).mean() / errs[0].var()),
+            "test_error_std": float(errs[1].std()), "test_error_std_after_trend": float((errs[1] - a_te @ w).std()),
+            "coefficients": dict(zip(keys, map(float, w[:-1])))}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "dataset")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "validation" / "cd_baselines.json")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default docs/validation/cd_baselines.json (error_trend.json with --error-trend)")
     ap.add_argument("--noise-report", type=Path, default=ROOT / "docs" / "validation" / "label_noise.json",
                     help="label-noise report of scripts/average_labels.py (R2 ceiling, noise probe)")
     ap.add_argument("--surrogate-metrics", type=Path,
                     default=ROOT / "data" / "models" / "surrogate" / "metrics_test.json",
                     help="eval-surrogate metrics.json whose per-car Cd errors to compare with the GP's "
                          "(skipped if absent)")
+    ap.add_argument("--error-trend", type=Path, nargs=2, metavar=("TRAIN_METRICS", "TEST_METRICS"), default=None,
+                    help="only fit a surrogate's training-car Cd errors on the design parameters (module docstring)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.out is None:
+        args.out = ROOT / "docs" / "validation" / ("error_trend.json" if args.error_trend else "cd_baselines.json")
+    if args.error_trend is not None:
+        rep = {"command": "python scripts/cd_from_design_params.py " + " ".join(sys.argv[1:]),
+               **error_trend(args.data, *args.error_trend)}
+        write_json_atomic(args.out, rep)
+        logging.info("trend explains %.1f%% of the training error variance; test error std %.4f -> %.4f",
+                     100 * rep["train_variance_explained"], rep["test_error_std"], rep["test_error_std_after_trend"])
+        return 0
     test_names = split_names(args.data, "test")
     keys, ((x, y, runs), (xv, yv, runs_v), (xt, yt, _)) = _design(args.data, [split_names(args.data, s)
                                                              for s in ("train", "val")] + [test_names])
