@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from aero_opt.errors import AeroOptError
 from surrogate.forces import drag_coefficient, surface_force
 from surrogate.splinecnn import SurrogateConfig
 from surrogate.train import Surrogate, TrainSurrogateConfig, coefficient_cd, load_split, train_surrogate
@@ -227,6 +228,27 @@ def test_predict_flags_a_mesh_unlike_the_training_cars(mini_dataset: Path, tmp_p
     assert json.loads((tmp_path / "ball" / "summary.json").read_text())["in_training_domain"] is False
 
 
+def test_weight_decay_shrinks_weights_not_biases() -> None:
+    """With a zero gradient one step multiplies every weight tensor by 1 - lr * weight_decay and leaves the
+    biases alone; weight_decay 0 leaves everything alone."""
+    from surrogate.splinecnn import PressureSplineCNN
+    from surrogate.train import make_optimizer
+
+    torch.manual_seed(0)
+    for wd in (0.0, 0.1):
+        model = PressureSplineCNN(SurrogateConfig(width=4, blocks=1))
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        opt = make_optimizer(model, TrainSurrogateConfig(lr=0.01, weight_decay=wd))
+        for p in model.parameters():
+            p.grad = torch.zeros_like(p)
+        opt.step()
+        for n, p in model.named_parameters():
+            factor = 1 - 0.01 * wd if p.ndim >= 2 else 1.0
+            assert torch.allclose(p, before[n] * factor, atol=1e-7), n
+    with pytest.raises(AeroOptError, match="weight_decay"):
+        make_optimizer(model, TrainSurrogateConfig(weight_decay=-1.0))
+
+
 def test_weight_average() -> None:
     """The average follows min(decay, (1+t)/(10+t)) per update; decay 0 is the raw model."""
     from surrogate.splinecnn import PressureSplineCNN
@@ -334,7 +356,6 @@ def test_parts_drag_loss_sees_a_shear_error_that_hides_a_pressure_error(mini_dat
 def test_training_can_start_from_a_trained_model(mini_dataset: Path, tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from aero_opt.errors import AeroOptError
     from surrogate.splinecnn import PressureSplineCNN
 
     cfg = SurrogateConfig(width=8, blocks=1)
