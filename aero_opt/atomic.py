@@ -3,7 +3,8 @@
 Every writer goes through :func:`atomic_open`: the data is written to ``<name>.tmp`` beside the target and
 renamed over it only when writing finished, so an interrupted job (Ctrl-C, a killed session, a full disk)
 never leaves half a file behind and never damages the file it was replacing. The temporary name ends in
-``.tmp``, so globs such as ``*.npz`` never pick up a leftover.
+``.tmp``, so globs such as ``*.npz`` never pick up a leftover. :func:`recorded_path` is how a results file
+names the files it was made from: relative to the repository, not this machine's absolute path.
 """
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+
+def recorded_path(path: str | Path, base: str | Path) -> str:
+    """``path`` as a results file records it: relative to ``base`` (the repository or the working directory)
+    when it lies inside it, else as given."""
+    full, root = Path(path).resolve(), Path(base).resolve()
+    return str(full.relative_to(root)) if full.is_relative_to(root) else str(path)
 
 
 @contextmanager

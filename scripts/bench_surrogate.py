@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch_geometric.nn import SplineConv as PygSplineConv
 
-from aero_opt.atomic import write_json_atomic
+from aero_opt.atomic import recorded_path, write_json_atomic
 from aero_opt.dataset import load_car
 from surrogate.graph import build_graph
 from surrogate.spline_conv import SplineConv
@@ -88,7 +88,7 @@ def main() -> int:
     cfd = summary["seconds_per_case"]["median"]
     out = {"command": "python scripts/bench_surrogate.py " + " ".join(sys.argv[1:]), "car": car_path.name,
            "vertices": int(len(verts)), "edges": int(g.edge_index.shape[1]), "model": cfg.__dict__,
-           "model_dir": str(args.model),
+           "model_dir": recorded_path(args.model, ROOT),
            "model_seconds": model_times, "target_seconds": 1.0,
            "note_precision": "bf16: dense matmuls in bfloat16 under torch.autocast (the optimizer's default); "
                              "fp32: everything in float32",

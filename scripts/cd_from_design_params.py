@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from aero_opt.atomic import write_json_atomic
+from aero_opt.atomic import recorded_path, write_json_atomic
 from aero_opt.dataset import load_car, split_names
 from aero_opt.errors import AeroOptError
 from surrogate.evaluate import r2_score, score_cd
@@ -287,9 +287,7 @@ def main() -> int:
             compared = surrogate_comparison(test_names, yt, gp_pred, json.loads(args.surrogate_metrics.read_text()))
         except AeroOptError as e:
             raise SystemExit(f"{args.surrogate_metrics}: {e}") from e
-        compared = {"metrics": str(args.surrogate_metrics.resolve().relative_to(ROOT))
-                    if args.surrogate_metrics.resolve().is_relative_to(ROOT) else str(args.surrogate_metrics),
-                    **compared}
+        compared = {"metrics": recorded_path(args.surrogate_metrics, ROOT), **compared}
     order = np.argsort(hyper["length_scales"])
     out = {
         "command": "python scripts/cd_from_design_params.py " + " ".join(sys.argv[1:]),

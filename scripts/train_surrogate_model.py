@@ -23,19 +23,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from aero_opt.atomic import write_json_atomic
+from aero_opt.atomic import recorded_path, write_json_atomic
 from aero_opt.config import load_config
 from surrogate.evaluate import evaluate
 from surrogate.train import train_surrogate
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _shown(path: Path) -> Path:
-    """``path`` relative to the working directory when it lies inside it (so the metrics files record
-    ``results/surrogate/run8``, not this machine's absolute path), else as given."""
-    full, here = path.resolve(), Path.cwd().resolve()
-    return full.relative_to(here) if full.is_relative_to(here) else path
 
 
 def main() -> int:
@@ -51,8 +44,9 @@ def main() -> int:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = load_config(args.config)
-    run = _shown(args.work / args.run)
-    args.data, args.real = _shown(args.data), _shown(args.real)
+    # relative to the working directory, so the metrics files record results/surrogate/run8, not this machine's path
+    run = Path(recorded_path(args.work / args.run, Path.cwd()))
+    args.data, args.real = Path(recorded_path(args.data, Path.cwd())), Path(recorded_path(args.real, Path.cwd()))
     resume = (run / "checkpoint.pt").is_file()
     init_record = None
     if args.init is not None:

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from aero_opt.atomic import atomic_open, save_torch_atomic, savez_atomic, write_csv_atomic, write_json_atomic
+from aero_opt.atomic import (
+    atomic_open,
+    recorded_path,
+    save_torch_atomic,
+    savez_atomic,
+    write_csv_atomic,
+    write_json_atomic,
+)
 
 
 def test_failed_write_keeps_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:
@@ -38,3 +45,11 @@ def test_writers_round_trip_and_create_folders(tmp_path: Path) -> None:
 def test_csv_without_rows_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no rows"):
         write_csv_atomic(tmp_path / "history.csv", [])
+
+
+def test_recorded_path_is_relative_inside_the_base_only(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    assert recorded_path(repo / "data" / "models" / "surrogate", repo) == "data/models/surrogate"
+    assert recorded_path(repo / "results" / ".." / "data", repo) == "data"
+    outside = tmp_path / "elsewhere" / "model.pt"
+    assert recorded_path(outside, repo) == str(outside)

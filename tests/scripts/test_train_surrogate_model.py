@@ -47,11 +47,3 @@ def test_trains_ships_and_fine_tunes_from_the_shipped_model(load_script: Callabl
     assert b.max_value == a.max_value
     assert all(torch.equal(p, q) for p, q in zip(a.model.state_dict().values(), b.model.state_dict().values()))
 
-
-def test_paths_inside_the_working_directory_are_recorded_relative(
-        load_script: Callable[[str], ModuleType], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    mod = load_script("train_surrogate_model.py")
-    monkeypatch.chdir(tmp_path)
-    assert mod._shown(tmp_path / "results" / "run8") == Path("results/run8")
-    outside = tmp_path.parent / "elsewhere"
-    assert mod._shown(outside) == outside
