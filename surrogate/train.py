@@ -266,6 +266,19 @@ def _loss(model: PressureSplineCNN, s: Sample, max_value: float, tcfg: TrainSurr
     return loss + tcfg.drag_weight * drag, abs(float(cd_err.detach()))
 
 
+def validation_scores(model: PressureSplineCNN, samples: list[Sample], max_value: float,
+                      tcfg: TrainSurrogateConfig, cache: dict[str, tuple[MeshGraph, SplineBasis]] | None = None
+                      ) -> tuple[float, float]:
+    """Mean training loss (as ``tcfg`` weighs it) and mean absolute total-Cd error of ``model`` over ``samples``
+    (the validation cars), without gradients: the figures ``history.json`` records per epoch. ``cache``: graphs
+    and spline bases by car name, filled as needed."""
+    cache = {} if cache is None else cache
+    with torch.no_grad():
+        losses, cd_err = zip(*((float(lo), e) for lo, e in (_loss(model, s, max_value, tcfg, cache)
+                                                             for s in samples)))
+    return float(np.mean(losses)), float(np.mean(cd_err))
+
+
 def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: TrainSurrogateConfig,
                     resume: bool = False, progress: bool = True, init: Path | None = None) -> dict[str, Any]:
     """Train (or resume) the surrogate; writes ``model.pt`` (best, with the training cars' domain recorded at the
@@ -334,14 +347,11 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
             opt.step()
             ema.update(model)
             losses.append(loss.item())
-        with torch.no_grad():
-            val_losses, val_cd = zip(*((float(lo), e) for lo, e in (_loss(ema.model, s, max_value, tcfg, cache)
-                                                                    for s in val_set)))
-        val = float(np.mean(val_losses))
+        val, val_cd_mae = validation_scores(ema.model, val_set, max_value, tcfg, cache)
         if not math.isfinite(val):
             raise AeroOptError(f"training diverged at epoch {epoch + 1} (validation loss NaN); lower the lr")
         history.append({"epoch": epoch + 1, "train": float(np.mean(losses)), "val": val,
-                        "val_cd_mae": float(np.mean(val_cd)), "lr": lr, "seconds": time.perf_counter() - t0})
+                        "val_cd_mae": val_cd_mae, "lr": lr, "seconds": time.perf_counter() - t0})
         if val < best:
             best, since_best = val, 0
             surrogate.save(run_dir / "model.pt", {"epoch": epoch + 1, "val": val})
