@@ -3,12 +3,13 @@
 Metrics (``metrics.json``): per-car relative L2 error of the surface pressure ‖p̂ − p‖ / ‖p‖ (mean, median);
 Cd from the integrated predicted pressure against Cd from the integrated CFD pressure on the same mesh (MAE, max
 error, R², Spearman rank correlation) — both integrated with :mod:`surrogate.forces`, so the comparison isolates
-the model; the same Cd metrics for each car's mirror image in y = 0 (the true drag is the same; for a symmetric
-car it is the same body tessellated the other way round, so the change measures how much the model depends on
-the tessellation); the pressure Cd error split by region of the car (front, rear/base, top, bottom, side); the
-spread and sign of the predicted viscous Cd against CFD's (``cd_viscous``); and the
-inference time per car. Pictures: a parity plot and the predicted vs CFD pressure on the
-worst, median and best car.
+the model — with 95% bootstrap intervals of the total Cd's R² and Spearman over the cars (``cd_total.ci95``: how
+far a score could move with another draw of test cars); the same Cd metrics for each car's mirror image in y = 0
+(the true drag is the same; for a symmetric car it is the same body tessellated the other way round, so the change
+measures how much the model depends on the tessellation); the pressure Cd error split by region of the car (front,
+rear/base, top, bottom, side); the spread and sign of the predicted viscous Cd against CFD's (``cd_viscous``); and
+the inference time per car. Pictures: a parity plot and the predicted vs CFD pressure on the worst, median and
+best car.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 import trimesh
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 
 from aero_opt.atomic import write_json_atomic, write_text_atomic
 from surrogate.forces import drag_coefficient, face_normals_areas, force_parts, surface_force
@@ -67,6 +68,26 @@ def score_cd(y: np.ndarray, yh: np.ndarray) -> dict[str, float | None]:
     return {"mae": float(np.abs(y - yh).mean()), "max_error": float(np.abs(y - yh).max()),
             "r2": r2_score(y, yh) if len(y) > 1 else None,
             "spearman": float(spearmanr(y, yh).statistic) if len(y) > 2 else None}
+
+
+def bootstrap_ci(y: np.ndarray, yh: np.ndarray, resamples: int = 2000, seed: int = 0) -> dict[str, list[float]]:
+    """95% bootstrap intervals (percentile; cars resampled with replacement, fixed seed) of the R² and the Spearman
+    correlation of predicted drag coefficients ``yh`` (N,) against reference ones ``y`` (N,), N >= 3: how far the
+    scores of a test set of N cars could move with another draw of N cars."""
+    y, yh = np.asarray(y, dtype=float), np.asarray(yh, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, len(y), size=(resamples, len(y)))
+    yb, hb = y[idx], yh[idx]
+
+    def rowwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # Pearson r per resample; NaN where one is constant
+        a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
+        den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+        return np.divide((a * b).sum(1), den, out=np.full(len(a), np.nan), where=den > 0)
+
+    tot = ((yb - yb.mean(1, keepdims=True)) ** 2).sum(1)
+    r2 = np.divide(-((yb - hb) ** 2).sum(1), tot, out=np.full(resamples, np.nan), where=tot > 0) + 1.0
+    rho = rowwise(rankdata(yb, axis=1), rankdata(hb, axis=1))  # Spearman: Pearson of the ranks (ties averaged)
+    return {name: [float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))]
+            for name, v in (("r2", r2), ("spearman", rho))}
 
 
 def cd_metrics(rows: list[dict[str, Any]], key: str) -> dict[str, float | None]:
@@ -190,7 +211,8 @@ def summarize(rows: list[dict[str, Any]], sections: list[str] | None = None) -> 
         sections: which of ``EXTRA_SECTIONS`` to add (default: all; ``sections_in(rows)`` for rows of an older file).
 
     Returns:
-        Dict with keys ``pressure_rel_l2``, ``cd_pressure``, ``cd_total`` and the chosen sections (by default
+        Dict with keys ``pressure_rel_l2``, ``cd_pressure``, ``cd_total`` (with ``ci95`` from three cars on: see
+        :func:`bootstrap_ci`) and the chosen sections (by default
         ``cd_viscous``, ``cd_pressure_error_by_region``, ``by_label_runs``, ``by_style`` and ``mirror``).
 
     Raises:
@@ -200,6 +222,9 @@ def summarize(rows: list[dict[str, Any]], sections: list[str] | None = None) -> 
     out = {"pressure_rel_l2": {"mean": float(rel.mean()), "median": float(np.median(rel)), "max": float(rel.max())},
            "cd_pressure": cd_metrics(rows, "cd_pressure"),
            "cd_total": cd_metrics(rows, "cd_total")}
+    if len(rows) >= 3:
+        out["cd_total"]["ci95"] = bootstrap_ci(np.array([r["cd_total_cfd"] for r in rows]),
+                                               np.array([r["cd_total_pred"] for r in rows]))
     for name in EXTRA_SECTIONS if sections is None else sections:
         out[name] = EXTRA_SECTIONS[name][1](rows)
     return out

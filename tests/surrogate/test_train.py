@@ -177,6 +177,34 @@ def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> 
     s = score_cd(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0, 5.0]))
     assert s == pytest.approx({"mae": 0.25, "max_error": 1.0, "r2": 0.8, "spearman": 1.0})
     assert score_cd(np.array([0.3, 0.4]), np.array([0.4, 0.3]))["spearman"] is None
+    assert m["cd_total"]["ci95"]["r2"][0] <= m["cd_total"]["r2"] <= m["cd_total"]["ci95"]["r2"][1]
+
+
+def test_bootstrap_interval_brackets_the_score_and_narrows_with_more_cars() -> None:
+    from scipy.stats import spearmanr
+
+    from surrogate.evaluate import bootstrap_ci, r2_score
+
+    perfect = bootstrap_ci(np.arange(5.0), np.arange(5.0))  # resamples of one repeated car are left out
+    assert perfect == {"r2": [pytest.approx(1.0), pytest.approx(1.0)], "spearman": [pytest.approx(1.0)] * 2}
+    y = np.array([0.3, 0.25, 0.4, 0.28, 0.33, 0.31])
+    yh = y + np.array([0.01, -0.02, 0.0, 0.015, -0.01, 0.02])
+    ci = bootstrap_ci(y, yh, resamples=300, seed=3)
+    rng = np.random.default_rng(3)  # the same resamples, scored one by one with the plain functions
+    idx = rng.integers(0, 6, size=(300, 6))
+    ok = [i for i in idx if len(set(i)) > 1]
+    assert ci["r2"] == pytest.approx([np.percentile([r2_score(y[i], yh[i]) for i in ok], q) for q in (2.5, 97.5)])
+    assert ci["spearman"] == pytest.approx(
+        [np.nanpercentile([spearmanr(y[i], yh[i]).statistic for i in ok], q) for q in (2.5, 97.5)])
+    rng = np.random.default_rng(1)
+    widths = []
+    for n in (20, 2000):
+        y = rng.normal(size=n)
+        yh = y + 0.3 * rng.normal(size=n)  # R² ≈ 1 - 0.09 = 0.91
+        ci = bootstrap_ci(y, yh)
+        assert ci["r2"][0] < r2_score(y, yh) < ci["r2"][1]
+        widths.append(ci["r2"][1] - ci["r2"][0])
+    assert widths[1] < 0.05 < widths[0] and widths[0] / widths[1] > 5  # ~sqrt(100) = 10 times narrower
 
 
 def test_predict_on_a_user_mesh(tmp_path: Path) -> None:
