@@ -16,9 +16,10 @@ differ between the files (e.g. averaged over more runs since), since the rows th
 references.
 
 With ``--errors`` (two files or more, same CFD labels) a second table follows: the Pearson correlation of the
-per-car total Cd errors (predicted − CFD) of every pair of files over their common cars, and the Cd metrics of the
-mean of all files' predictions (an ensemble). Errors that correlate near 1 are shared by the models: averaging
-them cannot remove them.
+per-car total Cd errors (predicted − CFD) of every pair of files over their common cars with the difference of
+their Cd R² and its 95% paired bootstrap interval (both models scored on the same resampled cars: an interval that
+excludes 0 is a difference beyond the luck of the test draw), and the Cd metrics of the mean of all files'
+predictions (an ensemble). Errors that correlate near 1 are shared by the models: averaging them cannot remove them.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 
 from aero_opt.atomic import write_text_atomic
 from aero_opt.errors import AeroOptError
-from surrogate.evaluate import EXTRA_SECTIONS, score_cd, sections_in, summarize
+from surrogate.evaluate import EXTRA_SECTIONS, paired_r2_difference_ci, score_cd, sections_in, summarize
 
 COLUMNS = ("model", "cars", "pressure rel. L2", "Cd total R² / Spearman / MAE", "Cd pressure-only R² / Spearman",
            "viscous Cd std (CFD), negative", "mirror-image Cd change", "largest Cd error part (std)")
@@ -155,14 +156,18 @@ def error_agreement(entries: list[tuple[str, dict[str, Any]]]) -> str:
                            "labels before comparing their errors")
     pred = np.array([[f[n]["cd_total_pred"] for n in names] for f in rows])
     err = pred - cfd
-    lines = ["| files | cars | Cd error correlation (Pearson r) |", "|---|---|---|"]
+    lines = ["| files | cars | Cd error correlation (Pearson r) | Cd R² second − first (95% paired bootstrap) |",
+             "|---|---|---|---|"]
     for i in range(len(entries)):
         for j in range(i + 1, len(entries)):
             r = float(np.corrcoef(err[i], err[j])[0, 1])
-            lines.append(f"| {entries[i][0]} vs {entries[j][0]} | {len(names)} | {r:.2f} |")
+            d = score_cd(cfd[0], pred[j])["r2"] - score_cd(cfd[0], pred[i])["r2"]
+            lo, hi = paired_r2_difference_ci(cfd[0], pred[i], pred[j])
+            lines.append(f"| {entries[i][0]} vs {entries[j][0]} | {len(names)} | {r:.2f} | {d:+.3f} "
+                         f"[{lo:+.3f}, {hi:+.3f}] |")
     ens = score_cd(cfd[0], pred.mean(0))
     lines.append(f"| mean prediction: Cd R² / Spearman / MAE | {len(names)} | {_f(ens['r2'], 3)} / "
-                 f"{_f(ens['spearman'], 3)} / {_f(ens['mae'], 4)} |")
+                 f"{_f(ens['spearman'], 3)} / {_f(ens['mae'], 4)} | |")
     return "\n".join(lines) + "\n"
 
 

@@ -70,12 +70,27 @@ def score_cd(y: np.ndarray, yh: np.ndarray) -> dict[str, float | None]:
             "spearman": float(spearmanr(y, yh).statistic) if len(y) > 2 else None}
 
 
+def _resampled(n: int, resamples: int, seed: int) -> np.ndarray:
+    """(resamples, n) indices of ``n`` cars drawn with replacement (fixed seed)."""
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
+def _r2_rows(yb: np.ndarray, hb: np.ndarray) -> np.ndarray:
+    """R² of each row of ``hb`` against the same row of ``yb`` (both (R, N)); NaN where a row of ``yb`` is constant."""
+    tot = ((yb - yb.mean(1, keepdims=True)) ** 2).sum(1)
+    return np.divide(-((yb - hb) ** 2).sum(1), tot, out=np.full(len(yb), np.nan), where=tot > 0) + 1.0
+
+
+def _interval(v: np.ndarray) -> list[float]:
+    return [float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))]
+
+
 def bootstrap_ci(y: np.ndarray, yh: np.ndarray, resamples: int = 2000, seed: int = 0) -> dict[str, list[float]]:
     """95% bootstrap intervals (percentile; cars resampled with replacement, fixed seed) of the R² and the Spearman
     correlation of predicted drag coefficients ``yh`` (N,) against reference ones ``y`` (N,), N >= 3: how far the
     scores of a test set of N cars could move with another draw of N cars."""
     y, yh = np.asarray(y, dtype=float), np.asarray(yh, dtype=float)
-    idx = np.random.default_rng(seed).integers(0, len(y), size=(resamples, len(y)))
+    idx = _resampled(len(y), resamples, seed)
     yb, hb = y[idx], yh[idx]
 
     def rowwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # Pearson r per resample; NaN where one is constant
@@ -83,11 +98,18 @@ def bootstrap_ci(y: np.ndarray, yh: np.ndarray, resamples: int = 2000, seed: int
         den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
         return np.divide((a * b).sum(1), den, out=np.full(len(a), np.nan), where=den > 0)
 
-    tot = ((yb - yb.mean(1, keepdims=True)) ** 2).sum(1)
-    r2 = np.divide(-((yb - hb) ** 2).sum(1), tot, out=np.full(resamples, np.nan), where=tot > 0) + 1.0
     rho = rowwise(rankdata(yb, axis=1), rankdata(hb, axis=1))  # Spearman: Pearson of the ranks (ties averaged)
-    return {name: [float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))]
-            for name, v in (("r2", r2), ("spearman", rho))}
+    return {"r2": _interval(_r2_rows(yb, hb)), "spearman": _interval(rho)}
+
+
+def paired_r2_difference_ci(y: np.ndarray, first: np.ndarray, second: np.ndarray, resamples: int = 2000,
+                            seed: int = 0) -> list[float]:
+    """95% bootstrap interval of R²(second) − R²(first): two models' predicted Cd (N,) against the same reference
+    Cd ``y`` (N,), scored on the same resampled cars — whether one model is better than the other beyond the
+    luck of the test draw (an interval that excludes 0)."""
+    y, first, second = (np.asarray(a, dtype=float) for a in (y, first, second))
+    idx = _resampled(len(y), resamples, seed)
+    return _interval(_r2_rows(y[idx], second[idx]) - _r2_rows(y[idx], first[idx]))
 
 
 def cd_metrics(rows: list[dict[str, Any]], key: str) -> dict[str, float | None]:

@@ -118,10 +118,26 @@ def test_error_agreement_correlates_errors_and_scores_the_mean_prediction(
     text = mod.error_agreement([("a", _per_car(a, cfd)), ("b", _per_car(b, cfd))])
     ea, eb = np.subtract(a, cfd), np.subtract(b, cfd)
     r = np.sum((ea - ea.mean()) * (eb - eb.mean())) / np.sqrt(np.sum((ea - ea.mean())**2) * np.sum((eb - eb.mean())**2))
-    assert f"| a vs b | 4 | {r:.2f} |" in text
+    def r2(pred: np.ndarray) -> float:
+        return 1 - np.sum((pred - cfd) ** 2) / np.sum((np.array(cfd) - np.mean(cfd)) ** 2)
+
+    assert f"| a vs b | 4 | {r:.2f} | {r2(np.array(b)) - r2(np.array(a)):+.3f} [" in text
     mean = (np.array(a) + np.array(b)) / 2
-    r2 = 1 - np.sum((mean - cfd) ** 2) / np.sum((np.array(cfd) - np.mean(cfd)) ** 2)
-    assert text.splitlines()[-1] == f"| mean prediction: Cd R² / Spearman / MAE | 4 | {r2:.3f} / 1.000 / 0.0125 |"
+    last = f"| mean prediction: Cd R² / Spearman / MAE | 4 | {r2(mean):.3f} / 1.000 / 0.0125 | |"
+    assert text.splitlines()[-1] == last
+
+
+def test_paired_r2_difference_interval() -> None:
+    """Zero for a model against itself; excludes 0 when one model is better on every car (beyond the draw)."""
+    from surrogate.evaluate import paired_r2_difference_ci
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(0.3, 0.05, 60)
+    noise = rng.normal(0, 0.02, 60)
+    assert paired_r2_difference_ci(y, y + noise, y + noise) == [0.0, 0.0]
+    lo, hi = paired_r2_difference_ci(y, y + noise, y + 0.5 * noise)  # every error halved: R² rises by 3/4 of its gap
+    gap = np.sum(noise**2) / np.sum((y - y.mean()) ** 2)
+    assert 0 < lo < 0.75 * gap < hi
 
 
 def test_error_agreement_refuses_different_labels_and_single_files(load_script: Callable[[str], ModuleType]) -> None:
