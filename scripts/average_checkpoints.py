@@ -78,8 +78,8 @@ def main() -> int:
     sur = Surrogate(model, float(last["max_value"]), (min(cds), max(cds)))
     args.out.mkdir(parents=True, exist_ok=True)
     sur.save(args.out / "model.pt", {"epochs_averaged": epochs})
+    write_json_atomic(args.out / "report.json", report)  # before the ~5 min of training-domain statistics
     sur.fit_domain(train, args.out / "model.pt")
-    write_json_atomic(args.out / "report.json", report)
     return 0
 
 
