@@ -51,6 +51,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.last < 1:
+        raise SystemExit(f"--last {args.last}: average at least one epoch")
     cks = {}
     for path in args.checkpoints:
         ck = torch.load(path, map_location="cpu", weights_only=False)
