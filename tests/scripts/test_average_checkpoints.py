@@ -16,8 +16,6 @@ import torch
 from aero_opt.config import load_config
 from surrogate.train import Surrogate, train_surrogate
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "dataset"
-
 
 def test_average_states_is_the_mean_of_floats(load_script: Callable[[str], ModuleType]) -> None:
     mod = load_script("average_checkpoints.py")
@@ -28,14 +26,10 @@ def test_average_states_is_the_mean_of_floats(load_script: Callable[[str], Modul
 
 
 def test_averages_the_last_epochs_and_scores_them_on_validation(
-        load_script: Callable[[str], ModuleType], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        load_script: Callable[[str], ModuleType], mini_dataset: Callable[..., Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     mod = load_script("average_checkpoints.py")
-    data = tmp_path / "data"
-    data.mkdir()
-    names = sorted(p.stem for p in DATA.glob("car_*.npz"))[:3]
-    for n in names:
-        shutil.copy(DATA / f"{n}.npz", data / f"{n}.npz")
-    (data / "split.json").write_text(json.dumps({"train": names[:2], "val": names[2:], "test": []}))
+    data = mini_dataset(tmp_path, train=2, val=1, test=0)
     yaml = tmp_path / "tiny.yaml"
     yaml.write_text("surrogate: {width: 8, blocks: 1}\ntrain_surrogate: {lr: 0.003, drag_weight: 5.0}\n")
     cfg = load_config(yaml)

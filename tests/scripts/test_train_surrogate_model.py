@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,18 +13,12 @@ import torch
 
 from surrogate.train import Surrogate
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "dataset"
 
-
-def test_trains_ships_and_fine_tunes_from_the_shipped_model(load_script: Callable[[str], ModuleType], tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trains_ships_and_fine_tunes_from_the_shipped_model(
+        load_script: Callable[[str], ModuleType], mini_dataset: Callable[..., Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     mod = load_script("train_surrogate_model.py")
-    data = tmp_path / "data"
-    data.mkdir()
-    names = sorted(p.stem for p in DATA.glob("car_*.npz"))[:4]
-    for n in names:
-        shutil.copy(DATA / f"{n}.npz", data / f"{n}.npz")
-    (data / "split.json").write_text(json.dumps({"train": names[:2], "val": names[2:3], "test": names[3:]}))
+    data = mini_dataset(tmp_path, train=2, val=1, test=1)
     first, frozen = tmp_path / "first.yaml", tmp_path / "frozen.yaml"
     first.write_text("surrogate: {width: 8, blocks: 1}\ntrain_surrogate: {epochs: 1}\n")
     # Adam with lr 0 and no averaging: the fine-tuned weights must be the starting model's
