@@ -1,7 +1,8 @@
 """Benchmark the surrogate on CPU: forward + backward (to the vertices) of the shipped SplineCNN on a ~10k-vertex car
 mesh, forward alone, one SplineConv layer (32 -> 32 and 64 -> 64) with the project's implementation and with PyG's
 compiled ``torch_spline_conv`` kernel side by side in one run (the whole model with PyG's kernel takes minutes), and the
-OpenFOAM coarse-case time from the dataset for the speed-up over CFD.
+OpenFOAM coarse-case time from the dataset for the speed-up over CFD. ``--widths`` also times the shipped
+architecture at other widths (random weights; what a wider model would cost against the 1 s target).
 
 Run on an otherwise idle machine:  .venv/bin/python scripts/bench_surrogate.py
 Writes benchmarks/surrogate.json.
@@ -16,6 +17,7 @@ import platform
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ from aero_opt.atomic import recorded_path, write_json_atomic
 from aero_opt.dataset import load_car
 from surrogate.graph import build_graph
 from surrogate.spline_conv import SplineConv
+from surrogate.splinecnn import PressureSplineCNN
 from surrogate.train import Surrogate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +65,8 @@ def main() -> int:
     ap.add_argument("--model", type=Path, default=ROOT / "data" / "models" / "surrogate",
                     help="surrogate folder whose model is timed (default: the shipped one)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--widths", type=int, nargs="*", default=[],
+                    help="also time bf16 forward + backward of the shipped architecture at these widths")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "surrogate.json")
     args = ap.parse_args()
     car_path = args.car or sorted((ROOT / "data" / "dataset").glob("car_*.npz"))[0]
@@ -73,6 +78,8 @@ def main() -> int:
     model_times = {f"{'bf16' if bf16 else 'fp32'}_{'forward_backward_to_vertices' if bwd else 'forward'}":
                    _time(sur, verts, faces, args.repeats, bwd, bf16) for bf16 in (False, True) for bwd in (True, False)}
     t_model = model_times["bf16_forward_backward_to_vertices"]
+    by_width = {str(w): _time(Surrogate(PressureSplineCNN(replace(cfg, width=w)).eval(), sur.max_value),
+                              verts, faces, args.repeats, True, True) for w in args.widths}
     g = build_graph(verts, faces, sur.max_value)
     layers = {}
     torch.manual_seed(0)
@@ -90,6 +97,7 @@ def main() -> int:
            "vertices": int(len(verts)), "edges": int(g.edge_index.shape[1]), "model": cfg.__dict__,
            "model_dir": recorded_path(args.model, ROOT),
            "model_seconds": model_times, "target_seconds": 1.0,
+           **({"bf16_forward_backward_seconds_by_width": by_width} if by_width else {}),
            "note_precision": "bf16: dense matmuls in bfloat16 under torch.autocast (the optimizer's default); "
                              "fp32: everything in float32",
            "layer_forward_backward_seconds": layers,

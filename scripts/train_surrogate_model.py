@@ -45,8 +45,8 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = load_config(args.config)
     # relative to the working directory, so the metrics files record results/surrogate/run8, not this machine's path
-    run = Path(recorded_path(args.work / args.run, Path.cwd()))
-    args.data, args.real = Path(recorded_path(args.data, Path.cwd())), Path(recorded_path(args.real, Path.cwd()))
+    run, args.data, args.real = (Path(recorded_path(p, Path.cwd()))
+                                 for p in (args.work / args.run, args.data, args.real))
     resume = (run / "checkpoint.pt").is_file()
     init_record = None
     if args.init is not None:

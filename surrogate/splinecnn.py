@@ -200,6 +200,71 @@ class PressureSplineCNN(nn.Module):
         return out, torch.cat(means)
 
 
+def widen_state(state: dict[str, torch.Tensor], cfg: SurrogateConfig, width: int, noise: float = 0.01,
+                seed: int = 0) -> dict[str, torch.Tensor]:
+    """A trained model's weights widened to ``width`` channels, computing the same function (Net2WiderNet, Chen et
+    al. 2016): new channel c of the residual stream copies old channel c mod ``cfg.width``, so every layer writes
+    the same values into a channel and its copies, and every layer reading the stream divides an old channel's
+    weights among its copies. Every hidden width of the model (the residual stream, the blocks' inner layers) is
+    the same ``width``, so one map serves all of them.
+
+    Args:
+        state: ``PressureSplineCNN(cfg).state_dict()``.
+        cfg: the configuration the state belongs to.
+        width: the new width (≥ ``cfg.width``).
+        noise: standard deviation, relative to each tensor's, of Gaussian noise added to the weights writing the
+            new channels, so that copies do not stay identical in training (0: exactly the same function).
+        seed: seed of that noise.
+
+    Returns:
+        The state dict of ``PressureSplineCNN(replace(cfg, width=width))``.
+    """
+    if width < cfg.width:
+        raise AeroOptError(f"surrogate.width: cannot widen a {cfg.width}-channel model to {width} channels")
+    old = cfg.width
+    src = torch.arange(width) % old  # the old channel each new channel copies
+    share = torch.bincount(src, minlength=old).to(torch.float32)[src]  # how many channels share its old one
+    gen = torch.Generator().manual_seed(seed)
+
+    def write(t: torch.Tensor, dim: int) -> torch.Tensor:  # t's dimension ``dim`` writes the stream
+        out = t.index_select(dim, src).clone()
+        if noise > 0 and width > old:
+            new = out.narrow(dim, old, width - old)
+            new.add_(torch.randn(new.shape, generator=gen, dtype=t.dtype) * noise * float(t.std()))
+        return out
+
+    def read(t: torch.Tensor, dim: int, count: int | None = None) -> torch.Tensor:
+        # t's dimension ``dim`` reads the stream in its first ``count`` entries (all when None)
+        count = old if count is None else count
+        head = t.narrow(dim, 0, count).index_select(dim, src)
+        shape = [1] * t.dim()
+        shape[dim] = width
+        return torch.cat([head / share.to(t.dtype).reshape(shape), t.narrow(dim, count, t.shape[dim] - count)], dim)
+
+    out = {}
+    for key, t in state.items():
+        name = key.split(".")
+        layer, param = ".".join(name[:-1]), name[-1]
+        if layer == "inp":  # weight (K, F, W), root (F, W), bias (W)
+            t = write(t, t.dim() - 1)
+        elif layer == "head":  # Linear(W, 4 or 1)
+            t = read(t, 1) if param == "weight" else t
+        elif name[0] == "blocks" and name[2] in ("c1", "c2", "c3"):  # weight (K, C_in, W), root (C_in, W)
+            if param != "bias":
+                t = read(t, t.dim() - 2)
+            t = write(t, t.dim() - 1)
+        elif name[0] == "blocks" and name[2] == "glob":  # Linear(W, W): weight (out, in)
+            t = write(read(t, 1), 0) if param == "weight" else write(t, 0)
+        elif name[0] == "blocks" and layer.endswith("coarse.down"):  # Linear(W, channels)
+            t = read(t, 1) if param == "weight" else t
+        elif name[0] == "blocks" and layer.endswith("coarse.up"):  # Linear(channels, W)
+            t = write(t, 0)
+        elif not (name[0] == "blocks" and layer.endswith("coarse.mix")):
+            raise AeroOptError(f"widen_state: unexpected weight {key}")
+        out[key] = t
+    return out
+
+
 def config_dict(cfg: SurrogateConfig) -> dict[str, object]:
     """JSON-ready surrogate configuration (stored in checkpoints)."""
     return asdict(cfg)

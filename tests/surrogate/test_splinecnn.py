@@ -8,7 +8,7 @@ import trimesh
 
 from aero_opt.errors import AeroOptError
 from surrogate.graph import build_graph, max_edge_component, mesh_edges, vertex_area_weights, vertex_normals
-from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig, hat_weights
+from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig, hat_weights, widen_state
 
 SMALL = SurrogateConfig(width=8, blocks=2)
 
@@ -131,6 +131,34 @@ def test_coarse_grid_starts_at_zero_so_it_can_join_a_trained_model() -> None:
     assert missing and all(".coarse." in k for k in missing)
     g = build_graph(v.double(), f, 0.5)
     assert torch.allclose(grid(g), plain(g), atol=1e-12)
+
+
+@pytest.mark.parametrize("coarse_grid", [(0, 0), (3, 2)])
+def test_widening_keeps_the_function_and_noise_separates_the_copies(coarse_grid: tuple[int, int]) -> None:
+    from dataclasses import replace
+
+    torch.manual_seed(8)
+    v, f = _car_like()
+    cfg = SurrogateConfig(width=6, blocks=2, coarse_grid=coarse_grid)
+    small = _model(cfg).double()
+    with torch.no_grad():  # trained-like: no zero biases, so their copying is tested too
+        for p in small.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    g = build_graph(v.double(), f, 0.5, mirror_canonical=True)
+    wide = PressureSplineCNN(replace(cfg, width=10)).double()
+    wide.load_state_dict(widen_state(small.state_dict(), cfg, 10, noise=0.0))  # strict: every key, every shape
+    with torch.no_grad():
+        ref = small(g)
+        assert torch.allclose(wide(g), ref, atol=1e-10)
+        exact = wide.blocks[1].c2.weight.clone()
+        assert torch.equal(exact[:, :, 7], exact[:, :, 1])  # channel 7 copies channel 1
+        wide.load_state_dict(widen_state(small.state_dict(), cfg, 10, noise=0.01))
+        noisy = wide.blocks[1].c2.weight
+        assert torch.equal(noisy[:, :, :6], exact[:, :, :6]) and not torch.equal(noisy[:, :, 7], exact[:, :, 7])
+        rel = float((wide(g) - ref).norm() / ref.norm())
+    assert 0.0 < rel < 0.05  # nearly the same function
+    with pytest.raises(AeroOptError, match="surrogate.width"):
+        widen_state(small.state_dict(), cfg, 4)
 
 
 @pytest.mark.parametrize("grid", [(0, 2), (3,), (-1, 2)])

@@ -395,7 +395,7 @@ def test_training_can_start_from_a_trained_model(mini_dataset: Path, tmp_path: P
     assert b.max_value == 0.5  # the model's scale, not the new training set's
     assert all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values()))
     with pytest.raises(AeroOptError, match="configuration"):
-        train_surrogate(mini_dataset, tmp_path / "other", SurrogateConfig(width=16, blocks=1), frozen,
+        train_surrogate(mini_dataset, tmp_path / "other", SurrogateConfig(width=8, blocks=2), frozen,
                         progress=False, init=tmp_path / "init.pt")
     # a coarse grid (zero at the start) may be added to a trained model: it starts as that model
     train_surrogate(mini_dataset, tmp_path / "grid", replace(cfg, coarse_grid=(3, 2)), frozen, progress=False,
@@ -405,5 +405,13 @@ def test_training_can_start_from_a_trained_model(mini_dataset: Path, tmp_path: P
     assert c.model.cfg.coarse_grid == (3, 2) and c.model.blocks[0].coarse is not None
     with torch.no_grad():
         assert torch.allclose(c.coefficients(s.verts, s.faces), a.coefficients(s.verts, s.faces), atol=1e-6)
+    # a wider model starts as the same function (up to the copies' symmetry-breaking noise)
+    train_surrogate(mini_dataset, tmp_path / "wide", replace(cfg, width=12), frozen, progress=False,
+                    init=tmp_path / "init.pt")
+    w = Surrogate.load(tmp_path / "wide")
+    assert w.model.cfg.width == 12
+    with torch.no_grad():
+        ref = a.coefficients(s.verts, s.faces)
+        assert 0.0 < float((w.coefficients(s.verts, s.faces) - ref).norm() / ref.norm()) < 0.05
     with pytest.raises(AeroOptError, match="drag_loss"):
         train_surrogate(mini_dataset, tmp_path / "bad", cfg, replace(frozen, drag_loss="both"), progress=False)
