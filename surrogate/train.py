@@ -182,11 +182,13 @@ class Surrogate:
 
     @classmethod
     def load(cls, path: Path) -> Surrogate:
-        """Read a model written by :meth:`save` (or a training checkpoint)."""
+        """Read a model written by :meth:`save` (or a training checkpoint), for inference: its weights are frozen
+        (``requires_grad`` off), so a backward pass to the vertices (shape optimization) does not also compute and
+        accumulate the weights' gradients. Training builds its own model from the weights."""
         ck = torch.load(cls._file(path), map_location="cpu", weights_only=False)
         model = PressureSplineCNN(SurrogateConfig(**{**LEGACY_DEFAULTS, **ck["config"]}))
         model.load_state_dict(ck["state"])
-        model.eval()
+        model.eval().requires_grad_(False)
         cds, dom = ck.get("train_cd"), ck.get("domain")
         return cls(model, float(ck["max_value"]), None if cds is None else (float(cds[0]), float(cds[1])),
                    None if dom is None else TrainingDomain.from_dict(dom))

@@ -84,8 +84,12 @@ def test_save_load_round_trip(mini_dataset: Path, tmp_path: Path) -> None:
     assert torch.load(tmp_path / "model.pt", weights_only=False)["epoch"] == 7  # the file's other entries kept
     with torch.no_grad():
         assert torch.equal(sur.coefficients(s.verts, s.faces), back.coefficients(s.verts, s.faces))
-    force, cd = back.drag(s.verts, s.faces, a_ref=s.car.a_ref)
+    v = s.verts.clone().requires_grad_(True)
+    force, cd = back.drag(v, s.faces, a_ref=s.car.a_ref)
     assert torch.isfinite(cd)
+    cd.backward()  # to the vertices only: a loaded model's weights are frozen and gather no gradient
+    assert v.grad is not None and v.grad.abs().sum() > 0
+    assert all(not p.requires_grad and p.grad is None for p in back.model.parameters())
 
 
 def test_a_model_saved_before_mirror_canonical_loads_without_it(tmp_path: Path) -> None:
