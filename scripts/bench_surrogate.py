@@ -78,9 +78,8 @@ def main() -> int:
     model_times = {f"{'bf16' if bf16 else 'fp32'}_{'forward_backward_to_vertices' if bwd else 'forward'}":
                    _time(sur, verts, faces, args.repeats, bwd, bf16) for bf16 in (False, True) for bwd in (True, False)}
     t_model = model_times["bf16_forward_backward_to_vertices"]
-    # random weights, frozen as Surrogate.load freezes the shipped model's
-    by_width = {str(w): _time(Surrogate(PressureSplineCNN(replace(cfg, width=w)).eval().requires_grad_(False),
-                                        sur.max_value), verts, faces, args.repeats, True, True) for w in args.widths}
+    by_width = {str(w): _time(Surrogate(PressureSplineCNN(replace(cfg, width=w)), sur.max_value), verts, faces,
+                              args.repeats, True, True) for w in args.widths}  # random weights
     g = build_graph(verts, faces, sur.max_value)
     layers = {}
     torch.manual_seed(0)

@@ -124,11 +124,15 @@ def load_split(data_dir: Path, split: str) -> list[Sample]:
 class Surrogate:
     """A trained model plus what it needs at inference: the fixed Cartesian scale, the range of the solver Cd of
     the cars it was trained on (``train_cd``, (min, max)) and the training cars' embeddings (``domain``, for the
-    domain score of :mod:`surrogate.domain`); the last two are None for models saved before they were recorded."""
+    domain score of :mod:`surrogate.domain`); the last two are None for models saved before they were recorded.
+
+    The model is put in eval mode with its weights frozen (``requires_grad`` off), so a backward pass to the
+    vertices (shape optimization) does not also compute and accumulate the weights' gradients; training keeps its
+    own model and hands a Surrogate only its weight average."""
 
     def __init__(self, model: PressureSplineCNN, max_value: float, train_cd: tuple[float, float] | None = None,
                  domain: TrainingDomain | None = None) -> None:
-        self.model = model
+        self.model = model.eval().requires_grad_(False)
         self.max_value = max_value
         self.train_cd = train_cd
         self.domain = domain
@@ -182,13 +186,10 @@ class Surrogate:
 
     @classmethod
     def load(cls, path: Path) -> Surrogate:
-        """Read a model written by :meth:`save` (or a training checkpoint), for inference: its weights are frozen
-        (``requires_grad`` off), so a backward pass to the vertices (shape optimization) does not also compute and
-        accumulate the weights' gradients. Training builds its own model from the weights."""
+        """Read a model written by :meth:`save` (or a training checkpoint), frozen for inference."""
         ck = torch.load(cls._file(path), map_location="cpu", weights_only=False)
         model = PressureSplineCNN(SurrogateConfig(**{**LEGACY_DEFAULTS, **ck["config"]}))
         model.load_state_dict(ck["state"])
-        model.eval().requires_grad_(False)
         cds, dom = ck.get("train_cd"), ck.get("domain")
         return cls(model, float(ck["max_value"]), None if cds is None else (float(cds[0]), float(cds[1])),
                    None if dom is None else TrainingDomain.from_dict(dom))
