@@ -2,7 +2,9 @@
 mesh, forward alone, one SplineConv layer (32 -> 32 and 64 -> 64) with the project's implementation and with PyG's
 compiled ``torch_spline_conv`` kernel side by side in one run (the whole model with PyG's kernel takes minutes), and the
 OpenFOAM coarse-case time from the dataset for the speed-up over CFD. ``--widths`` also times the shipped
-architecture at other widths (random weights; what a wider model would cost against the 1 s target).
+architecture at other widths (random weights; what a wider model would cost against the 1 s target). The shipped
+model's bf16 forward + backward is also timed with trainable weights (what freezing them in ``Surrogate`` saves),
+side by side in the same run.
 
 Run on an otherwise idle machine:  .venv/bin/python scripts/bench_surrogate.py
 Writes benchmarks/surrogate.json.
@@ -78,6 +80,9 @@ def main() -> int:
     model_times = {f"{'bf16' if bf16 else 'fp32'}_{'forward_backward_to_vertices' if bwd else 'forward'}":
                    _time(sur, verts, faces, args.repeats, bwd, bf16) for bf16 in (False, True) for bwd in (True, False)}
     t_model = model_times["bf16_forward_backward_to_vertices"]
+    sur.model.requires_grad_(True)  # as a training model: the backward pass also computes every weight gradient
+    t_trainable = _time(sur, verts, faces, args.repeats, True, True)
+    sur.model.requires_grad_(False)
     by_width = {str(w): _time(Surrogate(PressureSplineCNN(replace(cfg, width=w)), sur.max_value), verts, faces,
                               args.repeats, True, True) for w in args.widths}  # random weights
     g = build_graph(verts, faces, sur.max_value)
@@ -97,6 +102,9 @@ def main() -> int:
            "vertices": int(len(verts)), "edges": int(g.edge_index.shape[1]), "model": cfg.__dict__,
            "model_dir": recorded_path(args.model, ROOT),
            "model_seconds": model_times, "target_seconds": 1.0,
+           "bf16_forward_backward_trainable_weights_seconds": t_trainable,
+           "note_frozen": "model_seconds use frozen weights (Surrogate freezes them: the optimizer needs only the "
+                          "vertex gradient); the trainable-weights figure also computes the weight gradients",
            **({"bf16_forward_backward_seconds_by_width": by_width} if by_width else {}),
            "note_precision": "bf16: dense matmuls in bfloat16 under torch.autocast (the optimizer's default); "
                              "fp32: everything in float32",

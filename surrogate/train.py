@@ -285,7 +285,8 @@ def validation_scores(model: PressureSplineCNN, samples: list[Sample], max_value
 def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: TrainSurrogateConfig,
                     resume: bool = False, progress: bool = True, init: Path | None = None) -> dict[str, Any]:
     """Train (or resume) the surrogate; writes ``model.pt`` (best, with the training cars' domain recorded at the
-    end), ``checkpoint.pt``, ``history.json``, ``loss.png`` in ``run_dir`` and returns the history summary.
+    end), ``checkpoint.pt``, ``history.json``, ``loss.png`` in ``run_dir`` and returns the history summary. The
+    checkpoint, history and loss curves are rewritten after every epoch, so a long run can be watched (and resumed).
 
     ``init``: a trained model (file or run folder) to start from instead of random weights — fine-tuning on new
     cars or with other loss settings; its configuration must be ``cfg``, except that ``cfg`` may be wider (the
@@ -364,6 +365,8 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
         else:
             since_best += 1
         _save_checkpoint(ck_path, model, opt, ema, epoch + 1, history, best, since_best, max_value, gen)
+        write_json_atomic(run_dir / "history.json", history)
+        _plot(history, run_dir / "loss.png")
         bar.set_postfix(train=f"{history[-1]['train']:.4f}", val=f"{val:.4f}", best=f"{best:.4f}",
                         cd_mae=f"{history[-1]['val_cd_mae']:.4f}")
         if since_best >= tcfg.patience:
@@ -373,8 +376,6 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
     best_model = Surrogate.load(run_dir / "model.pt")
     if best_model.domain is None:
         best_model.fit_domain(train_set, run_dir / "model.pt", progress=progress)
-    write_json_atomic(run_dir / "history.json", history)
-    _plot(history, run_dir / "loss.png")
     return {"epochs_run": len(history), "best_val": best, "max_value": max_value,
             "train_cars": len(train_set), "val_cars": len(val_set)}
 
