@@ -1,7 +1,10 @@
-"""Shared fixtures: paths to the shipped data and small meshes made on the fly."""
+"""Shared fixtures: paths to the shipped data, small meshes made on the fly, a small dataset of shipped cars."""
 
 from __future__ import annotations
 
+import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,3 +27,23 @@ def float64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
+
+
+@pytest.fixture(scope="session")
+def mini_dataset() -> Callable[..., Path]:
+    """A function ``(root, train, val, test)`` making ``root/data``: the first ``train + val + test`` shipped dataset
+    cars, split in that order (``split.json``); it returns that folder."""
+    return _mini_dataset
+
+
+def _mini_dataset(root: Path, train: int, val: int, test: int) -> Path:
+    data = root / "data"
+    data.mkdir()
+    names = sorted(p.stem for p in (DATA / "dataset").glob("car_*.npz"))[:train + val + test]
+    if len(names) < train + val + test:
+        pytest.fail(f"the shipped dataset (data/dataset) needs at least {train + val + test} cars")
+    for n in names:
+        shutil.copy(DATA / "dataset" / f"{n}.npz", data / f"{n}.npz")
+    (data / "split.json").write_text(json.dumps({"train": names[:train], "val": names[train:train + val],
+                                                 "test": names[train + val:]}))
+    return data

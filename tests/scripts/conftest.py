@@ -1,11 +1,9 @@
-"""Shared helpers for the script tests: load a file of ``scripts/`` (not a package) as a module; a small dataset
-folder of shipped cars."""
+"""Shared helper for the script tests: load a file of ``scripts/`` (not a package) as a module (the small dataset
+folder of shipped cars, ``mini_dataset``, lives in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -13,7 +11,6 @@ from types import ModuleType
 import pytest
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-DATA = Path(__file__).resolve().parents[2] / "data" / "dataset"
 
 
 @pytest.fixture(scope="session")
@@ -27,21 +24,3 @@ def load_script() -> Callable[[str], ModuleType]:
         return mod
 
     return load
-
-
-@pytest.fixture(scope="session")
-def mini_dataset() -> Callable[..., Path]:
-    """A function ``(root, train, val, test)`` making ``root/data``: the first ``train + val + test`` shipped dataset
-    cars, split in that order (``split.json``); it returns that folder."""
-    return _mini_dataset
-
-
-def _mini_dataset(root: Path, train: int, val: int, test: int) -> Path:
-    data = root / "data"
-    data.mkdir()
-    names = sorted(p.stem for p in DATA.glob("car_*.npz"))[:train + val + test]
-    for n in names:
-        shutil.copy(DATA / f"{n}.npz", data / f"{n}.npz")
-    (data / "split.json").write_text(json.dumps({"train": names[:train], "val": names[train:train + val],
-                                                 "test": names[train + val:]}))
-    return data

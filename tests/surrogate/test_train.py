@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,44 +19,37 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "dataset"
 
 
 @pytest.fixture(scope="module")
-def mini_dataset(tmp_path_factory) -> Path:
-    """Four shipped dataset cars: three to train on, one to validate."""
-    names = sorted(p.stem for p in DATA.glob("car_*.npz"))[:4]  # small cars would be faster; these are real
-    if len(names) < 4:
-        pytest.fail("the shipped dataset (data/dataset) needs at least 4 cars")
-    root = tmp_path_factory.mktemp("mini")
-    for n in names:
-        shutil.copy(DATA / f"{n}.npz", root / f"{n}.npz")
-    (root / "split.json").write_text(json.dumps({"train": names[:3], "val": names[3:], "test": []}))
-    return root
+def four_cars(tmp_path_factory: pytest.TempPathFactory, mini_dataset: Callable[..., Path]) -> Path:
+    """Four shipped dataset cars (real ones): three to train on, one to validate."""
+    return mini_dataset(tmp_path_factory.mktemp("mini"), 3, 1, 0)
 
 
-def test_training_lowers_validation_loss_and_resumes(mini_dataset: Path, tmp_path: Path) -> None:
+def test_training_lowers_validation_loss_and_resumes(four_cars: Path, tmp_path: Path) -> None:
     cfg = SurrogateConfig(width=16, blocks=2)
     tcfg = TrainSurrogateConfig(epochs=4, lr=3e-3, patience=100)
-    train_surrogate(mini_dataset, tmp_path / "run", cfg, tcfg, progress=False)
+    train_surrogate(four_cars, tmp_path / "run", cfg, tcfg, progress=False)
     hist = json.loads((tmp_path / "run" / "history.json").read_text())
     assert min(h["val"] for h in hist[1:]) < hist[0]["val"]
     assert (tmp_path / "run" / "loss.png").is_file()
-    train_surrogate(mini_dataset, tmp_path / "run", cfg, TrainSurrogateConfig(epochs=5, lr=3e-3, patience=100),
+    train_surrogate(four_cars, tmp_path / "run", cfg, TrainSurrogateConfig(epochs=5, lr=3e-3, patience=100),
                     resume=True, progress=False)
     hist2 = json.loads((tmp_path / "run" / "history.json").read_text())
     assert len(hist2) == 5 and hist2[:4] == hist
     assert hist2[4]["seconds"] > hist2[3]["seconds"]  # wall time counts across the resume
-    cds = [s.car.cd for s in load_split(mini_dataset, "train")]
+    cds = [s.car.cd for s in load_split(four_cars, "train")]
     sur = Surrogate.load(tmp_path / "run")
     assert sur.train_cd == (min(cds), max(cds))  # the optimizer's Cd floor
     assert sur.domain is not None and sur.domain.points.shape == (3, 32)  # 3 cars, 2 blocks x 16 channels
-    s = load_split(mini_dataset, "train")[0]
+    s = load_split(four_cars, "train")[0]
     with torch.no_grad():
         assert sur.domain_score(sur.coefficients_and_embedding(s.verts, s.faces)[1]) == pytest.approx(
             sur.domain.score(sur.domain.points[0] * sur.domain.std + sur.domain.mean), rel=1e-4)
 
 
-def test_cd_target_is_the_force_of_the_cfd_fields(mini_dataset: Path) -> None:
+def test_cd_target_is_the_force_of_the_cfd_fields(four_cars: Path) -> None:
     """The Cd in the loss is the project's force integral of the CFD fields (in Pa) on the same mesh, and it agrees
     with the solver's own Cd within the known interpolation error of the stored fields."""
-    for s in load_split(mini_dataset, "train"):
+    for s in load_split(four_cars, "train"):
         v, f = s.verts.double(), s.faces
         force = surface_force(v, f, torch.as_tensor(s.car.pressure, dtype=torch.float64),
                               torch.as_tensor(s.car.shear, dtype=torch.float64))
@@ -66,8 +59,8 @@ def test_cd_target_is_the_force_of_the_cfd_fields(mini_dataset: Path) -> None:
         assert s.cd_target == pytest.approx(s.car.cd, rel=0.12)
 
 
-def test_save_load_round_trip(mini_dataset: Path, tmp_path: Path) -> None:
-    s = load_split(mini_dataset, "val")[0]
+def test_save_load_round_trip(four_cars: Path, tmp_path: Path) -> None:
+    s = load_split(four_cars, "val")[0]
     from surrogate.splinecnn import PressureSplineCNN
 
     torch.manual_seed(0)
@@ -77,7 +70,7 @@ def test_save_load_round_trip(mini_dataset: Path, tmp_path: Path) -> None:
     back = Surrogate.load(tmp_path)
     assert back.max_value == 0.12 and back.train_cd == (0.14, 0.42) and back.domain is None
     assert back.model.cfg == sur.model.cfg
-    cars = load_split(mini_dataset, "train")
+    cars = load_split(four_cars, "train")
     dom = back.fit_domain(cars, tmp_path, progress=False)
     again = Surrogate.load(tmp_path)
     assert again.domain is not None and np.allclose(again.domain.points, dom.points, atol=1e-5)
@@ -136,7 +129,7 @@ def test_cd_error_by_region_puts_a_base_pressure_error_on_the_rear() -> None:
     assert uniform["front"] == pytest.approx(-uniform["rear"]) and uniform["front"] == pytest.approx(1.0)
 
 
-def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> None:
+def test_evaluate_writes_metrics_and_vtp(four_cars: Path, tmp_path: Path) -> None:
     import xml.etree.ElementTree as ET
 
     from surrogate.evaluate import evaluate, r2_score, score_cd
@@ -144,14 +137,14 @@ def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> 
 
     torch.manual_seed(0)
     Surrogate(PressureSplineCNN(SurrogateConfig(width=8, blocks=1)).eval(), 0.12).save(tmp_path / "model.pt")
-    m = evaluate(tmp_path, mini_dataset, "train", tmp_path / "eval")
+    m = evaluate(tmp_path, four_cars, "train", tmp_path / "eval")
     assert m["cars"] == 3 and m["pressure_rel_l2"]["mean"] > 0
-    runs = [len(s.car.case.get("label_runs") or []) or 1 for s in load_split(mini_dataset, "train")]
+    runs = [len(s.car.case.get("label_runs") or []) or 1 for s in load_split(four_cars, "train")]
     assert {k: g["cars"] for k, g in m["by_label_runs"].items()} == {str(k): runs.count(k) for k in set(runs)}
     one = m["by_label_runs"][str(runs[0])]
     assert one["pressure_rel_l2_mean"] == pytest.approx(np.mean(
         [r["rel_l2_pressure"] for r in m["per_car"] if r["label_runs"] == runs[0]]))
-    styles = [s.car.params["style"] for s in load_split(mini_dataset, "train")]
+    styles = [s.car.params["style"] for s in load_split(four_cars, "train")]
     assert {k: g["cars"] for k, g in m["by_style"].items()} == {k: styles.count(k) for k in set(styles)}
     for style, g in m["by_style"].items():
         err = [r["cd_total_pred"] - r["cd_total_cfd"] for r in m["per_car"] if r["style"] == style]
@@ -172,7 +165,7 @@ def test_evaluate_writes_metrics_and_vtp(mini_dataset: Path, tmp_path: Path) -> 
         assert sum(r["cd_pressure_error_by_region"].values()) == pytest.approx(
             r["cd_pressure_pred"] - r["cd_pressure_cfd"], abs=1e-9)
     assert m["cd_viscous"]["cfd_std"] == pytest.approx(np.std([r["cd_viscous_cfd"] for r in m["per_car"]]))
-    first = load_split(mini_dataset, "train")[0]
+    first = load_split(four_cars, "train")[0]
     root = ET.parse(tmp_path / "eval" / "vtp" / f"{first.name}.vtp").getroot()
     assert root.find("PolyData/Piece").get("NumberOfPoints") == str(len(first.verts))
     y = np.array([1.0, 2.0, 3.0])
@@ -232,7 +225,7 @@ def test_predict_on_a_user_mesh(tmp_path: Path) -> None:
     assert as_is["A_ref"] == pytest.approx(s["A_ref"], rel=0.02)
 
 
-def test_predict_flags_a_mesh_unlike_the_training_cars(mini_dataset: Path, tmp_path: Path, caplog) -> None:
+def test_predict_flags_a_mesh_unlike_the_training_cars(four_cars: Path, tmp_path: Path, caplog) -> None:
     """A mesh above the domain threshold gets a warning and ``in_training_domain`` false (an untrained model and a
     domain of three cars: no statistic; the shipped model's domain is tested on real cars below)."""
     import logging
@@ -245,7 +238,7 @@ def test_predict_flags_a_mesh_unlike_the_training_cars(mini_dataset: Path, tmp_p
     torch.manual_seed(0)
     sur = Surrogate(PressureSplineCNN(SurrogateConfig(width=8, blocks=2)).eval(), 0.12)
     sur.save(tmp_path / "model.pt")
-    cars = load_split(mini_dataset, "train") + load_split(mini_dataset, "val")
+    cars = load_split(four_cars, "train") + load_split(four_cars, "val")
     sur.fit_domain(cars[1:], tmp_path, progress=False)
     c = cars[0].car
     trimesh.Trimesh(c.verts, c.faces, process=False).export(tmp_path / "car.stl")
@@ -321,14 +314,14 @@ def test_shipped_model_flags_the_real_cars_and_not_held_out_dataset_cars() -> No
     assert all(scores[s.name] <= sur.domain.threshold for s in test), scores
 
 
-def test_mirror_sample_is_the_same_drag_and_training_uses_it(mini_dataset: Path, tmp_path: Path,
+def test_mirror_sample_is_the_same_drag_and_training_uses_it(four_cars: Path, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A car's mirror image with its CFD fields mirrored has exactly the car's Cd (same force function), mirroring
     twice is the identity, and mirror_augment trains on mirror images (and only then)."""
     import surrogate.train as train_mod
     from surrogate.train import mirror_sample
 
-    s = load_split(mini_dataset, "train")[0]
+    s = load_split(four_cars, "train")[0]
     m = mirror_sample(s)
     assert m.name.endswith("|mirror") and torch.equal(m.verts[:, 1], -s.verts[:, 1])
     assert torch.equal(m.target[:, 2], -s.target[:, 2]) and torch.equal(m.target[:, [0, 1, 3]], s.target[:, [0, 1, 3]])
@@ -342,21 +335,21 @@ def test_mirror_sample_is_the_same_drag_and_training_uses_it(mini_dataset: Path,
     calls = []
     monkeypatch.setattr(train_mod, "mirror_sample", lambda x: calls.append(x.name) or mirror_sample(x))
     cfg = SurrogateConfig(width=8, blocks=1)
-    train_surrogate(mini_dataset, tmp_path / "plain", cfg, TrainSurrogateConfig(epochs=2), progress=False)
+    train_surrogate(four_cars, tmp_path / "plain", cfg, TrainSurrogateConfig(epochs=2), progress=False)
     assert calls == []
-    train_surrogate(mini_dataset, tmp_path / "mirror", cfg, TrainSurrogateConfig(epochs=2, mirror_augment=True),
+    train_surrogate(four_cars, tmp_path / "mirror", cfg, TrainSurrogateConfig(epochs=2, mirror_augment=True),
                     progress=False)
     assert 0 < len(calls) < 6  # each of the 2 x 3 steps mirrors its car with probability 1/2 (seeded)
 
 
-def test_parts_drag_loss_sees_a_shear_error_that_hides_a_pressure_error(mini_dataset: Path) -> None:
+def test_parts_drag_loss_sees_a_shear_error_that_hides_a_pressure_error(four_cars: Path) -> None:
     """Pressure Cd 10% high and a wall shear that cancels it in the total: the ``total`` drag term is ~0, ``parts``
     charges both parts (2 x the squared pressure error)."""
     from dataclasses import replace
 
     from surrogate.train import _loss
 
-    s = load_split(mini_dataset, "train")[0]
+    s = load_split(four_cars, "train")[0]
     pred = s.target.clone()
     pred[:, 0] *= 1.1
     err_p = float(coefficient_cd(s.verts, s.faces, pred[:, :1], s.car.a_ref)) - s.cd_pressure_target
@@ -385,7 +378,7 @@ def test_parts_drag_loss_sees_a_shear_error_that_hides_a_pressure_error(mini_dat
     assert float(parts) == pytest.approx(mse + 2 * err_p**2, rel=1e-4)
 
 
-def test_training_can_start_from_a_trained_model(mini_dataset: Path, tmp_path: Path) -> None:
+def test_training_can_start_from_a_trained_model(four_cars: Path, tmp_path: Path) -> None:
     from dataclasses import replace
 
     from surrogate.splinecnn import PressureSplineCNN
@@ -394,23 +387,23 @@ def test_training_can_start_from_a_trained_model(mini_dataset: Path, tmp_path: P
     torch.manual_seed(3)
     Surrogate(PressureSplineCNN(cfg).eval(), max_value=0.5).save(tmp_path / "init.pt")
     frozen = TrainSurrogateConfig(epochs=1, lr=0.0, ema_decay=0.0)  # Adam with lr 0: the weights stay
-    train_surrogate(mini_dataset, tmp_path / "run", cfg, frozen, progress=False, init=tmp_path / "init.pt")
+    train_surrogate(four_cars, tmp_path / "run", cfg, frozen, progress=False, init=tmp_path / "init.pt")
     a, b = Surrogate.load(tmp_path / "init.pt"), Surrogate.load(tmp_path / "run")
     assert b.max_value == 0.5  # the model's scale, not the new training set's
     assert all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values()))
     with pytest.raises(AeroOptError, match="configuration"):
-        train_surrogate(mini_dataset, tmp_path / "other", SurrogateConfig(width=8, blocks=2), frozen,
+        train_surrogate(four_cars, tmp_path / "other", SurrogateConfig(width=8, blocks=2), frozen,
                         progress=False, init=tmp_path / "init.pt")
     # a coarse grid (zero at the start) may be added to a trained model: it starts as that model
-    train_surrogate(mini_dataset, tmp_path / "grid", replace(cfg, coarse_grid=(3, 2)), frozen, progress=False,
+    train_surrogate(four_cars, tmp_path / "grid", replace(cfg, coarse_grid=(3, 2)), frozen, progress=False,
                     init=tmp_path / "init.pt")
     c = Surrogate.load(tmp_path / "grid")
-    s = load_split(mini_dataset, "val")[0]
+    s = load_split(four_cars, "val")[0]
     assert c.model.cfg.coarse_grid == (3, 2) and c.model.blocks[0].coarse is not None
     with torch.no_grad():
         assert torch.allclose(c.coefficients(s.verts, s.faces), a.coefficients(s.verts, s.faces), atol=1e-6)
     # a wider model starts as the same function (up to the copies' symmetry-breaking noise)
-    train_surrogate(mini_dataset, tmp_path / "wide", replace(cfg, width=12), frozen, progress=False,
+    train_surrogate(four_cars, tmp_path / "wide", replace(cfg, width=12), frozen, progress=False,
                     init=tmp_path / "init.pt")
     w = Surrogate.load(tmp_path / "wide")
     assert w.model.cfg.width == 12
@@ -418,4 +411,4 @@ def test_training_can_start_from_a_trained_model(mini_dataset: Path, tmp_path: P
         ref = a.coefficients(s.verts, s.faces)
         assert 0.0 < float((w.coefficients(s.verts, s.faces) - ref).norm() / ref.norm()) < 0.05
     with pytest.raises(AeroOptError, match="drag_loss"):
-        train_surrogate(mini_dataset, tmp_path / "bad", cfg, replace(frozen, drag_loss="both"), progress=False)
+        train_surrogate(four_cars, tmp_path / "bad", cfg, replace(frozen, drag_loss="both"), progress=False)
