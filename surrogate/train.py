@@ -29,7 +29,6 @@ from aero_opt.errors import AeroOptError
 from surrogate.domain import TrainingDomain
 from surrogate.forces import drag_coefficient, surface_force
 from surrogate.graph import MeshGraph, max_edge_component, mirror_y
-from surrogate.spline_conv import SplineBasis
 from surrogate.splinecnn import LEGACY_DEFAULTS, PressureSplineCNN, SurrogateConfig, widen_state
 
 log = logging.getLogger(__name__)
@@ -74,10 +73,6 @@ class TrainSurrogateConfig:
     itself. Run 5, trained without it, predicts a test car's mirror image with a Cd differing by 0.05 on average
     (``mirror`` in its ``metrics_test.json``): it has learned the tessellation, not only the shape. A
     ``mirror_canonical`` model (the default) predicts mirror images exactly, so this changes nothing for it."""
-    cache_bases: bool = True
-    """Keep every car's spline basis between epochs (~10 MB for a 12k-vertex car: ~7.5 GB for 721 cars) besides
-    its graph (~2.4 MB). False rebuilds the basis at each step (~40 ms a car, a few % of a step) and keeps only the
-    graphs: a 48-channel run on the 721 cars held ~21 GB of a 24 GB machine with the bases cached."""
 
 
 @dataclass
@@ -252,17 +247,17 @@ def coefficient_cd(verts: torch.Tensor, faces: torch.Tensor, coeffs: torch.Tenso
 
 
 def _loss(model: PressureSplineCNN, s: Sample, max_value: float, tcfg: TrainSurrogateConfig,
-          cache: dict[str, tuple[MeshGraph, SplineBasis | None]]) -> tuple[torch.Tensor, float]:
-    """Loss on one car and its absolute Cd error; the car's graph (and its basis, with ``tcfg.cache_bases``) is
-    built once and kept in ``cache``."""
+          cache: dict[str, MeshGraph]) -> tuple[torch.Tensor, float]:
+    """Loss on one car and its absolute Cd error. The car's graph (~2.4 MB for 12k vertices) is built once and
+    kept in ``cache``; its spline basis (~10 MB) is rebuilt at every step (~40 ms). Keeping the bases too (every
+    run up to 13) held ~21 GB for the 721 cars at 48 channels and made epochs slower, not faster (run 13: ~1,000–
+    1,600 s per epoch with them, ~765 s without; docs/surrogate_training.md)."""
     if s.name not in cache:
         with torch.no_grad():
-            g = model.graph(s.verts, s.faces, max_value)
-            cache[s.name] = (g, model.basis(g) if tcfg.cache_bases else None)
-    g, basis = cache[s.name]
-    if basis is None:
-        with torch.no_grad():
-            basis = model.basis(g)
+            cache[s.name] = model.graph(s.verts, s.faces, max_value)
+    g = cache[s.name]
+    with torch.no_grad():
+        basis = model.basis(g)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=tcfg.bf16):
         pred = model(g, basis)
     pred = pred.float()
@@ -279,11 +274,11 @@ def _loss(model: PressureSplineCNN, s: Sample, max_value: float, tcfg: TrainSurr
 
 
 def validation_scores(model: PressureSplineCNN, samples: list[Sample], max_value: float,
-                      tcfg: TrainSurrogateConfig, cache: dict[str, tuple[MeshGraph, SplineBasis | None]] | None = None
+                      tcfg: TrainSurrogateConfig, cache: dict[str, MeshGraph] | None = None
                       ) -> tuple[float, float]:
     """Mean training loss (as ``tcfg`` weighs it) and mean absolute total-Cd error of ``model`` over ``samples``
     (the validation cars), without gradients: the figures ``history.json`` records per epoch. ``cache``: graphs
-    and spline bases by car name, filled as needed."""
+    by car name, filled as needed."""
     cache = {} if cache is None else cache
     with torch.no_grad():
         losses, cd_err = zip(*((float(lo), e) for lo, e in (_loss(model, s, max_value, tcfg, cache)
@@ -343,7 +338,7 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
         gen.set_state(ck["rng"])
     cds = [s.car.cd for s in train_set]
     surrogate = Surrogate(ema.model, max_value, (min(cds), max(cds)))
-    cache: dict[str, tuple[MeshGraph, SplineBasis | None]] = {}
+    cache: dict[str, MeshGraph] = {}
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)  # seconds count across resumes
     bar = tqdm(range(start, tcfg.epochs), desc="train-surrogate", unit="epoch", initial=start, total=tcfg.epochs,
                disable=not progress)
