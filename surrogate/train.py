@@ -253,11 +253,10 @@ def _loss(model: PressureSplineCNN, s: Sample, max_value: float, tcfg: TrainSurr
     kept in ``cache``; its spline basis (~10 MB) is rebuilt at every step (~40 ms). Keeping the bases too (every
     run up to 13) held ~21 GB for the 721 cars at 48 channels and made epochs slower, not faster (run 13: ~1,000–
     1,600 s per epoch with them, ~765 s without; docs/surrogate_training.md)."""
-    if s.name not in cache:
-        with torch.no_grad():
-            cache[s.name] = model.graph(s.verts, s.faces, max_value)
-    g = cache[s.name]
     with torch.no_grad():
+        if s.name not in cache:
+            cache[s.name] = model.graph(s.verts, s.faces, max_value)
+        g = cache[s.name]
         basis = model.basis(g)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=tcfg.bf16):
         pred = model(g, basis)
