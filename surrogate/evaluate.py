@@ -85,6 +85,13 @@ def _interval(v: np.ndarray) -> list[float]:
     return [float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))]
 
 
+def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r of each row of ``a`` with the same row of ``b`` (both (R, N)); NaN where a row is constant."""
+    a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
+    den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    return np.divide((a * b).sum(1), den, out=np.full(len(a), np.nan), where=den > 0)
+
+
 def bootstrap_ci(y: np.ndarray, yh: np.ndarray, resamples: int = 2000, seed: int = 0) -> dict[str, list[float]]:
     """95% bootstrap intervals (percentile; cars resampled with replacement, fixed seed) of the R² and the Spearman
     correlation of predicted drag coefficients ``yh`` (N,) against reference ones ``y`` (N,), N >= 3: how far the
@@ -92,14 +99,20 @@ def bootstrap_ci(y: np.ndarray, yh: np.ndarray, resamples: int = 2000, seed: int
     y, yh = np.asarray(y, dtype=float), np.asarray(yh, dtype=float)
     idx = _resampled(len(y), resamples, seed)
     yb, hb = y[idx], yh[idx]
-
-    def rowwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # Pearson r per resample; NaN where one is constant
-        a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
-        den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
-        return np.divide((a * b).sum(1), den, out=np.full(len(a), np.nan), where=den > 0)
-
-    rho = rowwise(rankdata(yb, axis=1), rankdata(hb, axis=1))  # Spearman: Pearson of the ranks (ties averaged)
+    rho = _pearson_rows(rankdata(yb, axis=1), rankdata(hb, axis=1))  # Spearman: Pearson of the ranks (ties averaged)
     return {"r2": _interval(_r2_rows(yb, hb)), "spearman": _interval(rho)}
+
+
+def pearson_ci(a: np.ndarray, b: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, list[float]]:
+    """Pearson correlation of two per-car quantities ``a``, ``b`` (N,), N >= 3, and its 95% bootstrap interval
+    (percentile; cars resampled with replacement, fixed seed; resamples where one side is constant are skipped).
+
+    Returns:
+        (r, [low, high]).
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    idx = _resampled(len(a), resamples, seed)
+    return float(_pearson_rows(a[None], b[None])[0]), _interval(_pearson_rows(a[idx], b[idx]))
 
 
 def paired_r2_difference_ci(y: np.ndarray, first: np.ndarray, second: np.ndarray, resamples: int = 2000,

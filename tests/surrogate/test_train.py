@@ -204,6 +204,20 @@ def test_bootstrap_interval_brackets_the_score_and_narrows_with_more_cars() -> N
     assert widths[1] < 0.05 < widths[0] and widths[0] / widths[1] > 5  # ~sqrt(100) = 10 times narrower
 
 
+def test_pearson_interval_matches_resamples_scored_one_by_one() -> None:
+    from surrogate.evaluate import pearson_ci
+
+    a = np.array([0.01, -0.03, 0.02, 0.0, -0.01, 0.04, -0.02])
+    b = np.array([0.02, -0.05, 0.01, 0.01, -0.03, 0.05, 0.0])
+    r, ci = pearson_ci(a, b, resamples=400, seed=5)
+    assert r == pytest.approx(np.corrcoef(a, b)[0, 1])
+    idx = np.random.default_rng(5).integers(0, 7, size=(400, 7))
+    by_hand = [np.corrcoef(a[i], b[i])[0, 1] for i in idx if np.ptp(a[i]) > 0 and np.ptp(b[i]) > 0]
+    assert ci == pytest.approx([np.percentile(by_hand, q) for q in (2.5, 97.5)])
+    assert ci[0] < r < ci[1] and ci[0] > 0
+    assert pearson_ci(a, -2 * a + 1)[0] == pytest.approx(-1.0)
+
+
 def test_predict_on_a_user_mesh(tmp_path: Path) -> None:
     from aero_opt.shapes import CarParams, make_car
     from surrogate.evaluate import predict_mesh
