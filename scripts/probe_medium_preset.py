@@ -14,8 +14,10 @@ The report (``docs/validation/medium_preset_probe.json``) gives per car the coar
 runs), the coarse run at shift 0, the medium Cd (last iteration and the mean of the last 100) and the surrogate's
 prediction (from ``--metrics``, an ``eval-surrogate`` metrics file); and over the random cars: the mean and std of
 (medium - coarse), the Pearson correlation of the surrogate's error (prediction - coarse label) with
-(medium - coarse label) with a 95% bootstrap interval, and R² / Spearman of the coarse labels and of the
-surrogate against the medium Cd. Resumable: finished cases in ``--work`` are reused.
+(medium - coarse label) with a 95% bootstrap interval, the partial correlation of the two given the coarse label
+(both may just follow the label: the surrogate regresses to the mean, a resolution effect may grow with Cd), and
+R² / Spearman / Pearson of the coarse labels and of the surrogate against the medium Cd (Pearson ignores the
+presets' mean offset). Resumable: finished cases in ``--work`` are reused.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ def _run(stl: Path, case: Path, preset: str) -> dict:
     out["Cd_mean_last_window"] = float(history[-window:].mean()) if len(history) else None
     out["iterations"] = int(len(history))
     return out
+
+
+def _residual(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """What is left of ``y`` (N,) after a least-squares line in ``x`` (N,)."""
+    return y - np.polyval(np.polyfit(x, y, 1), x)
 
 
 def main() -> int:
@@ -115,6 +122,9 @@ def main() -> int:
     diff = medium - coarse
     err = pred - on_mesh  # the error eval-surrogate scores (against the label integrated on the dataset mesh)
     r, (lo, hi) = pearson_ci(err, diff)
+    # both the error and the preset difference may just follow the label (regression to the mean, a resolution
+    # effect growing with Cd): correlate what is left of each after a linear fit on the coarse label
+    partial = float(np.corrcoef(_residual(err, coarse), _residual(diff, coarse))[0, 1])
     report = {
         "command": " ".join(["python scripts/probe_medium_preset.py", *sys.argv[1:]]),
         "preset": args.preset, "split": args.split, "seed": args.seed, "random_cars": len(ok),
@@ -124,11 +134,12 @@ def main() -> int:
                                 "mean_relative": float((diff / coarse).mean()),
                                 "std_relative": float((diff / coarse).std(ddof=1))},
         "surrogate_error_vs_medium_minus_coarse_pearson": {"r": r, "ci95": [lo, hi]},
+        "surrogate_error_vs_medium_minus_coarse_partial_r_given_coarse_label": partial,
         "surrogate_error_std": float(err.std(ddof=1)),
         "surrogate_error_std_after_removing_fit_to_medium_minus_coarse":
-            float(np.std(err - np.polyval(np.polyfit(diff, err, 1), diff), ddof=2)),
+            float(np.sqrt(np.sum(_residual(err, diff) ** 2) / (len(err) - 2))),
         "coarse_label_vs_medium": {**score_cd(medium, coarse), "pearson": float(np.corrcoef(coarse, medium)[0, 1])},
-        "surrogate_vs_medium": score_cd(medium, pred),
+        "surrogate_vs_medium": {**score_cd(medium, pred), "pearson": float(np.corrcoef(pred, medium)[0, 1])},
         "surrogate_vs_coarse_label": score_cd(on_mesh, pred),
         "note": "One medium run per car (grid shift 0); 'medium' statistics use the mean Cd of its last 100 "
                 "iterations (runs that hit the 800-iteration cap oscillate). coarse_label: the mean solver Cd of "

@@ -58,6 +58,7 @@ def test_report_correlates_the_error_with_the_preset_difference(
     err = np.array([pred[n] - label[n] for n in sample])
     assert s["surrogate_error_vs_medium_minus_coarse_pearson"]["r"] == pytest.approx(np.corrcoef(err, d)[0, 1])
     assert s["surrogate_error_vs_medium_minus_coarse_pearson"]["r"] > 0.95
+    assert s["surrogate_error_vs_medium_minus_coarse_partial_r_given_coarse_label"] > 0.9
     assert s["surrogate_error_std_after_removing_fit_to_medium_minus_coarse"] < 0.2 * s["surrogate_error_std"]
     assert s["per_car"][extra]["medium"] == pytest.approx(label[extra] + delta[extra] + 0.05)
     monkeypatch.setattr(sys, "argv", ["probe", "--data", str(data), "--extra", "car_9999", "--metrics", str(metrics)])
