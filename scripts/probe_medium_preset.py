@@ -8,7 +8,9 @@ from coarse labels, and its errors against the coarse labels would then line up 
 runs the medium preset (surface level 5, three wake boxes, ~170-320k cells, up to 800 iterations) once on a random
 sample of the split's cars (seeded) plus any ``--extra`` cars (e.g. the surrogate's worst ones; they are reported
 but kept out of the statistics, which would otherwise be biased towards large errors), each set up exactly as the
-dataset was: the stored mesh, the car frame, half model, 15 m/s, grid shift 0.
+dataset was: the stored mesh, the car frame, half model, 15 m/s, grid shift 0. The first ``--noise-cars`` random
+cars run a second time with the background grid shifted (``--noise-shift``): the medium preset's own grid noise,
+without which a spread of (medium - coarse) could not be called a bias.
 
 The report (``docs/validation/medium_preset_probe.json``) gives per car the coarse label (the mean of its label
 runs), the coarse run at shift 0, the medium Cd (last iteration and the mean of the last 100) and the surrogate's
@@ -43,8 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("probe_medium_preset")
 
 
-def _run(stl: Path, case: Path, preset: str) -> dict:
-    out = simulate(stl, case, preset)
+def _run(stl: Path, case: Path, preset: str, shift: float = 0.0) -> dict:
+    out = simulate(stl, case, preset, grid_shift=shift)
     window = PRESETS[preset].window
     history = read_coefficients(case)
     out["Cd_mean_last_window"] = float(history[-window:].mean()) if len(history) else None
@@ -66,6 +68,9 @@ def main() -> int:
     ap.add_argument("--extra", nargs="*", default=[], help="more cars, reported but left out of the statistics")
     ap.add_argument("--metrics", type=Path, default=ROOT / "data" / "models" / "surrogate" / "metrics_test.json",
                     help="eval-surrogate metrics with per-car predictions on the split")
+    ap.add_argument("--noise-cars", type=int, default=4,
+                    help="of the random cars, how many get a second run at --noise-shift (the preset's own noise)")
+    ap.add_argument("--noise-shift", type=float, default=0.33, help="background grid shift of the second runs")
     ap.add_argument("--preset", default="medium")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--work", type=Path, default=ROOT / "results" / "medium_probe")
@@ -89,29 +94,35 @@ def main() -> int:
             raise SystemExit(f"{args.metrics}: no prediction for {n}")
     meshes = args.work / "meshes"
     meshes.mkdir(parents=True, exist_ok=True)
-    runs: dict[str, dict] = {}
+    jobs = [(n, 0.0) for n in [*sample, *extra]] + [(n, args.noise_shift) for n in sample[:args.noise_cars]]
+    runs: dict[tuple[str, float], dict] = {}
     with ProcessPoolExecutor(args.workers) as pool:
-        futures = {pool.submit(_run, car_stl(args.data, n, meshes), args.work / n, args.preset): n
-                   for n in [*sample, *extra]}
+        futures = {pool.submit(_run, car_stl(args.data, n, meshes),
+                               args.work / (n if not s else f"{n}_shift{s:.2f}"), args.preset, s): (n, s)
+                   for n, s in jobs}
         for fut in tqdm(as_completed(futures), total=len(futures), desc=f"{args.preset} preset", unit="case"):
-            name = futures[fut]
+            name, shift = futures[fut]
             try:
-                runs[name] = fut.result()
+                runs[name, shift] = fut.result()
             except AeroOptError as exc:
-                log.error("%s failed at the %s preset, the car is left out: %s", name, args.preset, exc)
+                log.error("%s (grid shift %g) failed at the %s preset, left out: %s", name, shift, args.preset, exc)
     per_car = {}
     for n in [*sample, *extra]:
-        if n not in runs:
+        if (n, 0.0) not in runs:
             continue
+        run = runs[n, 0.0]
         label_runs = load_car(args.data / f"{n}.npz").case.get("label_runs") or []
         shift0 = [float(r["Cd"]) for r in label_runs if abs(float(r["grid_shift"])) < 1e-9]
         p = per_car_pred[n]
         per_car[n] = {"random_sample": n in sample, "coarse_label": p["cd_total_cfd_solver"],
                       "coarse_label_on_mesh": p["cd_total_cfd"], "coarse_label_runs": len(label_runs),
                       "coarse_shift0": shift0[0] if shift0 else None, "surrogate": p["cd_total_pred"],
-                      "medium": runs[n]["Cd"], "medium_mean_last_window": runs[n]["Cd_mean_last_window"],
-                      "medium_converged": runs[n]["converged"], "medium_cells": runs[n]["cells"],
-                      "medium_iterations": runs[n]["iterations"]}
+                      "coarse_runs": [float(r["Cd"]) for r in label_runs],
+                      "medium": run["Cd"], "medium_mean_last_window": run["Cd_mean_last_window"],
+                      "medium_converged": run["converged"], "medium_cells": run["cells"],
+                      "medium_iterations": run["iterations"]}
+        if (n, args.noise_shift) in runs:
+            per_car[n]["medium_shifted_mean_last_window"] = runs[n, args.noise_shift]["Cd_mean_last_window"]
     ok = [n for n in sample if n in per_car]
     if len(ok) < 3:
         raise SystemExit(f"fewer than three random cars finished at the {args.preset} preset: no report")
@@ -125,6 +136,11 @@ def main() -> int:
     # both the error and the preset difference may just follow the label (regression to the mean, a resolution
     # effect growing with Cd): correlate what is left of each after a linear fit on the coarse label
     partial = float(np.corrcoef(_residual(err, coarse), _residual(diff, coarse))[0, 1])
+    pairs = np.array([(per_car[n]["medium_mean_last_window"], per_car[n]["medium_shifted_mean_last_window"])
+                      for n in ok if "medium_shifted_mean_last_window" in per_car[n]])
+    medium_noise = float(np.sqrt(np.mean((pairs[:, 0] - pairs[:, 1]) ** 2) / 2)) if len(pairs) else None
+    # a label averages runs on three distinct near-body grids (the x shifts 0, 1/3, 2/3 and their halves)
+    label_noise = float(np.sqrt(np.mean([np.var(per_car[n]["coarse_runs"], ddof=1) for n in ok]) / 3))
     report = {
         "command": " ".join(["python scripts/probe_medium_preset.py", *sys.argv[1:]]),
         "preset": args.preset, "split": args.split, "seed": args.seed, "random_cars": len(ok),
@@ -133,6 +149,10 @@ def main() -> int:
         "medium_minus_coarse": {"mean": float(diff.mean()), "std": float(diff.std(ddof=1)),
                                 "mean_relative": float((diff / coarse).mean()),
                                 "std_relative": float((diff / coarse).std(ddof=1))},
+        "medium_noise": {"cars": len(pairs), "grid_shift": args.noise_shift, "one_run_std": medium_noise},
+        "coarse_label_noise_std": label_noise,
+        "medium_minus_coarse_std_expected_from_noise_alone":
+            None if medium_noise is None else float(np.hypot(medium_noise, label_noise)),
         "surrogate_error_vs_medium_minus_coarse_pearson": {"r": r, "ci95": [lo, hi]},
         "surrogate_error_vs_medium_minus_coarse_partial_r_given_coarse_label": partial,
         "surrogate_error_std": float(err.std(ddof=1)),
@@ -146,7 +166,12 @@ def main() -> int:
                 "the car's coarse label runs; coarse_label_on_mesh: the same fields integrated over the dataset mesh "
                 "(what eval-surrogate scores the surrogate against). Statistics over the random cars only; "
                 "extra cars (chosen by their error) are listed per car. R² against the medium Cd is of the raw "
-                "values (a constant offset between presets lowers it).",
+                "values (a constant offset between presets lowers it). medium_noise: the first noise-cars random cars "
+                "run again with the background grid shifted (one run's std from the pairs: rms difference / sqrt 2); "
+                "coarse_label_noise_std: the pooled std of the cars' coarse runs over sqrt 3 (the label averages "
+                "three distinct near-body grids); medium_minus_coarse_std_expected_from_noise_alone: what the std of "
+                "(medium - coarse) would be if the presets differed only by their grid noise (no shape-dependent "
+                "bias).",
         "per_car": per_car,
     }
     write_json_atomic(args.out, report)

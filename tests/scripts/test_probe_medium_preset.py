@@ -31,13 +31,17 @@ def test_report_correlates_the_error_with_the_preset_difference(
         for n in names]}))
     cases: list[str] = []
 
-    def fake_simulate(stl: Path, case: Path, preset: str) -> dict:
-        assert preset == "medium" and stl.is_file()
+    def medium(case: Path) -> float:  # a run at grid shift 0.33 lands 0.01 higher
+        name = case.name.split("_shift")[0]
+        return label[name] + delta[name] + (0.01 if case.name.endswith("_shift0.33") else 0.0)
+
+    def fake_simulate(stl: Path, case: Path, preset: str, grid_shift: float) -> dict:
+        assert preset == "medium" and stl.is_file() and grid_shift in (0.0, 0.33)
         cases.append(case.name)
-        return {"Cd": label[case.name] + delta[case.name] + 0.05, "converged": False, "cells": 1000}
+        return {"Cd": medium(case) + 0.05, "converged": False, "cells": 1000}
 
     def fake_history(case: Path) -> np.ndarray:  # the last 100 iterations average to the medium Cd
-        return np.r_[np.full(50, 1.0), np.full(100, label[case.name] + delta[case.name])]
+        return np.r_[np.full(50, 1.0), np.full(100, medium(case))]
 
     monkeypatch.setattr(mod, "simulate", fake_simulate)
     monkeypatch.setattr(mod, "read_coefficients", fake_history)
@@ -45,10 +49,11 @@ def test_report_correlates_the_error_with_the_preset_difference(
     sample = [names[i] for i in np.random.default_rng(0).permutation(5)[:4]]
     extra = next(n for n in names if n not in sample)
     out = tmp_path / "probe.json"
-    monkeypatch.setattr(sys, "argv", ["probe", "--data", str(data), "--cars", "4", "--extra", extra, "--metrics",
-                                      str(metrics), "--work", str(tmp_path / "work"), "--out", str(out)])
+    argv = ["--data", str(data), "--cars", "4", "--noise-cars", "2", "--extra", extra, "--metrics", str(metrics),
+            "--work", str(tmp_path / "work"), "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", ["probe", *argv])
     assert mod.main() == 0
-    assert sorted(cases) == sorted(names)
+    assert sorted(cases) == sorted([*names, *(f"{n}_shift0.33" for n in sample[:2])])
     s = json.loads(out.read_text())
     assert s["random_cars"] == 4 and s["extra_cars"] == [extra]
     assert not s["per_car"][extra]["random_sample"] and s["per_car"][sample[0]]["random_sample"]
@@ -60,6 +65,11 @@ def test_report_correlates_the_error_with_the_preset_difference(
     assert s["surrogate_error_vs_medium_minus_coarse_pearson"]["r"] > 0.95
     assert s["surrogate_error_vs_medium_minus_coarse_partial_r_given_coarse_label"] > 0.9
     assert s["surrogate_error_std_after_removing_fit_to_medium_minus_coarse"] < 0.2 * s["surrogate_error_std"]
+    assert s["medium_noise"]["cars"] == 2 and s["medium_noise"]["one_run_std"] == pytest.approx(0.01 / np.sqrt(2))
+    runs = [np.array(s["per_car"][n]["coarse_runs"]) for n in sample]
+    assert s["coarse_label_noise_std"] == pytest.approx(np.sqrt(np.mean([r.var(ddof=1) for r in runs]) / 3))
+    assert s["medium_minus_coarse_std_expected_from_noise_alone"] == pytest.approx(
+        np.hypot(0.01 / np.sqrt(2), s["coarse_label_noise_std"]))
     assert s["per_car"][extra]["medium"] == pytest.approx(label[extra] + delta[extra] + 0.05)
     monkeypatch.setattr(sys, "argv", ["probe", "--data", str(data), "--extra", "car_9999", "--metrics", str(metrics)])
     with pytest.raises(SystemExit, match="car_9999"):
