@@ -142,19 +142,31 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
                 run_start(param, start, models, cfg, run_dir, cd_floor=cd_floor, progress=progress)
             runs.append((start.name, param, run_dir))
     if do_verify:
-        _verify_all(runs, cfg.verify_preset, workers, progress)
+        verify_runs(runs, cfg.verify_preset, workers, progress)
     rows = [_row(car, param, run_dir) for car, param, run_dir in runs]
     table = summarize(rows, params)
     write_tables(rows, table, out_dir)
     return table
 
 
-def _verify_all(runs: list[tuple[str, str, Path]], preset: str, workers: int, progress: bool) -> None:
-    """OpenFOAM for every start shape and final shape not yet simulated; adds ``cfd`` to each run's summary."""
+def verify_runs(runs: list[tuple[str, str, Path]], preset: str, workers: int, progress: bool, key: str = "cfd"
+                ) -> None:
+    """OpenFOAM for every start shape and final shape not yet simulated; adds ``key`` to each run's summary.
+
+    Args:
+        runs: (car, parameterization, run folder) of finished optimizations (``<car>/<param>``).
+        preset: CFD preset.
+        workers: cases run side by side.
+        progress: show a progress bar.
+        key: the summary entry written (``{"preset", "initial", "final", "drag_change"}``) and the cases' prefix:
+            ``<car>/<key>_initial`` (shared by the car's runs) and ``<car>/<param>/<key>_final``. The default
+            ``"cfd"`` is the comparison's own verification; another key (e.g. ``"cfd_medium"``) checks the same
+            shapes at another preset without touching it.
+    """
     jobs: dict[Path, Path] = {}
     for _, _, run_dir in runs:
-        jobs.setdefault(run_dir.parent / "cfd_initial", run_dir / "initial.stl")
-        jobs[run_dir / "cfd_final"] = run_dir / "final.stl"
+        jobs.setdefault(run_dir.parent / f"{key}_initial", run_dir / "initial.stl")
+        jobs[run_dir / f"{key}_final"] = run_dir / "final.stl"
     todo = [(case, mesh) for case, mesh in jobs.items() if not (case / "summary.json").is_file()]
     results: dict[Path, dict[str, Any]] = {}
     if todo:
@@ -168,7 +180,7 @@ def _verify_all(runs: list[tuple[str, str, Path]], preset: str, workers: int, pr
                 except AeroOptError as exc:
                     log.error("%s: CFD failed: %s", case, exc)
     for _, _, run_dir in runs:
-        ini_case, fin_case = run_dir.parent / "cfd_initial", run_dir / "cfd_final"
+        ini_case, fin_case = run_dir.parent / f"{key}_initial", run_dir / f"{key}_final"
         ini = results.get(ini_case) or (simulate(run_dir / "initial.stl", ini_case, preset)
                                         if (ini_case / "summary.json").is_file() else None)
         fin = results.get(fin_case) or (simulate(run_dir / "final.stl", fin_case, preset)
@@ -176,8 +188,8 @@ def _verify_all(runs: list[tuple[str, str, Path]], preset: str, workers: int, pr
         if ini is None or fin is None:
             continue
         summary = json.loads((run_dir / "summary.json").read_text())
-        summary["cfd"] = {"preset": preset, "initial": ini, "final": fin,
-                          "drag_change": fin["drag_N"] / ini["drag_N"] - 1.0}
+        summary[key] = {"preset": preset, "initial": ini, "final": fin,
+                        "drag_change": fin["drag_N"] / ini["drag_N"] - 1.0}
         write_json_atomic(run_dir / "summary.json", summary)
 
 
