@@ -1,11 +1,11 @@
 """Is the surrogate's Cd error the coarse preset's own bias? Re-simulate test cars at the medium preset and compare.
 
-    .venv/bin/python scripts/probe_medium_preset.py [--cars 12] [--extra car_0253 car_0191] [--workers 2]
+    .venv/bin/python scripts/probe_medium_preset.py [--cars 12] [--noise-cars 4] [--extra car_0191] [--workers 2]
 
 The dataset's labels come from the coarse preset (surface cells of base/16, ~30-50k cells). A finer grid changes
 Cd by an amount that depends on the shape; if that change is not smooth in the shape the surrogate cannot learn it
 from coarse labels, and its errors against the coarse labels would then line up with (medium - coarse). The probe
-runs the medium preset (surface level 5, three wake boxes, ~170-320k cells, up to 800 iterations) once on a random
+runs the medium preset (surface level 5, three wake boxes, ~170-430k cells, up to 800 iterations) once on a random
 sample of the split's cars (seeded) plus any ``--extra`` cars (e.g. the surrogate's worst ones; they are reported
 but kept out of the statistics, which would otherwise be biased towards large errors), each set up exactly as the
 dataset was: the stored mesh, the car frame, half model, 15 m/s, grid shift 0. The first ``--noise-cars`` random
