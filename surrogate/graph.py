@@ -6,7 +6,8 @@ vertex positions.
   by a FIXED ``max_value`` (metres) taken from the training set, so predictions never depend on the batch:
   ``u = (pos[row] − pos[col]) / (2 max_value) + 1/2``, clamped to [0, 1].
 - Node features: vertex position in the normalized car frame and the area-weighted vertex normal.
-- Vertex area weights (a third of the adjacent faces' areas, summing to 1) for mesh-independent averages.
+- Vertex areas (a third of the adjacent faces' areas) and the same normalized to sum 1, for mesh-independent
+  averages.
 - Optionally mirror-canonical (``mirror_canonical``): every vertex described as if it were on the y ≥ 0 side of
   the car's symmetry plane — position (x, |y|, z), normal (n_x, s n_y, n_z) and the pseudo-coordinates of its
   incoming edges (Δx, s Δy, Δz), with s = ±1 the side of the target vertex (``MeshGraph.side``). The features of
@@ -47,6 +48,8 @@ class MeshGraph:
     side: torch.Tensor | None = None
     """(V,) ±1: the side of y = 0 of each vertex (+1 on y = 0) when the features are mirror-canonical; the y
     component of a predicted vector field is multiplied by it. None: plain features."""
+    area: torch.Tensor | None = None
+    """(V,) vertex areas (m², :func:`vertex_areas`); ``area_weight`` is ``area`` over its sum."""
 
 
 def mesh_edges(faces: torch.Tensor) -> torch.Tensor:
@@ -71,10 +74,15 @@ def vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     return n / n.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def vertex_area_weights(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """(V,) a third of the areas of each vertex's faces, normalized to sum 1. Differentiable."""
+def vertex_areas(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """(V,) a third of the areas of each vertex's faces (m² for vertices in m). Differentiable."""
     a, b, c = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
-    w = _scatter_faces(torch.cross(b - a, c - a, dim=1).norm(dim=1), faces, verts.shape[0])
+    return _scatter_faces(torch.cross(b - a, c - a, dim=1).norm(dim=1), faces, verts.shape[0]) / 6.0
+
+
+def vertex_area_weights(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """(V,) :func:`vertex_areas` normalized to sum 1. Differentiable."""
+    w = vertex_areas(verts, faces)
     return w / w.sum().clamp_min(1e-30)
 
 
@@ -108,8 +116,9 @@ def build_graph(verts: torch.Tensor, faces: torch.Tensor, max_value: float, mirr
         pos_n, normals, cart = pos_n * flip, normals * flip, cart * flip[ei[1]]
     pseudo = (cart / (2.0 * max_value) + 0.5).clamp(0.0, 1.0)
     x = torch.cat([pos_n, normals], dim=1)
-    return MeshGraph(x=x, pos=verts, edge_index=ei, pseudo=pseudo,
-                     area_weight=vertex_area_weights(verts, faces.long()), side=side)
+    area = vertex_areas(verts, faces.long())
+    return MeshGraph(x=x, pos=verts, edge_index=ei, pseudo=pseudo, area_weight=area / area.sum().clamp_min(1e-30),
+                     side=side, area=area)
 
 
 def max_edge_component(verts: torch.Tensor, faces: torch.Tensor) -> float:

@@ -7,13 +7,14 @@ so every vertex sees the whole car — 25 one-ring layers alone reach only about
 ``coarse_grid`` it also adds what a coarse grid over the car's side view passes back to each vertex's place:
 :class:`CoarseGrid`), and a head
 predicting the pressure coefficient Cp = p / (½ρU²) per vertex (plus three wall-shear coefficient channels when
-``shear_head``). Everything is differentiable in the vertex positions (through the graph's pseudo-coordinates
-and normals).
+``shear_head``). With ``volume_grid`` the node features also carry what a 3D U-Net over the car's volume
+(:mod:`surrogate.volume`) reads at each vertex. Everything is differentiable in the vertex positions (through
+the graph's pseudo-coordinates and normals, and the volume branch's trilinear weights).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -22,6 +23,7 @@ from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_BOUNDS
 from surrogate.graph import NODE_FEATURES, MeshGraph, build_graph
 from surrogate.spline_conv import SplineBasis, SplineConv, spline_basis
+from surrogate.volume import VolumeUNet
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,13 @@ class SurrogateConfig:
     Cd error comes mostly from the base). Zero at initialization, so it can be added to a trained model."""
     coarse_channels: int = 8
     """Channels per coarse-grid node (the mixing layer has (nodes · channels)² weights)."""
+    volume_grid: tuple[int, ...] = ()
+    """Channels per level of the volume branch (:mod:`surrogate.volume`: the surface splatted onto a 3D grid over
+    the car, a 3D U-Net, read back at every vertex), e.g. (16, 32, 48, 64); () (every run up to 13): off. Its
+    ``volume_features`` outputs join the node features, so every SplineConv layer that reads them (the input
+    layer and each block's third) sees the car's shape in 3D around the vertex. Needs ``mirror_canonical``."""
+    volume_features: int = 8
+    """Per-vertex output channels of the volume branch."""
 
     def __post_init__(self) -> None:
         g = tuple(self.coarse_grid)
@@ -59,6 +68,18 @@ class SurrogateConfig:
             raise AeroOptError(f"surrogate.coarse_grid: expected two node counts >= 1 (x, z) or [0, 0] (off), got "
                                f"{list(g)}")
         object.__setattr__(self, "coarse_grid", g)  # a tuple whether it came from YAML, a checkpoint or code
+        v = tuple(int(c) for c in self.volume_grid)
+        if v and not self.mirror_canonical:
+            raise AeroOptError("surrogate.volume_grid: the volume branch needs surrogate.mirror_canonical: true "
+                               "(its grid covers the y >= 0 half)")
+        if v and self.volume_features < 1:
+            raise AeroOptError(f"surrogate.volume_features: expected >= 1, got {self.volume_features}")
+        object.__setattr__(self, "volume_grid", v)
+
+    @property
+    def node_features(self) -> int:
+        """Per-vertex features the SplineConv layers read: the graph's plus the volume branch's."""
+        return NODE_FEATURES + (self.volume_features if self.volume_grid else 0)
 
     @property
     def has_coarse_grid(self) -> bool:
@@ -158,8 +179,9 @@ class PressureSplineCNN(nn.Module):
     def __init__(self, cfg: SurrogateConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.inp = SplineConv(NODE_FEATURES, cfg.width, 3, cfg.kernel_size)
-        self.blocks = nn.ModuleList(ResidualBlock(cfg.width, NODE_FEATURES, cfg.kernel_size, cfg.global_context,
+        self.volume = VolumeUNet(cfg.volume_grid, cfg.volume_features) if cfg.volume_grid else None
+        self.inp = SplineConv(cfg.node_features, cfg.width, 3, cfg.kernel_size)
+        self.blocks = nn.ModuleList(ResidualBlock(cfg.width, cfg.node_features, cfg.kernel_size, cfg.global_context,
                                                   cfg.coarse_grid, cfg.coarse_channels)
                                     for _ in range(cfg.blocks))
         self.head = nn.Linear(cfg.width, 4 if cfg.shear_head else 1)
@@ -188,11 +210,14 @@ class PressureSplineCNN(nn.Module):
         cars'. Independent of the vertex order."""
         if basis is None:
             basis = self.basis(g)
-        h = self.act(self.inp.apply_basis(g.x, basis))
+        x = g.x
+        if self.volume is not None:
+            x = torch.cat([x, self.volume(g.x[:, :3], g.x[:, 3:6], g.area).to(x.dtype)], dim=1)
+        h = self.act(self.inp.apply_basis(x, basis))
         hat = hat_weights(g.x, self.cfg.coarse_grid) if self.cfg.has_coarse_grid else None
         means = []
         for block in self.blocks:
-            h = block(h, g.x, basis, g.area_weight, hat)
+            h = block(h, x, basis, g.area_weight, hat)
             means.append(g.area_weight.to(h.dtype) @ h)
         out = self.head(h)
         if g.side is not None and out.shape[1] == 4:  # the y wall-shear component back to the vertex's side
@@ -259,9 +284,52 @@ def widen_state(state: dict[str, torch.Tensor], cfg: SurrogateConfig, width: int
             t = read(t, 1) if param == "weight" else t
         elif name[0] == "blocks" and layer.endswith("coarse.up"):  # Linear(channels, W)
             t = write(t, 0)
-        elif not (name[0] == "blocks" and layer.endswith("coarse.mix")):
+        elif not (name[0] == "blocks" and layer.endswith("coarse.mix")) and name[0] != "volume":
             raise AeroOptError(f"widen_state: unexpected weight {key}")
         out[key] = t
+    return out
+
+
+def extend_state(state: dict[str, torch.Tensor], old: SurrogateConfig, cfg: SurrogateConfig,
+                 seed: int = 0) -> dict[str, torch.Tensor]:
+    """A trained model's weights for ``cfg``, which may add a coarse grid and/or a volume branch to ``old``: the
+    extended model computes the same function. A coarse grid starts at zero (:class:`CoarseGrid`); the volume
+    branch starts from random weights (seeded), and the layers reading the node features (the input layer and
+    each block's third) get zero weights for its outputs, which are appended after the graph's features.
+
+    Args:
+        state: ``PressureSplineCNN(old).state_dict()``.
+        old: the configuration the state belongs to (no coarse grid or the same; no volume branch or the same).
+        cfg: the target configuration; equal to ``old`` but for the added parts.
+        seed: seed of the volume branch's initial weights.
+
+    Returns:
+        The state dict of ``PressureSplineCNN(cfg)``.
+
+    Raises:
+        AeroOptError: ``cfg`` differs from ``old`` in anything else, or would remove a part.
+    """
+    grid_ok = old.coarse_grid == cfg.coarse_grid and old.coarse_channels == cfg.coarse_channels
+    volume_ok = old.volume_grid == cfg.volume_grid and old.volume_features == cfg.volume_features
+    same_rest = replace(old, coarse_grid=cfg.coarse_grid, coarse_channels=cfg.coarse_channels,
+                        volume_grid=cfg.volume_grid, volume_features=cfg.volume_features) == cfg
+    if not same_rest or (not grid_ok and old.has_coarse_grid) or (not volume_ok and old.volume_grid):
+        raise AeroOptError(f"surrogate configuration {asdict(old)} cannot be extended to {asdict(cfg)} (only a "
+                           "wider width, an added coarse grid or an added volume branch can differ)")
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        fresh = PressureSplineCNN(cfg).state_dict()
+    out = {}
+    for key, t in fresh.items():
+        if key not in state:  # an added part: the coarse grid (zero-started) or the volume branch
+            out[key] = t
+            continue
+        old_t = state[key]
+        if old_t.shape != t.shape:  # a layer reading the node features: zero weights for the volume's channels
+            pad = old_t.new_zeros(t.shape)
+            pad[tuple(slice(0, n) for n in old_t.shape)] = old_t
+            old_t = pad
+        out[key] = old_t
     return out
 
 

@@ -29,7 +29,7 @@ from aero_opt.errors import AeroOptError
 from surrogate.domain import TrainingDomain
 from surrogate.forces import drag_coefficient, surface_force
 from surrogate.graph import MeshGraph, max_edge_component, mirror_y
-from surrogate.splinecnn import LEGACY_DEFAULTS, PressureSplineCNN, SurrogateConfig, widen_state
+from surrogate.splinecnn import LEGACY_DEFAULTS, PressureSplineCNN, SurrogateConfig, extend_state, widen_state
 
 log = logging.getLogger(__name__)
 
@@ -294,8 +294,9 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
 
     ``init``: a trained model (file or run folder) to start from instead of random weights — fine-tuning on new
     cars or with other loss settings; its configuration must be ``cfg``, except that ``cfg`` may be wider (the
-    model is widened by :func:`~surrogate.splinecnn.widen_state`) and may add a coarse grid (zero at the start),
-    so training starts from the given model's function; its pseudo-coordinate scale is kept.
+    model is widened by :func:`~surrogate.splinecnn.widen_state`) and may add a coarse grid or a volume branch
+    (:func:`~surrogate.splinecnn.extend_state`), so training starts from the given model's function; its
+    pseudo-coordinate scale is kept.
     """
     if tcfg.drag_loss not in ("total", "parts"):
         raise AeroOptError(f"train_surrogate.drag_loss: {tcfg.drag_loss!r} is not one of total, parts")
@@ -315,12 +316,11 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
         old, state = start_from.model.cfg, start_from.model.state_dict()
         if old.width < cfg.width:  # widened: the same function in more channels (splinecnn.widen_state)
             state, old = widen_state(state, old, cfg.width, seed=tcfg.seed), replace(old, width=cfg.width)
-        grid_added = not old.has_coarse_grid and replace(old, coarse_grid=cfg.coarse_grid,
-                                                             coarse_channels=cfg.coarse_channels) == cfg
-        if old != cfg and not grid_added:
-            raise AeroOptError(f"{init}: its surrogate configuration {asdict(start_from.model.cfg)} is not the "
-                               f"configured {asdict(cfg)} (only a wider width or an added coarse grid can differ)")
-        model.load_state_dict(state, strict=not grid_added)
+        try:  # an added coarse grid or volume branch: the same function again (splinecnn.extend_state)
+            state = extend_state(state, old, cfg, seed=tcfg.seed)
+        except AeroOptError as err:
+            raise AeroOptError(f"{init}: {err}") from None
+        model.load_state_dict(state)
         max_value = start_from.max_value
     opt = make_optimizer(model, tcfg)
     ema = WeightEMA(model, tcfg.ema_decay)
