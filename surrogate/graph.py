@@ -82,7 +82,10 @@ def vertex_areas(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
 
 def vertex_area_weights(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """(V,) :func:`vertex_areas` normalized to sum 1. Differentiable."""
-    w = vertex_areas(verts, faces)
+    return _fractions(vertex_areas(verts, faces))
+
+
+def _fractions(w: torch.Tensor) -> torch.Tensor:
     return w / w.sum().clamp_min(1e-30)
 
 
@@ -117,7 +120,7 @@ def build_graph(verts: torch.Tensor, faces: torch.Tensor, max_value: float, mirr
     pseudo = (cart / (2.0 * max_value) + 0.5).clamp(0.0, 1.0)
     x = torch.cat([pos_n, normals], dim=1)
     area = vertex_areas(verts, faces.long())
-    return MeshGraph(x=x, pos=verts, edge_index=ei, pseudo=pseudo, area_weight=area / area.sum().clamp_min(1e-30),
+    return MeshGraph(x=x, pos=verts, edge_index=ei, pseudo=pseudo, area_weight=_fractions(area),
                      side=side, area=area)
 
 

@@ -36,6 +36,22 @@ import aero_opt  # noqa: F401  (importing the package keeps freed blocks: aero_o
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
 
 
+def cell_corners(frac: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 2^d corners of a d-dimensional grid cell and their multilinear weights.
+
+    Args:
+        frac: (E, d) positions inside the cell, each coordinate in [0, 1] (differentiable).
+
+    Returns:
+        Corner offsets (2^d, d) long, each 0 or 1 (corner c has bit a of c along axis a), and weights (E, 2^d):
+        Π_a (offset_a ? frac_a : 1 − frac_a), summing to 1 per row.
+    """
+    d = frac.shape[1]
+    corners = torch.arange(2**d, device=frac.device)
+    bits = (corners.unsqueeze(1) >> torch.arange(d, device=frac.device)) & 1  # (2^d, d)
+    return bits, torch.where(bits.unsqueeze(0).bool(), frac.unsqueeze(1), 1.0 - frac.unsqueeze(1)).prod(dim=2)
+
+
 def spline_basis_deg1(pseudo: torch.Tensor, kernel_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Open degree-1 B-spline basis.
 
@@ -46,17 +62,13 @@ def spline_basis_deg1(pseudo: torch.Tensor, kernel_size: int) -> tuple[torch.Ten
     Returns:
         weights (E, 2^d) and flat kernel indices (E, 2^d) long in [0, K^d).
     """
-    e, d = pseudo.shape
+    d = pseudo.shape[1]
     v = pseudo * (kernel_size - 1)
     lo = v.detach().floor()
-    frac = v - lo
-    lo = lo.long()
-    corners = torch.arange(2**d, device=pseudo.device)
-    bits = (corners.unsqueeze(1) >> torch.arange(d, device=pseudo.device)) & 1  # (2^d, d)
-    idx = (lo.unsqueeze(1) + bits.unsqueeze(0)) % kernel_size  # (E, 2^d, d)
+    bits, w = cell_corners(v - lo)
+    idx = (lo.long().unsqueeze(1) + bits.unsqueeze(0)) % kernel_size  # (E, 2^d, d)
     stride = kernel_size ** torch.arange(d, device=pseudo.device)
     flat = (idx * stride).sum(dim=2)
-    w = torch.where(bits.unsqueeze(0).bool(), frac.unsqueeze(1), 1.0 - frac.unsqueeze(1)).prod(dim=2)
     return w, flat
 
 

@@ -29,6 +29,7 @@ from torch import nn
 
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_SCALE
+from surrogate.spline_conv import cell_corners
 
 SPACING = 0.05
 """Node spacing of the finest level in the normalized car frame (0.1375 m)."""
@@ -60,13 +61,9 @@ def trilinear(p: torch.Tensor, lo: tuple[float, float, float] = GRID_LO, spacing
     n_t = torch.as_tensor(nodes, dtype=p.dtype, device=p.device)
     t = torch.minimum(((p - lo_t) / spacing).clamp_min(0.0), n_t - 1)
     i0 = torch.minimum(t.detach().floor(), n_t - 2)
-    f = t - i0  # (V, 3) in [0, 1]
-    i0 = i0.long()
-    bits = (torch.arange(8, device=p.device).unsqueeze(1) >> torch.arange(3, device=p.device)) & 1  # (8, 3)
-    idx = i0.unsqueeze(1) + bits.unsqueeze(0)  # (V, 8, 3)
-    flat = (idx[..., 0] * nodes[1] + idx[..., 1]) * nodes[2] + idx[..., 2]
-    w = torch.where(bits.unsqueeze(0).bool(), f.unsqueeze(1), 1.0 - f.unsqueeze(1)).prod(dim=2)
-    return flat, w
+    bits, w = cell_corners(t - i0)  # the B-spline basis's corner weights: the same multilinear hat functions
+    idx = i0.long().unsqueeze(1) + bits.unsqueeze(0)  # (V, 8, 3)
+    return (idx[..., 0] * nodes[1] + idx[..., 1]) * nodes[2] + idx[..., 2], w
 
 
 def splat(values: torch.Tensor, idx: torch.Tensor, w: torch.Tensor, n_nodes: int) -> torch.Tensor:
