@@ -1,6 +1,6 @@
 """Is the surrogate's Cd error the coarse preset's own bias? Re-simulate test cars at the medium preset and compare.
 
-    .venv/bin/python scripts/probe_medium_preset.py [--cars 12] [--noise-cars 4] [--extra car_0191] [--workers 2]
+    .venv/bin/python scripts/probe_medium_preset.py [--cars 20] [--noise-cars 4] [--extra car_0191] [--workers 2]
 
 The dataset's labels come from the coarse preset (surface cells of base/16, ~30-50k cells). A finer grid changes
 Cd by an amount that depends on the shape; if that change is not smooth in the shape the surrogate cannot learn it
@@ -63,7 +63,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "dataset")
     ap.add_argument("--split", default="test")
-    ap.add_argument("--cars", type=int, default=12, help="random cars of the split (seeded) for the statistics")
+    ap.add_argument("--cars", type=int, default=20, help="random cars of the split (seeded) for the statistics")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--extra", nargs="*", default=[], help="more cars, reported but left out of the statistics")
     ap.add_argument("--metrics", type=Path, default=ROOT / "data" / "models" / "surrogate" / "metrics_test.json",
