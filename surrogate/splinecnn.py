@@ -22,7 +22,7 @@ from torch import nn
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_BOUNDS
 from surrogate.graph import NODE_FEATURES, MeshGraph, build_graph
-from surrogate.spline_conv import SplineBasis, SplineConv, spline_basis
+from surrogate.spline_conv import SplineBasis, SplineConv, cell_corners, spline_basis
 from surrogate.volume import VolumeUNet
 
 
@@ -102,16 +102,15 @@ def hat_weights(x_n: torch.Tensor, nodes: tuple[int, int]) -> torch.Tensor:
         (V, nx · nz) weights, each row ≥ 0 and summing to 1 (points outside the bounds take the nearest edge's);
         node (i, k) is column i · nz + k.
     """
-    cols = []
-    for axis, n in ((0, nodes[0]), (2, nodes[1])):
-        if n == 1:
-            cols.append(torch.ones_like(x_n[:, :1]))
-            continue
-        lo, hi = CAR_BOUNDS[0][axis], CAR_BOUNDS[1][axis]
-        t = ((x_n[:, axis:axis + 1] - lo) / (hi - lo) * (n - 1)).clamp(0.0, n - 1)
-        k = torch.arange(n, dtype=x_n.dtype, device=x_n.device)
-        cols.append((1.0 - (t - k).abs()).clamp_min(0.0))
-    return (cols[0].unsqueeze(2) * cols[1].unsqueeze(1)).reshape(x_n.shape[0], -1)
+    lo = x_n.new_tensor([CAR_BOUNDS[0][0], CAR_BOUNDS[0][2]])
+    hi = x_n.new_tensor([CAR_BOUNDS[1][0], CAR_BOUNDS[1][2]])
+    n_t = x_n.new_tensor(nodes)
+    t = torch.minimum(((x_n[:, [0, 2]] - lo) / (hi - lo) * (n_t - 1)).clamp_min(0.0), n_t - 1)
+    i0 = torch.minimum(t.detach().floor(), (n_t - 2).clamp_min(0.0))
+    bits, w = cell_corners(t - i0)  # the spline basis's bilinear corner weights (a single node: frac 0, weight 1)
+    idx = torch.minimum(i0.long().unsqueeze(1) + bits.unsqueeze(0), torch.tensor(nodes, device=x_n.device) - 1)
+    dense = x_n.new_zeros((x_n.shape[0], nodes[0] * nodes[1]))
+    return dense.scatter_add(1, idx[..., 0] * nodes[1] + idx[..., 1], w)  # (V, 4) corners -> (V, nx · nz)
 
 
 class CoarseGrid(nn.Module):
