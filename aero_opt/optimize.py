@@ -40,6 +40,7 @@ from constraints.latent_prior import KNNLatentPrior
 from constraints.regions import RoomConstraint
 from parameterizations import MESH_PARAMETERIZATIONS, NAMES, MeshSDF, Parameterization
 from surrogate.forces import frontal_area, surface_force
+from surrogate.spline_conv import resolve_bf16
 from surrogate.train import Surrogate
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,9 @@ class OptimizeConfig:
     """Per-vertex Laplacian weight (0: none, as in the paper)."""
     verify_preset: str = "coarse"
     """OpenFOAM preset of ``--verify``."""
-    bf16: bool = True
-    """Run the surrogate's dense matmuls in bfloat16 (about 2x faster per iteration)."""
+    bf16: bool | None = None
+    """Run the surrogate's dense matmuls in bfloat16; ``None``: only where the CPU runs bfloat16 natively
+    (:func:`surrogate.spline_conv.resolve_bf16`; an AVX2-only CPU runs it ~18x slower than float32)."""
     stay_in_data: bool = True
     """Stop when the predicted Cd falls below the lowest Cd of the surrogate's training cars: the surrogate has
     never seen such a car, so its drag there is an extrapolation (the shapes that fool it live there)."""
@@ -211,7 +213,7 @@ class Evaluation:
 def _evaluate(param: Parameterization, models: Models, room: RoomConstraint, cfg: OptimizeConfig,
               drag0: float | None, rho: float, speed: float) -> Evaluation:
     verts, faces = param.mesh()
-    coeffs, emb = models.surrogate.coefficients_and_embedding(verts, faces, bf16=cfg.bf16)
+    coeffs, emb = models.surrogate.coefficients_and_embedding(verts, faces, bf16=resolve_bf16(cfg.bf16))
     q = 0.5 * rho * speed**2
     shear = coeffs[:, 1:4] * q if coeffs.shape[1] == 4 else None
     drag = surface_force(verts, faces, coeffs[:, 0] * q, shear)[0]

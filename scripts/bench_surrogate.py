@@ -3,8 +3,10 @@ mesh, forward alone, one SplineConv layer (32 -> 32 and 64 -> 64) with the proje
 compiled ``torch_spline_conv`` kernel side by side in one run (the whole model with PyG's kernel takes minutes), and the
 OpenFOAM coarse-case time from the dataset for the speed-up over CFD. ``--widths`` also times the shipped
 architecture at other widths (random weights; what a wider model would cost against the 1 s target). The shipped
-model's bf16 forward + backward is also timed with trainable weights (what freezing them in ``Surrogate`` saves),
-side by side in the same run.
+model's forward + backward is also timed with trainable weights (what freezing them in ``Surrogate`` saves), side by
+side in the same run. The model is timed in float32 and in bfloat16; the headline figures use the precision the
+optimizer picks on this CPU (``bf16: null``, :func:`surrogate.spline_conv.resolve_bf16`), which the JSON records
+with the CPU's model and vector capability (bfloat16 is fast only where oneDNN runs it natively).
 
 Run on an otherwise idle machine:  .venv/bin/python scripts/bench_surrogate.py
 Writes benchmarks/surrogate.json.
@@ -29,7 +31,7 @@ from torch_geometric.nn import SplineConv as PygSplineConv
 from aero_opt.atomic import recorded_path, write_json_atomic
 from aero_opt.dataset import load_car
 from surrogate.graph import build_graph
-from surrogate.spline_conv import SplineConv
+from surrogate.spline_conv import SplineConv, resolve_bf16
 from surrogate.splinecnn import PressureSplineCNN
 from surrogate.train import Surrogate
 
@@ -61,6 +63,17 @@ def _time(sur: Surrogate, verts: torch.Tensor, faces: torch.Tensor, repeats: int
     return statistics.median(times[1:])
 
 
+def _cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else :func:`platform.processor`."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--car", type=Path, default=None, help="dataset car (default: the first in data/dataset)")
@@ -68,7 +81,7 @@ def main() -> int:
                     help="surrogate folder whose model is timed (default: the shipped one)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--widths", type=int, nargs="*", default=[],
-                    help="also time bf16 forward + backward of the shipped architecture at these widths")
+                    help="also time forward + backward of the shipped architecture at these widths")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "surrogate.json")
     args = ap.parse_args()
     car_path = args.car or sorted((ROOT / "data" / "dataset").glob("car_*.npz"))[0]
@@ -79,12 +92,14 @@ def main() -> int:
     cfg = sur.model.cfg
     model_times = {f"{'bf16' if bf16 else 'fp32'}_{'forward_backward_to_vertices' if bwd else 'forward'}":
                    _time(sur, verts, faces, args.repeats, bwd, bf16) for bf16 in (False, True) for bwd in (True, False)}
-    t_model = model_times["bf16_forward_backward_to_vertices"]
+    bf16 = resolve_bf16(None)  # what the optimizer and training use here by default
+    precision = "bf16" if bf16 else "fp32"
+    t_model = model_times[f"{precision}_forward_backward_to_vertices"]
     sur.model.requires_grad_(True)  # as a training model: the backward pass also computes every weight gradient
-    t_trainable = _time(sur, verts, faces, args.repeats, True, True)
+    t_trainable = _time(sur, verts, faces, args.repeats, True, bf16)
     sur.model.requires_grad_(False)
     by_width = {str(w): _time(Surrogate(PressureSplineCNN(replace(cfg, width=w)), sur.max_value), verts, faces,
-                              args.repeats, True, True) for w in args.widths}  # random weights
+                              args.repeats, True, bf16) for w in args.widths}  # random weights
     g = build_graph(verts, faces, sur.max_value)
     layers = {}
     torch.manual_seed(0)
@@ -101,17 +116,18 @@ def main() -> int:
     out = {"command": "python scripts/bench_surrogate.py " + " ".join(sys.argv[1:]), "car": car_path.name,
            "vertices": int(len(verts)), "edges": int(g.edge_index.shape[1]), "model": cfg.__dict__,
            "model_dir": recorded_path(args.model, ROOT),
-           "model_seconds": model_times, "target_seconds": 1.0,
-           "bf16_forward_backward_trainable_weights_seconds": t_trainable,
+           "model_seconds": model_times, "target_seconds": 1.0, "default_precision": precision,
+           "forward_backward_seconds": t_model, "forward_backward_trainable_weights_seconds": t_trainable,
            "note_frozen": "model_seconds use frozen weights (Surrogate freezes them: the optimizer needs only the "
                           "vertex gradient); the trainable-weights figure also computes the weight gradients",
-           **({"bf16_forward_backward_seconds_by_width": by_width} if by_width else {}),
-           "note_precision": "bf16: dense matmuls in bfloat16 under torch.autocast (the optimizer's default); "
-                             "fp32: everything in float32",
+           **({"forward_backward_seconds_by_width": by_width} if by_width else {}),
+           "note_precision": "bf16: dense matmuls in bfloat16 under torch.autocast; fp32: everything in float32; "
+                             "default_precision: what bf16: null picks on this CPU (the headline figures)",
            "layer_forward_backward_seconds": layers,
            "openfoam_coarse_seconds_per_case": cfd, "speedup_vs_cfd_forward_backward": cfd / t_model,
-           "speedup_vs_cfd_forward": cfd / model_times["bf16_forward"],
-           "cpu_count": os.cpu_count(), "machine": platform.machine(), "torch_threads": torch.get_num_threads(),
+           "speedup_vs_cfd_forward": cfd / model_times[f"{precision}_forward"],
+           "cpu_count": os.cpu_count(), "machine": platform.machine(), "cpu_model": _cpu_model(),
+           "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": torch.get_num_threads(),
            "note": "one layer with PyG's compiled kernel is timed once (it takes tens of seconds); the whole model "
                    "with it would take minutes"}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,10 @@ S[i·K + k_s, j] = w_s / deg(i). It depends only on the graph, so it is built on
 (V·K, C_in)) followed by one dense matmul ``A.view(V, K·C_in) @ W.view(K·C_in, C_out)``. The backward pass is the
 transposed products (S is stored in both orientations) plus, only when the pseudo-coordinates require a gradient
 (shape optimization), a sampled dense-dense product for dL/dS. Under ``torch.autocast('cpu', torch.bfloat16)``
-the dense matmuls run in bfloat16 (about 2x faster here) while the sparse products stay in float32. The compiled
+the dense matmuls run in bfloat16 while the sparse products stay in float32. Where oneDNN runs bfloat16 (AVX-512
+and newer) that was as fast as float32 at 32 channels and faster at 48 (``benchmarks/surrogate.json`` of that
+machine); on an AVX2-only CPU it is ~18x *slower* (:func:`native_bf16`), so the configs' ``bf16: null`` lets
+:func:`resolve_bf16` decide. The compiled
 ``torch_spline_conv`` CPU kernel instead weights every edge separately; ``scripts/bench_surrogate.py`` measures
 both side by side.
 
@@ -24,6 +27,7 @@ it runs when the ``aero_opt`` package is imported (glibc only; elsewhere it does
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -34,6 +38,22 @@ from torch import nn
 import aero_opt  # noqa: F401  (importing the package keeps freed blocks: aero_opt.memory)
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+
+
+@functools.cache
+def native_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 matmuls on this CPU (it needs AVX-512 or newer). Where it does not (AVX2
+    only), autocast to bfloat16 falls back to a reference kernel: the surrogate's (10,000 × 864) @ (864 × 32)
+    matmul took 0.29 s against 0.016 s in float32 on an AVX2 AMD EPYC (2026-12-02)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_bf16(setting: bool | None) -> bool:
+    """A config's ``bf16`` setting: ``True``/``False`` as given; ``None`` (the default) -> :func:`native_bf16`."""
+    return native_bf16() if setting is None else setting
 
 
 def cell_corners(frac: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

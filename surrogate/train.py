@@ -29,6 +29,7 @@ from aero_opt.errors import AeroOptError
 from surrogate.domain import TrainingDomain
 from surrogate.forces import drag_coefficient, surface_force
 from surrogate.graph import MeshGraph, max_edge_component, mirror_y
+from surrogate.spline_conv import resolve_bf16
 from surrogate.splinecnn import LEGACY_DEFAULTS, PressureSplineCNN, SurrogateConfig, extend_state, widen_state
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,10 @@ class TrainSurrogateConfig:
     """Early stopping: epochs without a better validation loss."""
     seed: int = 0
     """Shuffling and initialization seed."""
-    bf16: bool = True
-    """Mixed precision: the dense matmuls in bfloat16 (about 2x faster on this CPU; the sparse products, the
-    loss and the weights stay float32)."""
+    bf16: bool | None = None
+    """Mixed precision: the dense matmuls in bfloat16 (the sparse products, the loss and the weights stay
+    float32). ``None``: only where the CPU runs bfloat16 natively (:func:`~surrogate.spline_conv.resolve_bf16`;
+    an AVX2-only CPU runs it ~18x slower than float32)."""
     drag_loss: str = "parts"
     """What the drag term compares: ``parts`` — the pressure and viscous parts of the predicted Cd each against
     the CFD's, so the shear head cannot correct the pressure integral; ``total`` — the Cd of the predicted
@@ -258,7 +260,7 @@ def _loss(model: PressureSplineCNN, s: Sample, max_value: float, tcfg: TrainSurr
             cache[s.name] = model.graph(s.verts, s.faces, max_value)
         g = cache[s.name]
         basis = model.basis(g)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=tcfg.bf16):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=resolve_bf16(tcfg.bf16)):
         pred = model(g, basis)
     pred = pred.float()
     loss = (pred[:, 0] - s.target[:, 0]).square().mean()

@@ -27,6 +27,7 @@ def test_default_yaml_matches_dataclass_defaults() -> None:
     ("cars:\n  n: ten\n", "cars.n: expected int"),
     ("cars:\n  n: true\n", "cars.n: expected int"),
     ("import:\n  force_remesh: 3\n", "import.force_remesh: expected bool"),
+    ("train_surrogate:\n  bf16: auto\n", "train_surrogate.bf16: expected bool | None"),
     ("cars: 5\n", "cars: expected a mapping"),
 ])
 def test_bad_configs_name_file_and_key(tmp_path: Path, text: str, match: str) -> None:
@@ -41,3 +42,10 @@ def test_int_is_accepted_for_float(tmp_path: Path) -> None:
     path = tmp_path / "ok.yaml"
     path.write_text("cars:\n  wing_fraction: 1\n")
     assert load_config(path).cars.wing_fraction == 1.0
+
+
+def test_bf16_null_means_decide_by_cpu(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text("train_surrogate:\n  bf16: null\noptimize:\n  bf16: false\n")
+    cfg = load_config(path)
+    assert cfg.train_surrogate.bf16 is None and cfg.optimize.bf16 is False

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch_geometric.nn import SplineConv as PygSplineConv
 
-from surrogate.spline_conv import SplineConv, spline_basis_deg1
+from surrogate import spline_conv
+from surrogate.spline_conv import SplineConv, resolve_bf16, spline_basis_deg1
 
 
 @pytest.mark.parametrize("seed,n,e,cin,cout", [(0, 30, 120, 4, 8), (1, 200, 1500, 16, 32), (2, 7, 3, 3, 5)])
@@ -43,3 +44,10 @@ def test_gradient_wrt_pseudo_coordinates() -> None:
 def test_basis_partition_of_unity() -> None:
     w, k = spline_basis_deg1(torch.rand(50, 3), 3)
     assert torch.allclose(w.sum(dim=1), torch.ones(50)) and k.min() >= 0 and k.max() < 27
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_resolve_bf16_follows_the_cpu_only_when_unset(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
+    monkeypatch.setattr(spline_conv, "native_bf16", lambda: native)
+    assert resolve_bf16(None) is native
+    assert resolve_bf16(True) is True and resolve_bf16(False) is False
