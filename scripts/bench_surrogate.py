@@ -6,7 +6,10 @@ architecture at other widths (random weights; what a wider model would cost agai
 model's forward + backward is also timed with trainable weights (what freezing them in ``Surrogate`` saves), side by
 side in the same run. The model is timed in float32 and in bfloat16; the headline figures use the precision the
 optimizer picks on this CPU (``bf16: null``, :func:`surrogate.spline_conv.resolve_bf16`), which the JSON records
-with the CPU's model and vector capability (bfloat16 is fast only where oneDNN runs it natively).
+with the CPU's model and vector capability (bfloat16 is fast only where oneDNN runs it natively). With ``--cfd`` the
+bench also runs the same car through OpenFOAM's coarse preset on this machine (1 core, as the dataset was made;
+~1-3 min), so the speed-up over CFD is a ratio of two times measured in one run; without it the ratio uses the
+dataset's median case time, measured on the machine that made the dataset.
 
 Run on an otherwise idle machine:  .venv/bin/python scripts/bench_surrogate.py
 Writes benchmarks/surrogate.json.
@@ -20,16 +23,20 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+import trimesh
 from torch_geometric.nn import SplineConv as PygSplineConv
 
 from aero_opt.atomic import recorded_path, write_json_atomic
+from aero_opt.cfd.case import run_case
 from aero_opt.dataset import load_car
+from aero_opt.mesh_import import export_mesh
 from surrogate.graph import build_graph
 from surrogate.spline_conv import SplineConv, resolve_bf16
 from surrogate.splinecnn import PressureSplineCNN
@@ -74,6 +81,18 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
+def _time_cfd(verts: np.ndarray, faces: np.ndarray) -> dict[str, float | int | bool]:
+    """Run the car through OpenFOAM's coarse preset (1 core) in a temporary folder; wall time and run facts."""
+    with tempfile.TemporaryDirectory(prefix="bench_cfd_") as tmp:
+        stl = Path(tmp) / "car.stl"
+        export_mesh(trimesh.Trimesh(verts, faces, process=False), stl)
+        t0 = time.perf_counter()
+        s = run_case(stl, Path(tmp) / "case", preset_name="coarse", procs=1)
+        seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "cells": int(s["cells"]), "iterations": int(s["iterations"]),
+            "converged": bool(s["converged"]), "cd": float(s["Cd"])}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--car", type=Path, default=None, help="dataset car (default: the first in data/dataset)")
@@ -82,6 +101,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--widths", type=int, nargs="*", default=[],
                     help="also time forward + backward of the shipped architecture at these widths")
+    ap.add_argument("--cfd", action="store_true",
+                    help="also time OpenFOAM's coarse preset on the same car here (needs OpenFOAM; 1-3 min)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "surrogate.json")
     args = ap.parse_args()
     car_path = args.car or sorted((ROOT / "data" / "dataset").glob("car_*.npz"))[0]
@@ -112,7 +133,9 @@ def main() -> int:
         layers[f"{width}x{width}"] = {"project_splineconv": t_ours, "pyg_torch_spline_conv": t_pyg,
                                       "speedup": t_pyg / t_ours}
     summary = json.loads((ROOT / "data" / "dataset" / "summary.json").read_text())
-    cfd = summary["seconds_per_case"]["median"]
+    cfd_dataset = summary["seconds_per_case"]["median"]
+    cfd_here = _time_cfd(car.verts, car.faces) if args.cfd else None
+    cfd = cfd_here["seconds"] if cfd_here else cfd_dataset
     out = {"command": "python scripts/bench_surrogate.py " + " ".join(sys.argv[1:]), "car": car_path.name,
            "vertices": int(len(verts)), "edges": int(g.edge_index.shape[1]), "model": cfg.__dict__,
            "model_dir": recorded_path(args.model, ROOT),
@@ -124,7 +147,13 @@ def main() -> int:
            "note_precision": "bf16: dense matmuls in bfloat16 under torch.autocast; fp32: everything in float32; "
                              "default_precision: what bf16: null picks on this CPU (the headline figures)",
            "layer_forward_backward_seconds": layers,
-           "openfoam_coarse_seconds_per_case": cfd, "speedup_vs_cfd_forward_backward": cfd / t_model,
+           "openfoam_coarse_seconds_per_case": cfd_dataset,
+           "note_openfoam": "openfoam_coarse_seconds_per_case: the dataset's median case (data/dataset/summary.json, "
+                            "two 1-core cases side by side on the machine that made it); openfoam_coarse_this_run: "
+                            "the bench car at the coarse preset on this machine, alone, 1 core (--cfd); the "
+                            "speed-ups use the latter when it was measured",
+           **({"openfoam_coarse_this_run": cfd_here} if cfd_here else {}),
+           "speedup_vs_cfd_forward_backward": cfd / t_model,
            "speedup_vs_cfd_forward": cfd / model_times[f"{precision}_forward"],
            "cpu_count": os.cpu_count(), "machine": platform.machine(), "cpu_model": _cpu_model(),
            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": torch.get_num_threads(),

@@ -13,9 +13,9 @@ S[i·K + k_s, j] = w_s / deg(i). It depends only on the graph, so it is built on
 transposed products (S is stored in both orientations) plus, only when the pseudo-coordinates require a gradient
 (shape optimization), a sampled dense-dense product for dL/dS. Under ``torch.autocast('cpu', torch.bfloat16)``
 the dense matmuls run in bfloat16 while the sparse products stay in float32. Where oneDNN runs bfloat16 (AVX-512
-and newer) that was as fast as float32 at 32 channels and faster at 48 (``benchmarks/surrogate.json`` of that
-machine); on an AVX2-only CPU it is ~18x *slower* (:func:`native_bf16`), so the configs' ``bf16: null`` lets
-:func:`resolve_bf16` decide. The compiled
+and newer) the shipped model ran as fast as in float32 (``benchmarks/surrogate_native_bf16_cpu.json``); on an
+AVX2-only CPU bfloat16 is ~10x *slower* for the model, ~18x for one matmul (:func:`native_bf16`), so the configs'
+``bf16: null`` lets :func:`resolve_bf16` decide. The compiled
 ``torch_spline_conv`` CPU kernel instead weights every edge separately; ``scripts/bench_surrogate.py`` measures
 both side by side.
 
