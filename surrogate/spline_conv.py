@@ -72,6 +72,29 @@ def cell_corners(frac: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return bits, torch.where(bits.unsqueeze(0).bool(), frac.unsqueeze(1), 1.0 - frac.unsqueeze(1)).prod(dim=2)
 
 
+def grid_corners(t: torch.Tensor, nodes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multilinear interpolation weights of points to a regular d-dimensional grid of nodes.
+
+    Args:
+        t: (V, d) positions in node units (node i of axis a sits at t_a = i; differentiable). Points outside the
+            grid take the weights of the nearest boundary point.
+        nodes: node counts per axis (≥ 1 each; a single-node axis puts all its weight on that node).
+
+    Returns:
+        Flat node indices (V, 2^d) long, row-major (the last axis fastest: in 3D node (i, j, k) is
+        ``(i * n_1 + j) * n_2 + k``), and weights (V, 2^d), each row ≥ 0 and summing to 1 (:func:`cell_corners`).
+    """
+    n_t = t.new_tensor(nodes)
+    t = torch.minimum(t.clamp_min(0.0), n_t - 1)
+    i0 = torch.minimum(t.detach().floor(), (n_t - 2).clamp_min(0.0))
+    bits, w = cell_corners(t - i0)
+    idx = torch.minimum(i0.long().unsqueeze(1) + bits.unsqueeze(0), torch.tensor(nodes, device=t.device) - 1)
+    flat = idx[..., 0]
+    for a in range(1, len(nodes)):
+        flat = flat * nodes[a] + idx[..., a]
+    return flat, w
+
+
 def spline_basis_deg1(pseudo: torch.Tensor, kernel_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Open degree-1 B-spline basis.
 

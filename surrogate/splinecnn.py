@@ -22,7 +22,7 @@ from torch import nn
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_BOUNDS
 from surrogate.graph import NODE_FEATURES, MeshGraph, build_graph
-from surrogate.spline_conv import SplineBasis, SplineConv, cell_corners, spline_basis
+from surrogate.spline_conv import SplineBasis, SplineConv, grid_corners, spline_basis
 from surrogate.volume import VolumeUNet
 
 
@@ -104,13 +104,8 @@ def hat_weights(x_n: torch.Tensor, nodes: tuple[int, int]) -> torch.Tensor:
     """
     lo = x_n.new_tensor([CAR_BOUNDS[0][0], CAR_BOUNDS[0][2]])
     hi = x_n.new_tensor([CAR_BOUNDS[1][0], CAR_BOUNDS[1][2]])
-    n_t = x_n.new_tensor(nodes)
-    t = torch.minimum(((x_n[:, [0, 2]] - lo) / (hi - lo) * (n_t - 1)).clamp_min(0.0), n_t - 1)
-    i0 = torch.minimum(t.detach().floor(), (n_t - 2).clamp_min(0.0))
-    bits, w = cell_corners(t - i0)  # the spline basis's bilinear corner weights (a single node: frac 0, weight 1)
-    idx = torch.minimum(i0.long().unsqueeze(1) + bits.unsqueeze(0), torch.tensor(nodes, device=x_n.device) - 1)
-    dense = x_n.new_zeros((x_n.shape[0], nodes[0] * nodes[1]))
-    return dense.scatter_add(1, idx[..., 0] * nodes[1] + idx[..., 1], w)  # (V, 4) corners -> (V, nx · nz)
+    flat, w = grid_corners((x_n[:, [0, 2]] - lo) / (hi - lo) * (x_n.new_tensor(nodes) - 1), nodes)
+    return x_n.new_zeros((x_n.shape[0], nodes[0] * nodes[1])).scatter_add(1, flat, w)  # (V, 4) -> (V, nx · nz)
 
 
 class CoarseGrid(nn.Module):

@@ -29,7 +29,7 @@ from torch import nn
 
 from aero_opt.errors import AeroOptError
 from aero_opt.frame import CAR_SCALE
-from surrogate.spline_conv import cell_corners
+from surrogate.spline_conv import grid_corners
 
 SPACING = 0.05
 """Node spacing of the finest level in the normalized car frame (0.1375 m)."""
@@ -51,19 +51,14 @@ def trilinear(p: torch.Tensor, lo: tuple[float, float, float] = GRID_LO, spacing
         p: (V, 3) points in the grid's frame (normalized car frame; differentiable).
         lo: position of node (0, 0, 0).
         spacing: node spacing.
-        nodes: node counts (nx, ny, nz), each ≥ 2.
+        nodes: node counts (nx, ny, nz), each ≥ 1.
 
     Returns:
         Flat node indices (V, 8) long (node (i, j, k) is ``(i * ny + j) * nz + k``) and weights (V, 8), each row
         ≥ 0 and summing to 1; points outside the grid take the weights of the nearest boundary point.
     """
     lo_t = torch.as_tensor(lo, dtype=p.dtype, device=p.device)
-    n_t = torch.as_tensor(nodes, dtype=p.dtype, device=p.device)
-    t = torch.minimum(((p - lo_t) / spacing).clamp_min(0.0), n_t - 1)
-    i0 = torch.minimum(t.detach().floor(), n_t - 2)
-    bits, w = cell_corners(t - i0)  # the B-spline basis's corner weights: the same multilinear hat functions
-    idx = i0.long().unsqueeze(1) + bits.unsqueeze(0)  # (V, 8, 3)
-    return (idx[..., 0] * nodes[1] + idx[..., 1]) * nodes[2] + idx[..., 2], w
+    return grid_corners((p - lo_t) / spacing, nodes)  # the B-spline basis's corner weights, the same hat functions
 
 
 def splat(values: torch.Tensor, idx: torch.Tensor, w: torch.Tensor, n_nodes: int) -> torch.Tensor:

@@ -7,7 +7,7 @@ import torch
 from torch_geometric.nn import SplineConv as PygSplineConv
 
 from surrogate import spline_conv
-from surrogate.spline_conv import SplineConv, resolve_bf16, spline_basis_deg1
+from surrogate.spline_conv import SplineConv, grid_corners, resolve_bf16, spline_basis_deg1
 
 
 @pytest.mark.parametrize("seed,n,e,cin,cout", [(0, 30, 120, 4, 8), (1, 200, 1500, 16, 32), (2, 7, 3, 3, 5)])
@@ -44,6 +44,25 @@ def test_gradient_wrt_pseudo_coordinates() -> None:
 def test_basis_partition_of_unity() -> None:
     w, k = spline_basis_deg1(torch.rand(50, 3), 3)
     assert torch.allclose(w.sum(dim=1), torch.ones(50)) and k.min() >= 0 and k.max() < 27
+
+
+@pytest.mark.parametrize("nodes", [(6,), (4, 3), (3, 1, 5), (2, 3, 2, 4)])
+def test_grid_corners_reproduce_linear_fields_and_clamp(nodes: tuple[int, ...]) -> None:
+    d = len(nodes)
+    torch.manual_seed(d)
+    t = torch.rand(500, d, dtype=torch.float64) * (torch.tensor(nodes, dtype=torch.float64) - 1)
+    flat, w = grid_corners(t, nodes)
+    assert flat.shape == w.shape == (500, 2**d)
+    assert int(flat.min()) >= 0 and int(flat.max()) < int(torch.tensor(nodes).prod())
+    assert torch.allclose(w.sum(1), torch.ones(500, dtype=torch.float64)) and bool((w >= 0).all())
+    grids = torch.meshgrid(*[torch.arange(n, dtype=torch.float64) for n in nodes], indexing="ij")
+    coeff = torch.arange(1, d + 1, dtype=torch.float64)
+    field = sum(c * g for c, g in zip(coeff, grids)).reshape(-1)  # linear in the node coordinates, row-major flat
+    assert torch.allclose((field[flat] * w).sum(1), t @ coeff)  # exact on linear fields (single-node axes: t = 0)
+    outside = t + torch.where(torch.rand(500, d) < 0.5, -5.0, 5.0).double()
+    clamped = torch.minimum(outside.clamp_min(0.0), torch.tensor(nodes, dtype=torch.float64) - 1)
+    f_out, w_out = grid_corners(outside, nodes)
+    assert torch.allclose((field[f_out] * w_out).sum(1), clamped @ coeff)  # outside: the nearest boundary point
 
 
 @pytest.mark.parametrize("native", [True, False])
