@@ -88,7 +88,7 @@ def grid_corners(t: torch.Tensor, nodes: tuple[int, ...]) -> tuple[torch.Tensor,
     t = torch.minimum(t.clamp_min(0.0), n_t - 1)
     i0 = torch.minimum(t.detach().floor(), (n_t - 2).clamp_min(0.0))
     bits, w = cell_corners(t - i0)
-    idx = torch.minimum(i0.long().unsqueeze(1) + bits.unsqueeze(0), torch.tensor(nodes, device=t.device) - 1)
+    idx = torch.minimum(i0.long().unsqueeze(1) + bits.unsqueeze(0), n_t.long() - 1)
     flat = idx[..., 0]
     for a in range(1, len(nodes)):
         flat = flat * nodes[a] + idx[..., a]
