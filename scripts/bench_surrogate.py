@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import statistics
 import sys
 import tempfile
@@ -104,6 +105,8 @@ def main() -> int:
     ap.add_argument("--cfd", action="store_true",
                     help="also time OpenFOAM's coarse preset on the same car here (needs OpenFOAM; 1-3 min)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "surrogate.json")
+    ap.add_argument("--note", default=None,
+                    help="free text stored as note_machine (e.g. which machine, whether it was idle)")
     args = ap.parse_args()
     car_path = args.car or sorted((ROOT / "data" / "dataset").glob("car_*.npz"))[0]
     car = load_car(car_path)
@@ -136,7 +139,8 @@ def main() -> int:
     cfd_dataset = summary["seconds_per_case"]["median"]
     cfd_here = _time_cfd(car.verts, car.faces) if args.cfd else None
     cfd = cfd_here["seconds"] if cfd_here else cfd_dataset
-    out = {"command": "python scripts/bench_surrogate.py " + " ".join(sys.argv[1:]), "car": car_path.name,
+    out = {"command": "python scripts/bench_surrogate.py " + shlex.join(sys.argv[1:]),
+           **({"note_machine": args.note} if args.note else {}), "car": car_path.name,
            "vertices": int(len(verts)), "edges": int(g.edge_index.shape[1]), "model": cfg.__dict__,
            "model_dir": recorded_path(args.model, ROOT),
            "model_seconds": model_times, "target_seconds": 1.0, "default_precision": precision,
