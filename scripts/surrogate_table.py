@@ -20,6 +20,9 @@ per-car total Cd errors (predicted − CFD) of every pair of files over their co
 their Cd R² and its 95% paired bootstrap interval (both models scored on the same resampled cars: an interval that
 excludes 0 is a difference beyond the luck of the test draw), and the Cd metrics of the mean of all files'
 predictions (an ensemble). Errors that correlate near 1 are shared by the models: averaging them cannot remove them.
+A third table fits, for every file, the straight line CFD Cd ≈ a + b · predicted Cd on its own cars by least
+squares and gives the R² after it: an upper bound on what any linear recalibration of the predictions could gain
+on those cars (a slope b near 1 and no gain mean the predictions are neither shrunk nor offset).
 """
 
 from __future__ import annotations
@@ -171,13 +174,41 @@ def error_agreement(entries: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def recalibration(entries: list[tuple[str, dict[str, Any]]]) -> str:
+    """Markdown table: each file's least-squares line CFD Cd ≈ a + b · predicted Cd and its R² before and after it.
+
+    Args:
+        entries: (label, eval-surrogate metrics with ``per_car`` rows) pairs.
+
+    Returns:
+        One row per file: cars, intercept a, slope b, total Cd R² of the predictions and of a + b · prediction,
+        both against the file's CFD Cd. The line is fitted on the scored cars themselves, so the second R² bounds
+        from above what a linear recalibration could reach on them.
+
+    Raises:
+        AeroOptError: a file with fewer than three ``per_car`` rows.
+    """
+    lines = ["| file | cars | CFD Cd ≈ a + b · predicted: a / b | Cd R² as predicted → after the line |",
+             "|---|---|---|---|"]
+    for label, m in entries:
+        if len(m.get("per_car") or []) < 3:
+            raise AeroOptError(f"{label}: fewer than 3 per_car rows, too few to refit its predictions")
+        cfd = np.array([r["cd_total_cfd"] for r in m["per_car"]])
+        pred = np.array([r["cd_total_pred"] for r in m["per_car"]])
+        b, a = np.polyfit(pred, cfd, 1)
+        lines.append(f"| {label} | {len(cfd)} | {a:+.4f} / {b:.3f} | {score_cd(cfd, pred)['r2']:.4f} → "
+                     f"{score_cd(cfd, a + b * pred)['r2']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("metrics", nargs="+", help="LABEL=PATH of an eval-surrogate metrics.json")
     ap.add_argument("--out", type=Path, default=None, help="write the table here (Markdown)")
     ap.add_argument("--common", action="store_true", help="recompute every row over the cars all files evaluated")
     ap.add_argument("--errors", action="store_true",
-                    help="add the correlation of the files' Cd errors and the metrics of their mean prediction")
+                    help="add the correlation of the files' Cd errors, the metrics of their mean prediction and "
+                         "each file's best linear recalibration")
     args = ap.parse_args()
     try:
         entries = [_entry(a) for a in args.metrics]
@@ -186,7 +217,7 @@ def main() -> int:
             entries, note = common_cars(entries)
         text = table(entries) + (f"\n{note}\n" if note else "")
         if args.errors:
-            text += "\n" + error_agreement(entries)
+            text += "\n" + error_agreement(entries) + "\n" + recalibration(entries)
     except AeroOptError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

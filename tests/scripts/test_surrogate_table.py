@@ -146,3 +146,17 @@ def test_error_agreement_refuses_different_labels_and_single_files(load_script: 
         mod.error_agreement([("a", _per_car([0.3, 0.2], [0.3, 0.2]))])
     with pytest.raises(AeroOptError, match="labels differ"):
         mod.error_agreement([("a", _per_car([0.3, 0.2], [0.3, 0.2])), ("b", _per_car([0.3, 0.2], [0.3, 0.21]))])
+
+
+def test_recalibration_fits_the_line_and_bounds_the_gain(load_script: Callable[[str], ModuleType]) -> None:
+    """Predictions shrunk and offset by a known line come back to R² 1 after it; exact ones keep slope 1."""
+    mod = load_script("surrogate_table.py")
+    cfd = np.array([0.30, 0.25, 0.35, 0.28, 0.22])
+    shrunk = 0.02 + 0.8 * cfd  # so CFD = -0.025 + 1.25 · predicted
+    text = mod.recalibration([("shrunk", _per_car(list(shrunk), list(cfd))), ("exact", _per_car(list(cfd), list(cfd)))])
+    r2 = 1 - np.sum((shrunk - cfd) ** 2) / np.sum((cfd - cfd.mean()) ** 2)
+    lines = text.splitlines()
+    assert lines[2] == f"| shrunk | 5 | -0.0250 / 1.250 | {r2:.4f} → 1.0000 |" and r2 < 0.9
+    assert lines[3].startswith("| exact | 5 | ") and lines[3].endswith("0.0000 / 1.000 | 1.0000 → 1.0000 |")
+    with pytest.raises(AeroOptError, match="fewer than 3 per_car rows"):
+        mod.recalibration([("a", _per_car([0.3, 0.2], [0.3, 0.2]))])
