@@ -1,12 +1,15 @@
-# Two commands set everything up and run: `make demo` (the main job) and `make test` (the test suite).
-.PHONY: setup demo test
+# Two commands set everything up and run: `make demo` (the main job) and `make test` (lint, then the test suite).
+.PHONY: setup demo lint test
 PY := .venv/bin/python
 
 setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(PY) -m aero_opt.cli demo --out results/demo
+	$(PY) -m aero_opt demo --out results/demo
 
-test: setup
+lint: setup
+	$(PY) -m ruff check .
+
+test: lint
 	$(PY) -m pytest -q tests

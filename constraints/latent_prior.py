@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from aero_opt.errors import AeroOptError
+from aero_opt.core.errors import AeroOptError
 
 
 class KNNLatentPrior:

@@ -22,8 +22,9 @@ import igl
 import numpy as np
 import torch
 
-from aero_opt.errors import AeroOptError
-from aero_opt.frame import CAR_OFFSET, CAR_SCALE
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.frame import CAR_OFFSET, CAR_SCALE
+from aero_opt.core.physics import face_corners
 
 Box = tuple[tuple[float, float, float], tuple[float, float, float]]
 
@@ -102,7 +103,7 @@ class RoomConstraint:
         p = self.points[outside]
         _, fid, closest = igl.point_mesh_squared_distance(p, v, f)
         tri = f[fid]
-        bary = torch.as_tensor(_barycentric(closest, v[tri[:, 0]], v[tri[:, 1]], v[tri[:, 2]]), dtype=verts.dtype)
+        bary = torch.as_tensor(_barycentric(closest, *face_corners(v, tri)), dtype=verts.dtype)
         tri_t = torch.as_tensor(tri, device=verts.device)
         on_mesh = (bary.unsqueeze(2) * verts[tri_t]).sum(dim=1)
         d2 = (torch.as_tensor(p, dtype=verts.dtype) - on_mesh).square().sum(dim=1)

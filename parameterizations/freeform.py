@@ -19,13 +19,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from parameterizations.base import MeshDeformation
+from parameterizations.base import MeshDeformation, SettingsLike
 
 
 class FreeForm(MeshDeformation):
     """Sine-product displacement field with 3·n³ coefficients (metres)."""
 
     name = "freeform"
+
+    @classmethod
+    def options(cls, settings: SettingsLike) -> dict[str, float | int]:
+        """``freeform_terms`` sine terms per axis, ``freeform_l2`` coefficient weight."""
+        return {"n": settings.freeform_terms, "l2": settings.freeform_l2}
 
     def __init__(self, verts: np.ndarray | torch.Tensor, faces: np.ndarray | torch.Tensor, n: int = 3,
                  pad: float = 0.1, l2: float = 10.0) -> None:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from parameterizations.base import MeshDeformation
+from parameterizations.base import MeshDeformation, SettingsLike
 
 
 def _gaussian_kernel3(sigma: float) -> torch.Tensor:
@@ -26,6 +26,11 @@ class PolyCube(MeshDeformation):
     """Control-lattice deformation with tanh-bounded, Gaussian-smoothed displacements."""
 
     name = "polycube"
+
+    @classmethod
+    def options(cls, settings: SettingsLike) -> dict[str, float | int]:
+        """``polycube_lattice`` control points per axis."""
+        return {"lattice": settings.polycube_lattice}
 
     def __init__(self, verts: np.ndarray | torch.Tensor, faces: np.ndarray | torch.Tensor, lattice: int = 8,
                  pad: float = 0.2, sigma: float = 1.0) -> None:

@@ -11,13 +11,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from parameterizations.base import MeshDeformation
+from parameterizations.base import MeshDeformation, SettingsLike
 
 
 class VertexOffsets(MeshDeformation):
     """V = V0 + D with D (V, 3) free, initially 0."""
 
     name = "vertex"
+
+    @classmethod
+    def options(cls, settings: SettingsLike) -> dict[str, float | int]:
+        """``vertex_smooth`` Laplacian weight."""
+        return {"smooth": settings.vertex_smooth}
 
     def __init__(self, verts: np.ndarray | torch.Tensor, faces: np.ndarray | torch.Tensor,
                  smooth: float = 0.0) -> None:

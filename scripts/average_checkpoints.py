@@ -23,10 +23,12 @@ from pathlib import Path
 
 import torch
 
-from aero_opt.atomic import recorded_path, write_json_atomic
-from aero_opt.config import load_config
+from aero_opt.app.config import load_config
+from aero_opt.core.atomic import recorded_path, write_json_atomic
+from surrogate.model import Surrogate
+from surrogate.samples import load_split
 from surrogate.splinecnn import LEGACY_DEFAULTS, PressureSplineCNN, SurrogateConfig
-from surrogate.train import Surrogate, load_split, validation_scores
+from surrogate.train import validation_scores
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,10 +7,10 @@ A shift moves every level of the snappyHexMesh grid relative to the car (the lev
 background cell) without changing the shape, so the spread over shifts is the label noise of the coarse preset.
 Each car of the chosen splits (in that order; only the chosen body ``--styles``; the first ``--cars`` of them) is
 simulated at each shift it does not have yet, its fields are sampled onto the dataset mesh as the dataset was made
-(at the mesh's vertices plus the few millimetres :func:`aero_opt.optimize.simulate` may have moved the body by to
+(at the mesh's vertices plus the few millimetres :func:`aero_opt.cfd.verify.simulate` may have moved the body by to
 put its nose at x = 0), and its
 ``.npz`` labels (pressure, shear, Cd, Cd_pressure, Cd_viscous, Cl) are replaced by the mean over the stored run
-and the shifted runs (:func:`aero_opt.dataset.average_labels`, which records every run in the car's case
+and the shifted runs (:func:`aero_opt.geometry.dataset.average_labels`, which records every run in the car's case
 summary, ``label_runs``). Averaging k runs divides the noise variance by k. Other shifts add runs to an existing
 average: ``--splits test --shifts 0.17 0.5 0.83`` makes the test labels six-run means — but shifts ½ apart give the
 same cells at every refinement level ≥ 1, so those six are three near-body grids twice (the report's
@@ -28,26 +28,20 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from aero_opt.atomic import write_json_atomic
 from aero_opt.cfd.results import case_fields
-from aero_opt.dataset import average_labels, car_stl, load_car, split_names
-from aero_opt.errors import AeroOptError
-from aero_opt.mesh_import import load_mesh
-from aero_opt.optimize import cfd_shift, simulate
+from aero_opt.cfd.verify import SimJob, cfd_shift, simulate_many
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.errors import AeroOptError
+from aero_opt.geometry.dataset import average_labels, car_stl, load_car, split_names
+from aero_opt.geometry.mesh_import import load_mesh
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("average_labels")
-
-
-def _run(stl: Path, case: Path, preset: str, shift: float) -> dict[str, object]:
-    return simulate(stl, case, preset, grid_shift=shift)
 
 
 def _case(work: Path, name: str, shift: float) -> Path:
@@ -217,29 +211,23 @@ def main() -> int:
     log.info("%d cars to average (%d runs at most each)", len(todo), len(args.shifts))
     args.work.mkdir(parents=True, exist_ok=True)
     pending = {n: set(missing[n]) for n in todo}
-    with ProcessPoolExecutor(args.workers) as pool:
-        futures = {}
-        for name in todo:
-            stl = car_stl(args.data, name, args.work)
-            for s in missing[name]:
-                futures[pool.submit(_run, stl, _case(args.work, name, s), args.preset, s)] = (name, s)
-        for fut in tqdm(as_completed(futures), total=len(futures), desc="label runs", unit="case"):
-            name, s = futures[fut]
-            try:
-                fut.result()
-            except AeroOptError as exc:
-                log.error("%s at grid shift %.2f failed, its labels stay one run: %s", name, s, exc)
-                pending.pop(name, None)
-                continue
-            if name not in pending:
-                continue
-            pending[name].discard(s)
-            if not pending[name]:
-                del pending[name]
-                npz = args.data / f"{name}.npz"
-                car = load_car(npz)
-                at = car.verts + cfd_shift(load_mesh(args.work / f"{name}.stl"))  # where the case had them
-                average_labels(npz, [(t, *case_fields(_case(args.work, name, t), at)) for t in missing[name]])
+    jobs = [((name, s), SimJob(car_stl(args.data, name, args.work), _case(args.work, name, s), args.preset,
+                               grid_shift=s))
+            for name in todo for s in missing[name]]
+    for (name, s), result in simulate_many(jobs, args.workers, desc="label runs"):
+        if isinstance(result, AeroOptError):
+            log.error("%s at grid shift %.2f failed, its labels stay one run: %s", name, s, result)
+            pending.pop(name, None)
+            continue
+        if name not in pending:
+            continue
+        pending[name].discard(s)
+        if not pending[name]:
+            del pending[name]
+            npz = args.data / f"{name}.npz"
+            car = load_car(npz)
+            at = car.verts + cfd_shift(load_mesh(args.work / f"{name}.stl"))  # where the case had them
+            average_labels(npz, [(t, *case_fields(_case(args.work, name, t), at)) for t in missing[name]])
     return _log_report(report(args.data, args.out, command))
 
 

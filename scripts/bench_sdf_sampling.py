@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from aero_opt.atomic import write_json_atomic
-from aero_opt.frame import CAR_FRAME
-from aero_opt.sdf import SampleSpec, sample_sdf
-from aero_opt.shapes import CarParams, make_car
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.frame import CAR_FRAME
+from aero_opt.geometry.sdf import SampleSpec, sample_sdf
+from aero_opt.geometry.shapes import CarParams, make_car
 
 TARGET_S = 10.0
 

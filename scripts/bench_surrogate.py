@@ -34,14 +34,14 @@ import torch
 import trimesh
 from torch_geometric.nn import SplineConv as PygSplineConv
 
-from aero_opt.atomic import recorded_path, write_json_atomic
 from aero_opt.cfd.case import run_case
-from aero_opt.dataset import load_car
-from aero_opt.mesh_import import export_mesh
+from aero_opt.core.atomic import recorded_path, write_json_atomic
+from aero_opt.geometry.dataset import load_car
+from aero_opt.geometry.mesh_import import export_mesh
 from surrogate.graph import build_graph
+from surrogate.model import Surrogate
 from surrogate.spline_conv import SplineConv, resolve_bf16
 from surrogate.splinecnn import PressureSplineCNN
-from surrogate.train import Surrogate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from aero_opt.atomic import recorded_path, write_json_atomic
-from aero_opt.dataset import load_car, split_names
-from aero_opt.errors import AeroOptError
+from aero_opt.core.atomic import recorded_path, write_json_atomic
+from aero_opt.core.errors import AeroOptError
+from aero_opt.geometry.dataset import load_car, split_names
 from surrogate.evaluate import r2_score, score_cd
 
 ROOT = Path(__file__).resolve().parent.parent

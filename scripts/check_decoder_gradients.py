@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from aero_opt.atomic import write_json_atomic
-from aero_opt.frame import CAR_BOUNDS
-from aero_opt.isosurface import extract, mesh_area, mesh_centroid, mesh_volume
-from aero_opt.train_sdf import load_model
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.frame import CAR_BOUNDS
+from aero_opt.geometry.isosurface import extract, mesh_area, mesh_centroid, mesh_volume
+from aero_opt.meshsdf.decoder import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from aero_opt.atomic import write_json_atomic
-from aero_opt.mesh_import import REAL_CARS, import_mesh
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.geometry.mesh_import import REAL_CARS, import_mesh
 
 ROOT = Path(__file__).resolve().parent.parent
 BOB_SPOT = {"bob_tri.obj": {"forward": "-x", "up": "+y"}, "spot.obj": {"forward": "+z", "up": "+y"}}

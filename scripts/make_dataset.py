@@ -5,7 +5,7 @@ failed cases recorded (with their reason) and not retried. Works in chunks so pr
 
     .venv/bin/python scripts/make_dataset.py --n 300 --workers 2
 
-Outputs: data/dataset/car_XXXX.npz (format: aero_opt/dataset.py), data/dataset/split.json,
+Outputs: data/dataset/car_XXXX.npz (format: aero_opt/geometry/dataset.py), data/dataset/split.json,
 data/dataset/summary.json (settings, the command, per-car Cd and time, failures and why).
 Work files (meshes, cases) go to results/dataset_work/ (not committed).
 """
@@ -24,14 +24,14 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from aero_opt.atomic import write_json_atomic
-from aero_opt.carset import car_style
 from aero_opt.cfd.batch import case_status, run_batch
 from aero_opt.cfd.results import case_to_dataset
-from aero_opt.dataset import DATASET_RESOLUTION, grid_mesh, make_split
-from aero_opt.frame import CAR_BOUNDS
-from aero_opt.mesh_import import export_mesh
-from aero_opt.shapes import make_car, sample_car_params
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.frame import CAR_BOUNDS
+from aero_opt.geometry.carset import car_style
+from aero_opt.geometry.dataset import DATASET_RESOLUTION, grid_mesh, make_split
+from aero_opt.geometry.mesh_import import export_mesh
+from aero_opt.geometry.shapes import make_car, sample_car_params
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("make_dataset")
@@ -110,7 +110,7 @@ def write_summary(args: argparse.Namespace, case_root: Path) -> None:
     Rows come from the committed ``.npz`` files (each carries its case summary) and failures from
     ``failures.json`` (kept across sessions), so the summary survives the loss of the work folder.
     """
-    from aero_opt.dataset import load_car
+    from aero_opt.geometry.dataset import load_car
 
     names = sorted(p.stem for p in args.out.glob("car_*.npz"))
     split = make_split(names, seed=args.seed)

@@ -1,6 +1,6 @@
 """Simulate the three shipped real cars as a separate real-car test set for the surrogate.
 
-Each car is imported (orientation and ride height as in aero_opt/demo.py: REAL_CARS), turned into the same kind of
+Each car is imported (orientation and ride height as in aero_opt/app/demo.py: REAL_CARS), turned into the same kind of
 mesh the surrogate sees (exact SDF on the dataset grid, marching cubes, back to metres), simulated at the coarse
 preset, and stored in the dataset format as data/real_cars_cfd/<name>.npz with summary.json.
 
@@ -17,12 +17,12 @@ from pathlib import Path
 
 import trimesh
 
-from aero_opt.atomic import write_json_atomic
 from aero_opt.cfd.case import run_case
 from aero_opt.cfd.results import case_to_dataset
-from aero_opt.dataset import grid_mesh
-from aero_opt.errors import AeroOptError
-from aero_opt.mesh_import import REAL_CARS, import_mesh
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.errors import AeroOptError
+from aero_opt.geometry.dataset import grid_mesh
+from aero_opt.geometry.mesh_import import REAL_CARS, import_mesh
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from aero_opt.atomic import write_json_atomic
 from aero_opt.cfd.case import run_case
-from aero_opt.dataset import load_car
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.geometry.dataset import load_car
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,24 +21,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from aero_opt.atomic import write_json_atomic
-from aero_opt.dataset import car_stl, load_car, split_names
-from aero_opt.errors import AeroOptError
-from aero_opt.optimize import simulate
+from aero_opt.cfd.verify import SimJob, simulate_many
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.errors import AeroOptError
+from aero_opt.geometry.dataset import car_stl, load_car, split_names
 
 ROOT = Path(__file__).resolve().parent.parent
 X_PHASES = (0.0, 0.33, 0.67)  # x shifts that give distinct near-body grids (the label runs of every averaged car)
 log = logging.getLogger("probe_grid_scale")
-
-
-def _run(stl: Path, case: Path, preset: str, scale: float) -> float:
-    return float(simulate(stl, case, preset, grid_scale=scale)["Cd"])
 
 
 def pooled_std(rows: np.ndarray, remove_column_means: bool = False) -> float:
@@ -92,18 +86,14 @@ def main() -> int:
                          "(run scripts/average_labels.py first)")
     args.work.mkdir(parents=True, exist_ok=True)
     cd: dict[str, dict[float, float]] = {n: {} for n in x_runs}
-    with ProcessPoolExecutor(args.workers) as pool:
-        futures = {}
-        for name in x_runs:
-            stl = car_stl(args.data, name, args.work)
-            for s in args.scales:
-                futures[pool.submit(_run, stl, args.work / f"{name}_scale{s:.3f}", args.preset, s)] = (name, s)
-        for fut in tqdm(as_completed(futures), total=len(futures), desc="scaled grids", unit="case"):
-            name, s = futures[fut]
-            try:
-                cd[name][s] = fut.result()
-            except AeroOptError as exc:
-                log.error("%s at grid scale %.3f failed, the car is left out: %s", name, s, exc)
+    jobs = [((name, s), SimJob(car_stl(args.data, name, args.work), args.work / f"{name}_scale{s:.3f}", args.preset,
+                               grid_scale=s))
+            for name in x_runs for s in args.scales]
+    for (name, s), result in simulate_many(jobs, args.workers, desc="scaled grids"):
+        if isinstance(result, AeroOptError):
+            log.error("%s at grid scale %.3f failed, the car is left out: %s", name, s, result)
+        else:
+            cd[name][s] = float(result["Cd"])
     ok = [n for n in x_runs if len(cd[n]) == len(args.scales)]
     if len(ok) < 2:
         raise SystemExit("fewer than two cars finished every scaled grid: no report")

@@ -28,27 +28,25 @@ import argparse
 import json
 import logging
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from aero_opt.atomic import write_json_atomic
 from aero_opt.cfd.case import PRESETS, read_coefficients
-from aero_opt.dataset import car_stl, load_car, split_names
-from aero_opt.errors import AeroOptError
-from aero_opt.optimize import simulate
+from aero_opt.cfd.verify import SimJob, run_job, simulate_many
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.errors import AeroOptError
+from aero_opt.geometry.dataset import car_stl, load_car, split_names
 from surrogate.evaluate import pearson_ci, score_cd
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("probe_medium_preset")
 
 
-def _run(stl: Path, case: Path, preset: str, shift: float = 0.0) -> dict:
-    out = simulate(stl, case, preset, grid_shift=shift)
-    window = PRESETS[preset].window
-    history = read_coefficients(case)
+def _run(job: SimJob) -> dict:
+    out = run_job(job)
+    window = PRESETS[job.preset].window
+    history = read_coefficients(job.case)
     out["Cd_mean_last_window"] = float(history[-window:].mean()) if len(history) else None
     out["iterations"] = int(len(history))
     return out
@@ -96,16 +94,14 @@ def main() -> int:
     meshes.mkdir(parents=True, exist_ok=True)
     jobs = [(n, 0.0) for n in [*sample, *extra]] + [(n, args.noise_shift) for n in sample[:args.noise_cars]]
     runs: dict[tuple[str, float], dict] = {}
-    with ProcessPoolExecutor(args.workers) as pool:
-        futures = {pool.submit(_run, car_stl(args.data, n, meshes),
-                               args.work / (n if not s else f"{n}_shift{s:.2f}"), args.preset, s): (n, s)
-                   for n, s in jobs}
-        for fut in tqdm(as_completed(futures), total=len(futures), desc=f"{args.preset} preset", unit="case"):
-            name, shift = futures[fut]
-            try:
-                runs[name, shift] = fut.result()
-            except AeroOptError as exc:
-                log.error("%s (grid shift %g) failed at the %s preset, left out: %s", name, shift, args.preset, exc)
+    sims = [((n, s), SimJob(car_stl(args.data, n, meshes), args.work / (n if not s else f"{n}_shift{s:.2f}"),
+                            args.preset, grid_shift=s))
+            for n, s in jobs]
+    for (name, shift), result in simulate_many(sims, args.workers, desc=f"{args.preset} preset", run=_run):
+        if isinstance(result, AeroOptError):
+            log.error("%s (grid shift %g) failed at the %s preset, left out: %s", name, shift, args.preset, result)
+        else:
+            runs[name, shift] = result
     per_car = {}
     for n in [*sample, *extra]:
         if (n, 0.0) not in runs:

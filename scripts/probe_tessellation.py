@@ -1,9 +1,9 @@
 """How much the surrogate's Cd depends on the tessellation, and what averaging over tessellations buys.
 
 Each car of a split is re-meshed the way ``aero-opt predict`` re-meshes a user's car (its exact SDF on the dataset
-grid, marching cubes; :func:`aero_opt.dataset.grid_mesh`), with the grid shifted along its diagonal by fractions
-of a cell: the same body, different triangles. The surrogate predicts the total Cd on each; all use the car's own
-frontal area, so only the tessellation differs. The spread over shifts is the model's tessellation noise; the
+grid, marching cubes; :func:`aero_opt.geometry.dataset.grid_mesh`), with the grid shifted along its diagonal by
+fractions of a cell: the same body, different triangles. The surrogate predicts the total Cd on each; all use the
+car's own frontal area, so only the tessellation differs. The spread over shifts is the model's tessellation noise; the
 metrics of the shift-averaged Cd say what a prediction averaged over tessellations would score against CFD.
 
     python scripts/probe_tessellation.py [--model data/models/surrogate] [--split test] [--shifts 0 0.25 0.5 0.75]
@@ -23,11 +23,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from aero_opt.atomic import write_json_atomic
-from aero_opt.dataset import DATASET_RESOLUTION, grid_mesh
-from aero_opt.frame import CAR_BOUNDS, CAR_SCALE
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.frame import CAR_BOUNDS, CAR_SCALE
+from aero_opt.geometry.dataset import DATASET_RESOLUTION, grid_mesh
 from surrogate.evaluate import cd_metrics
-from surrogate.train import Surrogate, coefficient_cd, load_split
+from surrogate.model import Surrogate
+from surrogate.samples import coefficient_cd, load_split
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,10 +19,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from aero_opt.atomic import write_json_atomic
-from aero_opt.compare import recorded_models, run_compare
-from aero_opt.config import load_config
-from aero_opt.dataset import split_names
+from aero_opt.app.compare import recorded_models, run_compare
+from aero_opt.app.config import load_config
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.geometry.dataset import split_names
 
 ROOT = Path(__file__).resolve().parent.parent
 

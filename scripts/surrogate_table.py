@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from aero_opt.atomic import write_text_atomic
-from aero_opt.errors import AeroOptError
+from aero_opt.core.atomic import write_text_atomic
+from aero_opt.core.errors import AeroOptError
 from surrogate.evaluate import EXTRA_SECTIONS, paired_r2_difference_ci, score_cd, sections_in, summarize
 
 COLUMNS = ("model", "cars", "pressure rel. L2", "Cd total R² / Spearman / MAE", "Cd pressure-only R² / Spearman",

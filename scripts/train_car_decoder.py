@@ -21,15 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from aero_opt.atomic import write_json_atomic
-from aero_opt.carset import car_style
-from aero_opt.config import load_config
-from aero_opt.dataset import make_split
-from aero_opt.fit import fit_mesh
-from aero_opt.mesh_import import export_mesh
-from aero_opt.sdf import SampleSpec, samples_for_mesh_file
-from aero_opt.shapes import make_car, sample_car_params
-from aero_opt.train_sdf import train
+from aero_opt.app.config import load_config
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.geometry.carset import car_style
+from aero_opt.geometry.dataset import make_split
+from aero_opt.geometry.mesh_import import export_mesh
+from aero_opt.geometry.sdf import SampleSpec, samples_for_mesh_file
+from aero_opt.geometry.shapes import make_car, sample_car_params
+from aero_opt.meshsdf.fit import fit_mesh
+from aero_opt.meshsdf.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 

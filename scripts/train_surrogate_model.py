@@ -23,8 +23,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from aero_opt.atomic import recorded_path, write_json_atomic
-from aero_opt.config import load_config
+from aero_opt.app.config import load_config
+from aero_opt.core.atomic import recorded_path, write_json_atomic
 from surrogate.evaluate import evaluate
 from surrogate.train import train_surrogate
 

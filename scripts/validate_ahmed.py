@@ -16,11 +16,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from aero_opt.atomic import write_json_atomic
 from aero_opt.cfd.case import run_case
-from aero_opt.errors import AeroOptError
-from aero_opt.render import plt, save_figure
-from aero_opt.shapes import make_ahmed
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.errors import AeroOptError
+from aero_opt.geometry.render import plt, save_figure
+from aero_opt.geometry.shapes import make_ahmed
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENT = {0.0: 0.250, 12.5: 0.230, 25.0: 0.285, 30.0: 0.378, 35.0: 0.260}

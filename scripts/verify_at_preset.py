@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from aero_opt.atomic import write_json_atomic, write_text_atomic
+from aero_opt.app.compare import verify_runs
 from aero_opt.cfd.case import PRESETS
-from aero_opt.compare import verify_runs
+from aero_opt.core.atomic import write_json_atomic, write_text_atomic
 from parameterizations import NAMES
 
 log = logging.getLogger("verify_at_preset")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from aero_opt.errors import AeroOptError
+from aero_opt.core.errors import AeroOptError
 
 
 def _kth_distance(query: np.ndarray, points: np.ndarray, k: int, leave_out_self: bool = False) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Metrics (``metrics.json``): per-car relative L2 error of the surface pressure ‖p̂ − p‖ / ‖p‖ (mean, median);
 Cd from the integrated predicted pressure against Cd from the integrated CFD pressure on the same mesh (MAE, max
-error, R², Spearman rank correlation) — both integrated with :mod:`surrogate.forces`, so the comparison isolates
+error, R², Spearman rank correlation) — both integrated with :mod:`aero_opt.core.physics`, so the comparison isolates
 the model — with 95% bootstrap intervals of the total Cd's R² and Spearman over the cars (``cd_total.ci95``: how
 far a score could move with another draw of test cars); the same Cd metrics for each car's mirror image in y = 0
 (the true drag is the same; for a symmetric car it is the same body tessellated the other way round, so the change
@@ -26,10 +26,19 @@ import torch
 import trimesh
 from scipy.stats import rankdata, spearmanr
 
-from aero_opt.atomic import write_json_atomic, write_text_atomic
-from surrogate.forces import drag_coefficient, face_normals_areas, force_parts, surface_force
+from aero_opt.core.atomic import write_json_atomic, write_text_atomic
+from aero_opt.core.physics import (
+    RHO_AIR,
+    U_INF,
+    drag_coefficient,
+    dynamic_pressure,
+    face_normals_areas,
+    force_parts,
+    surface_force,
+)
 from surrogate.graph import mirror_y
-from surrogate.train import Surrogate, load_split
+from surrogate.model import Surrogate
+from surrogate.samples import load_split
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +290,7 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
     (out_dir / "vtp").mkdir(parents=True, exist_ok=True)
     rows = []
     for s in cars:
-        q = 0.5 * s.car.rho * s.car.speed**2
+        q = dynamic_pressure(s.car.rho, s.car.speed)
         t0 = time.perf_counter()
         with torch.no_grad():
             coeff, emb = sur.coefficients_and_embedding(s.verts, s.faces)
@@ -342,7 +351,7 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
 
 
 def _pictures(cars: list, rows: list[dict[str, Any]], sur: Surrogate, out_dir: Path) -> None:
-    from aero_opt.render import draw_mesh, plt, save_figure
+    from aero_opt.geometry.render import draw_mesh, plt, save_figure
 
     y = [r["cd_pressure_cfd"] for r in rows]
     yh = [r["cd_pressure_pred"] for r in rows]
@@ -358,7 +367,7 @@ def _pictures(cars: list, rows: list[dict[str, Any]], sur: Surrogate, out_dir: P
     order = np.argsort([r["rel_l2_pressure"] for r in rows])
     for tag, i in (("best", order[0]), ("median", order[len(order) // 2]), ("worst", order[-1])):
         s = cars[i]
-        q = 0.5 * s.car.rho * s.car.speed**2
+        q = dynamic_pressure(s.car.rho, s.car.speed)
         with torch.no_grad():
             p_hat = sur.coefficients(s.verts, s.faces)[:, 0].numpy() * q
         clim = tuple(np.percentile(s.car.pressure, [2, 98]))
@@ -370,12 +379,12 @@ def _pictures(cars: list, rows: list[dict[str, Any]], sur: Surrogate, out_dir: P
         save_figure(fig, out_dir / f"pressure_{tag}.png", dpi=90)
 
 
-def predict_mesh(mesh_path: Path, model_dir: Path, out_dir: Path, rho: float = 1.18,
-                 speed: float = 15.0, regrid: bool = True) -> dict[str, Any]:
+def predict_mesh(mesh_path: Path, model_dir: Path, out_dir: Path, rho: float = RHO_AIR,
+                 speed: float = U_INF, regrid: bool = True) -> dict[str, Any]:
     """Predicted pressure field and Cd of a watertight car mesh (car frame, metres).
 
     With ``regrid`` (default) the mesh is first turned into the kind of mesh the surrogate was trained on
-    (:func:`aero_opt.dataset.grid_mesh`: its exact SDF on the dataset grid, marching cubes), and the fields are
+    (:func:`aero_opt.geometry.dataset.grid_mesh`: its exact SDF on the dataset grid, marching cubes), and the fields are
     predicted on that mesh; the model depends on the tessellation (``mirror`` in ``eval-surrogate``'s metrics), so
     predicting on another tessellation adds an error of a few hundredths of Cd. ``regrid=False`` predicts on the
     mesh as given.
@@ -386,21 +395,21 @@ def predict_mesh(mesh_path: Path, model_dir: Path, out_dir: Path, rho: float = 1
     threshold: a car above it is unlike every training car, its prediction an extrapolation, and a warning is
     logged). Returns that summary.
     """
-    from aero_opt.errors import AeroOptError
-    from aero_opt.mesh_import import load_mesh
-    from surrogate.forces import frontal_area
+    from aero_opt.core.errors import AeroOptError
+    from aero_opt.core.physics import frontal_area
+    from aero_opt.geometry.mesh_import import load_mesh
 
     mesh = load_mesh(mesh_path)
     if not mesh.is_watertight:
         raise AeroOptError(f"{mesh_path}: mesh is not watertight; run `aero-opt import` on it first")
     sur = Surrogate.load(Path(model_dir))
     if regrid:
-        from aero_opt.dataset import grid_mesh
+        from aero_opt.geometry.dataset import grid_mesh
 
         mesh = trimesh.Trimesh(*grid_mesh(mesh.vertices, mesh.faces), process=False)
     v = torch.as_tensor(mesh.vertices, dtype=torch.float32)
     f = torch.as_tensor(mesh.faces)
-    q = 0.5 * rho * speed**2
+    q = dynamic_pressure(rho, speed)
     t0 = time.perf_counter()
     with torch.no_grad():
         c, emb = sur.coefficients_and_embedding(v, f)

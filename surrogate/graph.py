@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 import torch
 
-from aero_opt.errors import AeroOptError
-from aero_opt.frame import CAR_OFFSET, CAR_SCALE
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.frame import CAR_OFFSET, CAR_SCALE
+from aero_opt.core.physics import face_corners
 
 NODE_FEATURES = 6
 """Per-vertex input channels: normalized position (3) and unit normal (3)."""
@@ -69,14 +70,14 @@ def _scatter_faces(values: torch.Tensor, faces: torch.Tensor, n: int) -> torch.T
 
 def vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """Area-weighted unit vertex normals (V, 3), outward for outward faces. Differentiable."""
-    a, b, c = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
+    a, b, c = face_corners(verts, faces)
     n = _scatter_faces(torch.cross(b - a, c - a, dim=1), faces, verts.shape[0])  # face vector length = 2 x area
     return n / n.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
 def vertex_areas(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """(V,) a third of the areas of each vertex's faces (m² for vertices in m). Differentiable."""
-    a, b, c = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
+    a, b, c = face_corners(verts, faces)
     return _scatter_faces(torch.cross(b - a, c - a, dim=1).norm(dim=1), faces, verts.shape[0]) / 6.0
 
 

@@ -21,7 +21,7 @@ both side by side.
 
 These products allocate (V·K, C) arrays of tens of MB per layer; glibc returns such blocks to the OS after each
 use and page-faults them back in, which costs more than the arithmetic (measured: zeroing a 40 MB tensor 48 ms
-vs 2 ms). :func:`aero_opt.memory.keep_freed_memory` raises glibc's mmap threshold so freed blocks are reused;
+vs 2 ms). :func:`aero_opt.core.memory.keep_freed_memory` raises glibc's mmap threshold so freed blocks are reused;
 it runs when the ``aero_opt`` package is imported (glibc only; elsewhere it does nothing).
 """
 
@@ -35,7 +35,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-import aero_opt  # noqa: F401  (importing the package keeps freed blocks: aero_opt.memory)
+from aero_opt.core.memory import keep_freed_memory
+
+keep_freed_memory()  # the layers' tens-of-MB temporaries reuse freed blocks (see aero_opt.core.memory)
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
 

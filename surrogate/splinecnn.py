@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import nn
 
-from aero_opt.errors import AeroOptError
-from aero_opt.frame import CAR_BOUNDS
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.frame import CAR_BOUNDS
 from surrogate.graph import NODE_FEATURES, MeshGraph, build_graph
 from surrogate.spline_conv import SplineBasis, SplineConv, grid_corners, spline_basis
 from surrogate.volume import VolumeUNet
@@ -48,7 +48,7 @@ class SurrogateConfig:
     before it existed (run 5) load with it off (:data:`LEGACY_DEFAULTS`); run 5 predicts a mirrored test car's
     Cd 0.046 lower on average."""
     coarse_grid: tuple[int, int] = (0, 0)
-    """Nodes along x and z of a coarse grid over the side view of :data:`aero_opt.frame.CAR_BOUNDS` ((0, 0): off;
+    """Nodes along x and z of a coarse grid over the side view of :data:`aero_opt.core.frame.CAR_BOUNDS` ((0, 0): off;
     :class:`CoarseGrid`). Unlike ``global_context``, what it adds to a vertex depends on where the vertex is, so
     the base of the car can read the shape of the roof and rear window ahead of it (run 5's and run 6's pressure
     Cd error comes mostly from the base). Zero at initialization, so it can be added to a trained model."""

@@ -1,4 +1,4 @@
-"""Train the SplineCNN surrogate on the CFD dataset, save/load it, and predict pressure and drag on a mesh.
+"""Train the SplineCNN surrogate on the CFD dataset (the trained model is used through :mod:`surrogate.model`).
 
 Targets are normalized coefficients: Cp = p / (½ρU²) and Cτ = τ / (½ρU²) per vertex; the loss is the mean
 squared error of Cp (plus ``shear_weight`` × that of Cτ) plus ``drag_weight`` × the squared error of the car's Cd
@@ -15,7 +15,7 @@ import copy
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,195 +23,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from aero_opt.atomic import save_torch_atomic, write_json_atomic
-from aero_opt.dataset import CarSample, load_car, split_names
-from aero_opt.errors import AeroOptError
-from surrogate.domain import TrainingDomain
-from surrogate.forces import drag_coefficient, surface_force
-from surrogate.graph import MeshGraph, max_edge_component, mirror_y
+from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
+from aero_opt.core.errors import AeroOptError
+from surrogate.config import TrainSurrogateConfig
+from surrogate.graph import MeshGraph, max_edge_component
+from surrogate.model import Surrogate
+from surrogate.samples import Sample, coefficient_cd, load_split, mirror_sample
 from surrogate.spline_conv import resolve_bf16
-from surrogate.splinecnn import LEGACY_DEFAULTS, PressureSplineCNN, SurrogateConfig, extend_state, widen_state
+from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig, extend_state, widen_state
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainSurrogateConfig:
-    """Surrogate training settings (YAML section ``train_surrogate``)."""
-
-    epochs: int = 40
-    """Maximum epochs (one epoch = one pass over the training cars: the shipped dataset's 654 take ~11 min at 32
-    channels, ~13 min at 48, on 2 idle CPU cores)."""
-    lr: float = 2e-3
-    """Adam learning rate (cosine-decayed to lr/20)."""
-    weight_decay: float = 0.0
-    """Decoupled weight decay (AdamW: each step shrinks the weights by ``lr * weight_decay``) on the SplineConv,
-    root and linear weight matrices, not on the biases. 0 (every run up to 11): plain Adam."""
-    shear_weight: float = 0.5
-    """Weight of the wall-shear loss relative to the Cp loss."""
-    drag_weight: float = 1.0
-    """Weight of the squared Cd error (integrated predicted vs CFD fields). Drag is a small difference of large
-    front and rear pressure forces: a per-vertex loss alone fits the big stagnation and suction regions and leaves
-    the base pressure behind the car, which decides the ranking of cars, nearly unconstrained."""
-    ema_decay: float = 0.998
-    """Decay per step of the weight average that is validated and shipped (0: the raw weights). One car per
-    Adam step moves every car's integrated Cd together by ~0.05-0.15 within 10 steps (measured at epoch 3): the
-    average removes that noise; 0.998 averages over ~500 steps (2 epochs)."""
-    patience: int = 10
-    """Early stopping: epochs without a better validation loss."""
-    seed: int = 0
-    """Shuffling and initialization seed."""
-    bf16: bool | None = None
-    """Mixed precision: the dense matmuls in bfloat16 (the sparse products, the loss and the weights stay
-    float32). ``None``: only where the CPU runs bfloat16 natively (:func:`~surrogate.spline_conv.resolve_bf16`;
-    an AVX2-only CPU runs it ~18x slower than float32)."""
-    drag_loss: str = "parts"
-    """What the drag term compares: ``parts`` — the pressure and viscous parts of the predicted Cd each against
-    the CFD's, so the shear head cannot correct the pressure integral; ``total`` — the Cd of the predicted
-    pressure and shear together (run 5, whose predicted viscous Cd has a std of 0.026 over the test cars against
-    the CFD's 0.001, negative on 17 of 49, its error anti-correlated with the pressure part's: r = −0.79)."""
-    mirror_augment: bool = False
-    """Each step trains on the car or, with probability 1/2, on its mirror image in y = 0 (:func:`mirror_sample`):
-    the same symmetric body with its tessellation oriented the other way, which marching cubes does not do by
-    itself. Run 5, trained without it, predicts a test car's mirror image with a Cd differing by 0.05 on average
-    (``mirror`` in its ``metrics_test.json``): it has learned the tessellation, not only the shape. A
-    ``mirror_canonical`` model (the default) predicts mirror images exactly, so this changes nothing for it."""
-
-
-@dataclass
-class Sample:
-    """One car ready for the model."""
-
-    name: str
-    verts: torch.Tensor
-    faces: torch.Tensor
-    target: torch.Tensor
-    """(V, 4) Cp and Cτ."""
-    car: CarSample
-    cd_target: float = 0.0
-    """Cd of ``target`` on this mesh (:func:`coefficient_cd`; pressure + shear)."""
-    cd_pressure_target: float = 0.0
-    """Its pressure part."""
-
-
-def mirror_sample(s: Sample) -> Sample:
-    """The sample's mirror image in y = 0 (:func:`surrogate.graph.mirror_y`; the wall-shear y coefficient negated),
-    named ``<name>|mirror``; its drag, frontal area and so ``cd_target`` are the car's."""
-    verts, faces = mirror_y(s.verts, s.faces)
-    target = s.target.clone()
-    if target.shape[1] == 4:
-        target[:, 2] = -target[:, 2]
-    return Sample(f"{s.name}|mirror", verts, faces, target, s.car, s.cd_target, s.cd_pressure_target)
-
-
-def _dyn(car: CarSample) -> float:
-    return 0.5 * car.rho * car.speed**2
-
-
-def load_split(data_dir: Path, split: str) -> list[Sample]:
-    """Cars of one split (``split.json`` of the dataset folder; ``all``: every ``.npz`` in it) as model samples."""
-    data_dir = Path(data_dir)
-    names = split_names(data_dir, split)
-    out = []
-    for name in names:
-        car = load_car(data_dir / f"{name}.npz")
-        q = _dyn(car)
-        target = torch.as_tensor(np.concatenate([car.pressure[:, None], car.shear], axis=1) / q, dtype=torch.float32)
-        verts, faces = torch.as_tensor(car.verts, dtype=torch.float32), torch.as_tensor(car.faces)
-        out.append(Sample(name, verts, faces, target, car, float(coefficient_cd(verts, faces, target, car.a_ref)),
-                          float(coefficient_cd(verts, faces, target[:, :1], car.a_ref))))
-    return out
-
-
-class Surrogate:
-    """A trained model plus what it needs at inference: the fixed Cartesian scale, the range of the solver Cd of
-    the cars it was trained on (``train_cd``, (min, max)) and the training cars' embeddings (``domain``, for the
-    domain score of :mod:`surrogate.domain`); the last two are None for models saved before they were recorded.
-
-    The model is put in eval mode with its weights frozen (``requires_grad`` off), so a backward pass to the
-    vertices (shape optimization) does not also compute and accumulate the weights' gradients; training keeps its
-    own model and hands a Surrogate only its weight average."""
-
-    def __init__(self, model: PressureSplineCNN, max_value: float, train_cd: tuple[float, float] | None = None,
-                 domain: TrainingDomain | None = None) -> None:
-        self.model = model.eval().requires_grad_(False)
-        self.max_value = max_value
-        self.train_cd = train_cd
-        self.domain = domain
-
-    def graph(self, verts: torch.Tensor, faces: torch.Tensor) -> MeshGraph:
-        """Graph of a mesh with this model's fixed pseudo-coordinate scale."""
-        return self.model.graph(verts, faces, self.max_value)
-
-    def coefficients(self, verts: torch.Tensor, faces: torch.Tensor, bf16: bool = False) -> torch.Tensor:
-        """Per-vertex (V, 4) [Cp, Cτ] (or (V, 1)) float32 for vertices (V, 3) in metres; differentiable in
-        ``verts``. ``bf16``: dense matmuls in bfloat16 (about 2x faster, ~0.5% noise)."""
-        return self.coefficients_and_embedding(verts, faces, bf16)[0]
-
-    def coefficients_and_embedding(self, verts: torch.Tensor, faces: torch.Tensor, bf16: bool = False
-                                   ) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`coefficients` (V, 4 or 1) and the car's embedding (blocks · width,), both float32."""
-        g = self.graph(verts, faces)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out, emb = self.model.forward_with_embedding(g)
-        return out.float(), emb.float()
-
-    def domain_score(self, embedding: torch.Tensor) -> float | None:
-        """Domain score of a car's embedding (:mod:`surrogate.domain`; ~1: like a training car, above
-        ``domain.threshold``: outside the training data), or None for a model without a recorded domain."""
-        return None if self.domain is None else float(self.domain.score(embedding.detach().double().numpy()))
-
-    def drag(self, verts: torch.Tensor, faces: torch.Tensor, a_ref: float, rho: float = 1.18,
-             speed: float = 15.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Predicted drag force (N) and Cd of a full car mesh; differentiable in ``verts``."""
-        c = self.coefficients(verts, faces)
-        q = 0.5 * rho * speed**2
-        shear = c[:, 1:4] * q if c.shape[1] == 4 else None
-        force = surface_force(verts, faces, c[:, 0] * q, shear)
-        return force[0], drag_coefficient(force[0], a_ref, rho, speed)
-
-    def save(self, path: Path, extra: dict[str, Any] | None = None) -> None:
-        """Write the model atomically (weights, config, Cartesian scale, training Cd range and domain)."""
-        save_torch_atomic({"state": self.model.state_dict(), "config": asdict(self.model.cfg),
-                           "max_value": self.max_value, "train_cd": self.train_cd,
-                           "domain": None if self.domain is None else self.domain.to_dict(), **(extra or {})}, path)
-
-    @staticmethod
-    def _file(path: Path) -> Path:
-        path = Path(path)
-        if path.is_dir():
-            path = path / "model.pt"
-        if not path.is_file():
-            raise AeroOptError(f"{path}: no surrogate model (train one with `aero-opt train-surrogate`; the "
-                               "shipped one is made by `python scripts/train_surrogate_model.py`)")
-        return path
-
-    @classmethod
-    def load(cls, path: Path) -> Surrogate:
-        """Read a model written by :meth:`save` (or a training checkpoint), frozen for inference."""
-        ck = torch.load(cls._file(path), map_location="cpu", weights_only=False)
-        model = PressureSplineCNN(SurrogateConfig(**{**LEGACY_DEFAULTS, **ck["config"]}))
-        model.load_state_dict(ck["state"])
-        cds, dom = ck.get("train_cd"), ck.get("domain")
-        return cls(model, float(ck["max_value"]), None if cds is None else (float(cds[0]), float(cds[1])),
-                   None if dom is None else TrainingDomain.from_dict(dom))
-
-    def fit_domain(self, samples: list[Sample], path: Path | None = None, progress: bool = True) -> TrainingDomain:
-        """Record the training domain from the embeddings of ``samples`` (the training cars) and, when ``path``
-        (a model file or folder) is given, store it there, keeping the file's other entries.
-
-        Returns:
-            The fitted :class:`~surrogate.domain.TrainingDomain` (also set as :attr:`domain`).
-        """
-        with torch.no_grad():
-            emb = np.stack([self.coefficients_and_embedding(s.verts, s.faces)[1].double().numpy()
-                            for s in tqdm(samples, desc="training domain", unit="car", disable=not progress)])
-        self.domain = TrainingDomain.fit(emb)
-        if path is not None:
-            file = self._file(path)
-            ck = torch.load(file, map_location="cpu", weights_only=False)
-            save_torch_atomic({**ck, "domain": self.domain.to_dict()}, file)
-        return self.domain
 
 
 class WeightEMA:
@@ -238,15 +59,6 @@ class WeightEMA:
         """Restore :meth:`state_dict`."""
         self.model.load_state_dict(state["state"])
         self.updates = int(state["updates"])
-
-
-def coefficient_cd(verts: torch.Tensor, faces: torch.Tensor, coeffs: torch.Tensor, a_ref: float) -> torch.Tensor:
-    """Cd () of per-vertex coefficients (V, 1 or 4) = (Cp[, Cτ]) on a mesh (vertices in m) with frontal area
-    ``a_ref`` (m²): the force of the coefficient fields (q = 1) over ``a_ref``. Differentiable. This is
-    :func:`surrogate.forces.drag_coefficient` for fields already divided by the dynamic pressure ½ρU² (the loss
-    works in coefficient units; evaluation and prediction integrate pressure in Pa and call that function)."""
-    shear = coeffs[:, 1:4] if coeffs.shape[1] == 4 else None
-    return surface_force(verts, faces, coeffs[:, 0], shear)[0] / a_ref
 
 
 def _loss(model: PressureSplineCNN, s: Sample, max_value: float, tcfg: TrainSurrogateConfig,
@@ -408,7 +220,7 @@ def _save_checkpoint(path: Path, model: PressureSplineCNN, opt: torch.optim.Opti
 
 
 def _plot(history: list[dict[str, float]], path: Path) -> None:
-    from aero_opt.render import plot_curves
+    from aero_opt.geometry.render import plot_curves
 
     plot_curves(path, [h["epoch"] for h in history], {"train": [h["train"] for h in history],
                                                       "validation": [h["val"] for h in history]},

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aero_opt.errors import AeroOptError
-from aero_opt.frame import CAR_SCALE
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.frame import CAR_SCALE
 from surrogate.spline_conv import grid_corners
 
 SPACING = 0.05

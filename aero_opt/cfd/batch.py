@@ -12,15 +12,17 @@ import json
 import logging
 import shutil
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tqdm import tqdm
 
-from aero_opt.atomic import write_json_atomic
 from aero_opt.cfd.env import log_tail
-from aero_opt.errors import AeroOptError
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.physics import U_INF
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ def _one(runner: Runner, mesh: Path, case: Path, preset: str, speed: float) -> t
         return "failed", info
 
 
-def run_batch(mesh_dir: Path, out_dir: Path, preset: str = "coarse", speed: float = 15.0, workers: int = 2,
+def run_batch(mesh_dir: Path, out_dir: Path, preset: str = "coarse", speed: float = U_INF, workers: int = 2,
               runner: Runner | None = None, retry_failed: bool = False, pattern: str = "*.stl",
               progress: bool = True) -> dict[str, Any]:
     """Run a case for every mesh in ``mesh_dir`` into ``out_dir/<stem>``; resumable.

@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 import trimesh
 
-from aero_opt.atomic import write_json_atomic
 from aero_opt.cfd.env import log_tail, openfoam_env, run_tool
-from aero_opt.errors import AeroOptError
-from surrogate.forces import RHO_AIR, U_INF, frontal_area
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.physics import RHO_AIR, U_INF, dynamic_pressure, frontal_area
 
 log = logging.getLogger(__name__)
 
@@ -374,7 +374,7 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
     Raises:
         AeroOptError: bad input, OpenFOAM missing, meshing failure, failed mesh check, divergence.
     """
-    from aero_opt.mesh_import import load_mesh
+    from aero_opt.geometry.mesh_import import load_mesh
 
     if preset_name not in PRESETS:
         raise AeroOptError(f"--preset {preset_name!r}: choose from {', '.join(PRESETS)}")
@@ -405,7 +405,7 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
     coeffs = _last_coefficients(case)
     forces = read_forces(case)
     factor = 2.0 if geo.half else 1.0
-    q_a = 0.5 * rho * speed**2 * geo.a_ref
+    q_a = dynamic_pressure(rho, speed) * geo.a_ref
     summary = {
         "mesh": str(mesh_path), "preset": preset_name, "speed": speed, "rho": rho, "nu": NU_AIR,
         "half_model": geo.half, "A_ref": geo.a_ref, "length": geo.length,

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from aero_opt.atomic import write_json_atomic
 from aero_opt.cfd.results import SurfaceFields, latest_surface, read_vtk_surface
-from aero_opt.dataset import save_car
-from aero_opt.errors import AeroOptError
-from surrogate.forces import drag_coefficient, force_parts, frontal_area
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.physics import RHO_AIR, U_INF, drag_coefficient, force_parts, frontal_area
+from aero_opt.geometry.dataset import save_car
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def vertex_values(surface: SurfaceFields) -> tuple[np.ndarray, np.ndarray | None
     return p / w, tau
 
 
-def collect_case(case: Path, patch: str, out_path: Path, rho: float = 1.18, speed: float = 15.0,
+def collect_case(case: Path, patch: str, out_path: Path, rho: float = RHO_AIR, speed: float = U_INF,
                  time: str | None = None, half: bool = False) -> dict[str, Any]:
     """Convert one case into a dataset ``.npz``; returns its summary.
 

@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from aero_opt.errors import AeroOptError
+from aero_opt.core.errors import AeroOptError
 
 INSTALL_HINT = ("OpenFOAM is not installed (no simpleFoam on PATH): run "
                 "`apt-get update && apt-get install -y openfoam` as root (or `make setup`, which does it)")

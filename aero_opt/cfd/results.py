@@ -17,8 +17,8 @@ import igl
 import numpy as np
 import torch
 
-from aero_opt.errors import AeroOptError
-from surrogate.forces import surface_force
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.physics import surface_force
 
 
 @dataclass
@@ -183,11 +183,11 @@ def case_to_dataset(case: Path, mesh_path: Path, out_path: Path, params: dict) -
     Args:
         case: a case folder made by :func:`aero_opt.cfd.case.run_case` (with summary.json).
         mesh_path: the mesh the case was run on (its vertices get the fields).
-        out_path: the ``.npz`` to write (format: :mod:`aero_opt.dataset`).
+        out_path: the ``.npz`` to write (format: :mod:`aero_opt.geometry.dataset`).
         params: JSON-ready description of the body (car parameters or source file).
     """
-    from aero_opt.dataset import save_car
-    from aero_opt.mesh_import import load_mesh
+    from aero_opt.geometry.dataset import save_car
+    from aero_opt.geometry.mesh_import import load_mesh
 
     mesh = load_mesh(mesh_path)
     p, tau, summary = case_fields(case, mesh.vertices)

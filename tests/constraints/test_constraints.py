@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from aero_opt.dataset import load_car
-from aero_opt.errors import AeroOptError
-from aero_opt.frame import CAR_OFFSET, CAR_SCALE
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.frame import CAR_OFFSET, CAR_SCALE
+from aero_opt.geometry.dataset import load_car
 from constraints.latent_prior import KNNLatentPrior
 from constraints.regions import RoomConstraint
 

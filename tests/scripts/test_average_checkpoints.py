@@ -13,8 +13,9 @@ from types import ModuleType
 import pytest
 import torch
 
-from aero_opt.config import load_config
-from surrogate.train import Surrogate, train_surrogate
+from aero_opt.app.config import load_config
+from surrogate.model import Surrogate
+from surrogate.train import train_surrogate
 
 
 def test_average_states_is_the_mean_of_floats(load_script: Callable[[str], ModuleType]) -> None:

@@ -11,9 +11,9 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from aero_opt.dataset import average_labels, save_car
-from aero_opt.errors import AeroOptError
-from aero_opt.shapes import CarParams, make_car
+from aero_opt.core.errors import AeroOptError
+from aero_opt.geometry.dataset import average_labels, save_car
+from aero_opt.geometry.shapes import CarParams, make_car
 
 SUMMARY = {"Cd": 0.30, "Cd_pressure": 0.28, "Cd_viscous": 0.02, "Cl": 0.1, "A_ref": 2.1, "speed": 15.0,
            "rho": 1.18, "convergence": {"cd_band": 0.01}}
@@ -96,7 +96,7 @@ def test_report_only_rebuilds_the_report_without_running_cases(
     mod = load_script("average_labels.py")
     _averaged_cars(tmp_path)
     out = tmp_path / "noise.json"
-    monkeypatch.setattr(mod, "_run", lambda *a: pytest.fail("--report-only must not simulate"))
+    monkeypatch.setattr(mod, "simulate_many", lambda *a, **k: pytest.fail("--report-only must not simulate"))
     monkeypatch.setattr(sys, "argv", ["average_labels.py", "--data", str(tmp_path), "--out", str(out),
                                       "--report-only"])
     assert mod.main() == 0

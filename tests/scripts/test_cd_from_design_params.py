@@ -8,7 +8,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from aero_opt.errors import AeroOptError
+from aero_opt.core.errors import AeroOptError
 
 
 def test_ard_gp_fits_the_function_finds_the_noise_and_ignores_the_irrelevant_parameter(

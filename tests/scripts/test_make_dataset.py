@@ -10,8 +10,8 @@ from types import ModuleType
 
 import numpy as np
 
-from aero_opt.dataset import save_car
-from aero_opt.shapes import CarParams, make_car
+from aero_opt.geometry.dataset import save_car
+from aero_opt.geometry.shapes import CarParams, make_car
 
 
 def test_spread_matches_numpy_and_handles_empty(load_script: Callable[[str], ModuleType]) -> None:

@@ -12,7 +12,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from aero_opt.dataset import split_names
+from aero_opt.cfd import verify
+from aero_opt.geometry.dataset import split_names
 
 
 def test_report_correlates_the_error_with_the_preset_difference(
@@ -35,7 +36,8 @@ def test_report_correlates_the_error_with_the_preset_difference(
         name = case.name.split("_shift")[0]
         return label[name] + delta[name] + (0.01 if case.name.endswith("_shift0.33") else 0.0)
 
-    def fake_simulate(stl: Path, case: Path, preset: str, grid_shift: float) -> dict:
+    def fake_simulate(job: verify.SimJob) -> dict:
+        stl, case, preset, grid_shift = job.mesh, job.case, job.preset, job.grid_shift
         assert preset == "medium" and stl.is_file() and grid_shift in (0.0, 0.33)
         cases.append(case.name)
         return {"Cd": medium(case) + 0.05, "converged": False, "cells": 1000}
@@ -43,9 +45,9 @@ def test_report_correlates_the_error_with_the_preset_difference(
     def fake_history(case: Path) -> np.ndarray:  # the last 100 iterations average to the medium Cd
         return np.r_[np.full(50, 1.0), np.full(100, medium(case))]
 
-    monkeypatch.setattr(mod, "simulate", fake_simulate)
+    monkeypatch.setattr(mod, "run_job", fake_simulate)
     monkeypatch.setattr(mod, "read_coefficients", fake_history)
-    monkeypatch.setattr(mod, "ProcessPoolExecutor", ThreadPoolExecutor)
+    monkeypatch.setattr(verify, "ProcessPoolExecutor", ThreadPoolExecutor)
     sample = [names[i] for i in np.random.default_rng(0).permutation(5)[:4]]
     extra = next(n for n in names if n not in sample)
     out = tmp_path / "probe.json"

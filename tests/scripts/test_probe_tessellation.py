@@ -11,9 +11,10 @@ import pytest
 import torch
 import trimesh
 
-from aero_opt.dataset import grid_mesh
+from aero_opt.geometry.dataset import grid_mesh
+from surrogate.model import Surrogate
+from surrogate.samples import load_split
 from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig
-from surrogate.train import Surrogate, load_split
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "dataset"
 

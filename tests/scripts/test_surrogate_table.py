@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from aero_opt.errors import AeroOptError
+from aero_opt.core.errors import AeroOptError
 from surrogate.evaluate import summarize
 
 METRICS = {"cars": 49, "pressure_rel_l2": {"mean": 0.1857}, "cd_total": {"r2": 0.8413, "spearman": 0.9328,

@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 import torch
 
-from surrogate.train import Surrogate
+from surrogate.model import Surrogate
 
 
 def test_trains_ships_and_fine_tunes_from_the_shipped_model(

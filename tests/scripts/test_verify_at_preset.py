@@ -12,7 +12,7 @@ from types import ModuleType
 import pytest
 import trimesh
 
-import aero_opt.compare as compare
+from aero_opt.cfd import verify
 
 
 def _run(root: Path, param: str, verts_initial: int, verts_final: int, coarse_change: float) -> Path:
@@ -39,7 +39,8 @@ def test_finer_preset_goes_beside_the_coarse_verification(
     (root / "car_0001" / "cfd_initial" / "summary.json").write_text("{}")
     cases: list[str] = []
 
-    def fake_simulate(mesh: Path, case: Path, preset: str) -> dict:
+    def fake_simulate(job: verify.SimJob) -> dict:
+        mesh, case, preset = job.mesh, job.case, job.preset
         assert preset == "medium"
         cases.append(f"{case.parent.name}/{case.name}")
         case.mkdir(parents=True, exist_ok=True)
@@ -47,8 +48,8 @@ def test_finer_preset_goes_beside_the_coarse_verification(
         n = len(trimesh.load(mesh, process=False).vertices)
         return {"Cd": n / 1000, "A_ref": 2.0, "drag_N": float(n), "converged": True, "cells": 1}
 
-    monkeypatch.setattr(compare, "simulate", fake_simulate)
-    monkeypatch.setattr(compare, "ProcessPoolExecutor", ThreadPoolExecutor)
+    monkeypatch.setattr(verify, "run_job", fake_simulate)
+    monkeypatch.setattr(verify, "ProcessPoolExecutor", ThreadPoolExecutor)
     out = tmp_path / "verify.json"
     monkeypatch.setattr(sys, "argv", ["verify", str(root), "--preset", "medium", "--out", str(out)])
     assert mod.main() == 0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from aero_opt.errors import AeroOptError
+from aero_opt.core.errors import AeroOptError
 from surrogate.domain import TrainingDomain
 
 
@@ -43,9 +43,9 @@ def test_round_trip_and_bad_input() -> None:
 
 
 def test_embedding_is_the_forward_pass_by_products_and_ignores_vertex_order() -> None:
-    from aero_opt.shapes import CarParams, make_car
+    from aero_opt.geometry.shapes import CarParams, make_car
+    from surrogate.model import Surrogate
     from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig
-    from surrogate.train import Surrogate
 
     torch.manual_seed(0)
     sur = Surrogate(PressureSplineCNN(SurrogateConfig(width=8, blocks=2)).eval(), 0.12)

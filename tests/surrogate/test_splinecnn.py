@@ -6,7 +6,7 @@ import pytest
 import torch
 import trimesh
 
-from aero_opt.errors import AeroOptError
+from aero_opt.core.errors import AeroOptError
 from surrogate.graph import build_graph, max_edge_component, mesh_edges, vertex_area_weights, vertex_normals
 from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig, hat_weights, widen_state
 
@@ -106,7 +106,7 @@ def test_global_context_reaches_the_whole_car(global_context: bool, coarse_grid:
 
 
 def test_hat_weights_interpolate_linearly_over_the_bounds() -> None:
-    from aero_opt.frame import CAR_BOUNDS
+    from aero_opt.core.frame import CAR_BOUNDS
 
     torch.manual_seed(5)
     lo, hi = torch.tensor(CAR_BOUNDS[0]).double(), torch.tensor(CAR_BOUNDS[1]).double()

@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from aero_opt.errors import AeroOptError
-from surrogate.forces import drag_coefficient, surface_force
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.physics import drag_coefficient, surface_force
+from surrogate.config import TrainSurrogateConfig
+from surrogate.model import Surrogate
+from surrogate.samples import coefficient_cd, load_split
 from surrogate.splinecnn import SurrogateConfig
-from surrogate.train import Surrogate, TrainSurrogateConfig, coefficient_cd, load_split, train_surrogate
+from surrogate.train import train_surrogate
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "dataset"
 
@@ -219,7 +222,7 @@ def test_pearson_interval_matches_resamples_scored_one_by_one() -> None:
 
 
 def test_predict_on_a_user_mesh(tmp_path: Path) -> None:
-    from aero_opt.shapes import CarParams, make_car
+    from aero_opt.geometry.shapes import CarParams, make_car
     from surrogate.evaluate import predict_mesh
     from surrogate.splinecnn import PressureSplineCNN
 
@@ -231,7 +234,7 @@ def test_predict_on_a_user_mesh(tmp_path: Path) -> None:
     assert (tmp_path / "pred" / "prediction.vtp").is_file()
     assert s["Cd"] == pytest.approx(s["Cd_pressure"] + s["Cd_viscous"]) and 1.5 < s["A_ref"] < 3.0
     assert s["domain_score"] is None and s["in_training_domain"] is None
-    from aero_opt.dataset import grid_mesh
+    from aero_opt.geometry.dataset import grid_mesh
 
     assert s["regridded"] and s["vertices"] == len(grid_mesh(car.vertices, car.faces)[0])  # the training kind
     as_is = predict_mesh(tmp_path / "car.stl", tmp_path, tmp_path / "as_is", regrid=False)
@@ -314,7 +317,7 @@ def test_weight_average() -> None:
 def test_shipped_model_flags_the_real_cars_and_not_held_out_dataset_cars() -> None:
     """The shipped surrogate's recorded domain (one point per training car, report.json): the three real cars, which
     it predicts poorly (metrics_real_cars.json), score above the threshold; held-out test cars score below it."""
-    from aero_opt.dataset import split_names
+    from aero_opt.geometry.dataset import split_names
 
     models = DATA.parent / "models" / "surrogate"
     sur = Surrogate.load(models)
@@ -333,7 +336,7 @@ def test_mirror_sample_is_the_same_drag_and_training_uses_it(four_cars: Path, tm
     """A car's mirror image with its CFD fields mirrored has exactly the car's Cd (same force function), mirroring
     twice is the identity, and mirror_augment trains on mirror images (and only then)."""
     import surrogate.train as train_mod
-    from surrogate.train import mirror_sample
+    from surrogate.samples import mirror_sample
 
     s = load_split(four_cars, "train")[0]
     m = mirror_sample(s)

@@ -8,7 +8,7 @@ import pytest
 import torch
 import trimesh
 
-from aero_opt.errors import AeroOptError
+from aero_opt.core.errors import AeroOptError
 from surrogate.graph import build_graph, mirror_y
 from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig
 from surrogate.volume import GRID_LO, GRID_NODES, SPACING, VolumeUNet, gather, splat, trilinear
@@ -111,7 +111,7 @@ def test_a_bad_volume_configuration_names_the_key(kwargs: dict, key: str) -> Non
 
 
 def test_a_volume_model_saves_and_loads_to_the_same_predictions(tmp_path: Path) -> None:
-    from surrogate.train import Surrogate
+    from surrogate.model import Surrogate
 
     torch.manual_seed(3)
     v, f = _car_like()

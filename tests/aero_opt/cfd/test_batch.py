@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aero_opt.cfd.batch import run_batch
-from aero_opt.errors import AeroOptError
+from aero_opt.core.errors import AeroOptError
 
 
 def fake_runner(mesh: Path, case: Path, **kw) -> dict:

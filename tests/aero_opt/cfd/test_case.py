@@ -13,10 +13,10 @@ import trimesh
 from aero_opt.cfd.case import PRESETS, converged, read_forces, run_case
 from aero_opt.cfd.collect import read_time_dir
 from aero_opt.cfd.results import fields_on_mesh
-from aero_opt.errors import AeroOptError
-from aero_opt.mesh_import import load_mesh
-from aero_opt.shapes import make_ahmed
-from surrogate.forces import surface_force
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.physics import surface_force
+from aero_opt.geometry.mesh_import import load_mesh
+from aero_opt.geometry.shapes import make_ahmed
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import pytest
 from aero_opt.cfd.case import run_case
 from aero_opt.cfd.collect import collect_cases
 from aero_opt.cfd.env import openfoam_env
-from aero_opt.dataset import load_car
-from aero_opt.shapes import make_ahmed
+from aero_opt.geometry.dataset import load_car
+from aero_opt.geometry.shapes import make_ahmed
 
 TUTORIAL = Path("/usr/share/doc/openfoam-examples/examples/incompressible/simpleFoam/simpleCar")
 

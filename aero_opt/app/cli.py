@@ -1,0 +1,479 @@
+"""The ``aero-opt`` command line. Each subcommand has ``--help``; every one accepts ``--config FILE.yaml``.
+
+Errors a user can fix (a missing file, a bad config key...) are printed as one line ``error: ...`` and exit
+with status 2; the last line of a successful run names the output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from aero_opt.app import REPO_DATA
+from aero_opt.core.errors import AeroOptError
+
+log = logging.getLogger("aero_opt")
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=None, help="YAML config (see configs/default.yaml)")
+
+
+def _cmd_cars(args: argparse.Namespace) -> Path:
+    from aero_opt.app.config import load_config
+    from aero_opt.geometry.carset import generate_cars
+
+    cfg = load_config(args.config).cars
+    n = args.n if args.n is not None else cfg.n
+    seed = args.seed if args.seed is not None else cfg.seed
+    style = args.style or cfg.style
+    wing = args.wing_fraction if args.wing_fraction is not None else cfg.wing_fraction
+    summary = generate_cars(args.out, n=n, seed=seed, style=style, wing_fraction=wing, edge=cfg.edge)
+    log.info("wrote %d cars (%s) to %s", summary["n"], summary["styles"], args.out)
+    return Path(args.out)
+
+
+def _cmd_import(args: argparse.Namespace) -> Path:
+    from aero_opt.app.config import load_config
+    from aero_opt.core.atomic import write_json_atomic
+    from aero_opt.geometry.mesh_import import export_mesh, import_mesh
+
+    opts = load_config(args.config).mesh_import
+    out = Path(args.out)
+    mesh, report = import_mesh(args.mesh, forward=args.forward, up=args.up, length=args.length,
+                               clearance=args.clearance, opts=opts)
+    export_mesh(mesh, out)
+    report["output_file"] = str(out)
+    write_json_atomic(out.with_name(out.stem + "_import.json"), report)
+    log.info("%s: %s", Path(args.mesh).name, report["repair"]["method"])
+    log.info("  input: %s", report["input"])
+    log.info("  output: %d faces, watertight, volume %.3f m3, bbox change %s", report["output"]["faces"],
+             report["volume_m3"], report["bbox_relative_change"])
+    return out.parent
+
+
+def _cmd_ahmed(args: argparse.Namespace) -> Path:
+    from aero_opt.geometry.mesh_import import export_mesh
+    from aero_opt.geometry.shapes import make_ahmed
+
+    mesh = make_ahmed(args.slant, stilts=args.stilts)
+    export_mesh(mesh, Path(args.out))
+    log.info("Ahmed body, slant %.1f deg, %d faces, volume %.5f m3", args.slant, len(mesh.faces), mesh.volume)
+    return Path(args.out).parent
+
+
+def _cmd_sdf(args: argparse.Namespace) -> Path:
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from aero_opt.app.config import load_config
+    from aero_opt.core.atomic import write_json_atomic
+    from aero_opt.geometry.sdf import samples_for_mesh_file
+
+    spec = load_config(args.config).sdf
+    if args.n is not None:
+        spec = replace(spec, n_samples=args.n)
+    src = Path(args.mesh)
+    files = sorted(p for p in src.iterdir() if p.suffix.lower() in (".stl", ".obj", ".ply", ".off")) \
+        if src.is_dir() else [src]
+    if not files:
+        raise AeroOptError(f"{src}: no mesh files found")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    reports = []
+    for i, f in enumerate(tqdm(files, desc="sdf samples", unit="mesh")):
+        t0 = time.perf_counter()
+        rep = samples_for_mesh_file(f, out / (f.stem + ".npz"), spec, seed=args.seed + i,
+                                    normalization=args.normalization)
+        rep["seconds"] = round(time.perf_counter() - t0, 3)
+        reports.append(rep)
+    write_json_atomic(out / "summary.json", {"spec": spec.__dict__, "normalization": args.normalization,
+                                             "meshes": reports})
+    return out
+
+
+def _cmd_cfd_run(args: argparse.Namespace) -> Path:
+    from aero_opt.cfd.case import run_case
+
+    s = run_case(args.mesh, args.out, preset_name=args.preset, speed=args.speed, rho=args.rho, procs=args.procs,
+                 keep=args.keep, mesh_only=args.mesh_only)
+    if args.mesh_only:
+        log.info("%d cells, meshing %.0f s", s["cells"], s["seconds"]["total"])
+        return Path(args.out)
+    log.info("Cd %.4f (pressure %.4f + viscous %.4f), Cl %.4f, A_ref %.4f m2, %d cells, %d iterations, "
+             "converged %s, %.0f s", s["Cd"], s["Cd_pressure"], s["Cd_viscous"], s["Cl"], s["A_ref"], s["cells"],
+             s["iterations"], s["converged"], s["seconds"]["total"])
+    return Path(args.out)
+
+
+def _cmd_cfd_batch(args: argparse.Namespace) -> Path:
+    from aero_opt.cfd.batch import run_batch
+
+    s = run_batch(args.mesh_dir, args.out, preset=args.preset, speed=args.speed, workers=args.workers,
+                  retry_failed=args.retry_failed)
+    log.info("%d cases: %d done, %d failed (see %s/batch_summary.json)", s["n"], s["done"], s["failed"], args.out)
+    return Path(args.out)
+
+
+def _cmd_cfd_collect(args: argparse.Namespace) -> Path:
+    from aero_opt.cfd.collect import collect_cases
+
+    collect_cases(args.cases, args.patch, args.out, rho=args.rho, speed=args.speed, time=args.time,
+                  half=args.half)
+    return Path(args.out)
+
+
+def _cmd_train_sdf(args: argparse.Namespace) -> Path:
+    from dataclasses import replace
+
+    from aero_opt.app.config import load_config
+    from aero_opt.meshsdf.train import train
+
+    cfg = load_config(args.config)
+    tcfg = cfg.train_sdf if args.epochs is None else replace(cfg.train_sdf, epochs=args.epochs)
+    rep = train(args.data, args.out, cfg.decoder, tcfg, resume=args.resume)
+    ch = [r["chamfer"] for r in rep["reconstruction"] if r.get("chamfer") is not None]
+    log.info("final clamped L1 %.5f after %d epochs (%.0f s); train Chamfer-L2 (normalized) median %s",
+             rep["final_l1"], rep["epochs"], rep["train_seconds"] or 0, f"{np.median(ch):.2e}" if ch else "n/a")
+    return Path(args.out)
+
+
+def _cmd_fit(args: argparse.Namespace) -> Path:
+    from aero_opt.meshsdf.fit import fit_mesh
+
+    rep = fit_mesh(args.mesh, args.model, args.out, normalization=args.normalization)
+    log.info("Chamfer-L2 %.3e (normalized) = %s", rep["chamfer"],
+             f"{rep['chamfer_m2']:.3e} m2" if rep["chamfer_m2"] is not None else "n/a")
+    return Path(args.out)
+
+
+def _cmd_train_surrogate(args: argparse.Namespace) -> Path:
+    from dataclasses import replace
+
+    from aero_opt.app.config import load_config
+    from surrogate.train import train_surrogate
+
+    cfg = load_config(args.config)
+    tcfg = cfg.train_surrogate if args.epochs is None else replace(cfg.train_surrogate, epochs=args.epochs)
+    rep = train_surrogate(args.data, args.out, cfg.surrogate, tcfg, resume=args.resume, init=args.init)
+    log.info("best validation loss %.5f after %d epochs (%d train / %d val cars)", rep["best_val"],
+             rep["epochs_run"], rep["train_cars"], rep["val_cars"])
+    return Path(args.out)
+
+
+def _cmd_eval_surrogate(args: argparse.Namespace) -> Path:
+    from surrogate.evaluate import evaluate
+
+    m = evaluate(args.model, args.data, args.split, args.out)
+    log.info("%s: %d cars, pressure rel. L2 mean %.3f; Cd R2 %s, Spearman %s, MAE %.4f", args.split, m["cars"],
+             m["pressure_rel_l2"]["mean"], m["cd_total"]["r2"], m["cd_total"]["spearman"], m["cd_total"]["mae"])
+    return Path(args.out)
+
+
+def _cmd_fit_domain(args: argparse.Namespace) -> Path:
+    from surrogate.model import Surrogate
+    from surrogate.samples import load_split
+
+    dom = Surrogate.load(args.model).fit_domain(load_split(args.data, args.split), args.model)
+    log.info("%s: training domain of %d cars recorded (score threshold %.2f)", args.model, len(dom.points),
+             dom.threshold)
+    return Path(args.model)
+
+
+def _cmd_predict(args: argparse.Namespace) -> Path:
+    from surrogate.evaluate import predict_mesh
+
+    s = predict_mesh(args.mesh, args.model, args.out, rho=args.rho, speed=args.speed, regrid=not args.as_is)
+    log.info("predicted Cd %.4f (pressure %.4f + viscous %.4f), A_ref %.3f m2, %.2f s, domain score %s", s["Cd"],
+             s["Cd_pressure"], s["Cd_viscous"], s["A_ref"], s["seconds"],
+             "unknown (model without a recorded domain)" if s["domain_score"] is None else
+             f"{s['domain_score']:.2f} (threshold {s['domain_threshold']:.2f})")
+    return Path(args.out)
+
+
+def _optimize_config(args: argparse.Namespace):  # -> OptimizeConfig (imported lazily: torch is slow to import)
+    from dataclasses import replace
+
+    from aero_opt.app.config import load_config
+
+    cfg = load_config(args.config).optimize
+    return cfg if args.iters is None else replace(cfg, iters=args.iters)
+
+
+def _cmd_optimize(args: argparse.Namespace) -> Path:
+    from aero_opt.app.optimize import run_optimize
+
+    s = run_optimize(args.param, args.car, args.out, _optimize_config(args), args.surrogate, args.decoder, args.data,
+                     lr=args.lr, do_verify=args.verify)
+    log.info("%s on %s: surrogate drag %.1f N -> %.1f N (%+.1f %%), Cd %.4f -> %.4f%s", s["param"], s["car"],
+             s["initial"]["drag_N"], s["final"]["drag_N"], 100 * s["drag_change"], s["initial"]["Cd"],
+             s["final"]["Cd"], f"; OpenFOAM drag change {100 * s['cfd']['drag_change']:+.1f} %" if "cfd" in s else "")
+    return Path(args.out)
+
+
+def _cmd_compare(args: argparse.Namespace) -> Path:
+    from aero_opt.app.compare import run_compare
+
+    cars = [c.strip() for c in args.cars.split(",") if c.strip()]
+    params = [p.strip() for p in args.params.split(",") if p.strip()]
+    run_compare(cars, params, args.out, _optimize_config(args), args.surrogate, args.decoder, args.data,
+                do_verify=args.verify, workers=args.workers)
+    log.info("%s", (Path(args.out) / "results.md").read_text())
+    return Path(args.out)
+
+
+def _add_models(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--surrogate", type=Path, default=REPO_DATA / "models" / "surrogate",
+                   help="surrogate run folder (default: the shipped model)")
+    p.add_argument("--decoder", type=Path, default=REPO_DATA / "models" / "car_decoder",
+                   help="DeepSDF run folder (default: the shipped decoder)")
+    p.add_argument("--data", type=Path, default=REPO_DATA / "dataset",
+                   help="dataset folder for car IDs (default: the shipped dataset)")
+    p.add_argument("--iters", type=int, default=None, help="override optimize.iters")
+    p.add_argument("--verify", action="store_true", help="simulate the initial and final shapes with OpenFOAM")
+    _add_config(p)
+
+
+def _cmd_finetune_sdf(args: argparse.Namespace) -> Path:
+    from dataclasses import replace
+
+    from aero_opt.meshsdf.config import FinetuneConfig
+    from aero_opt.meshsdf.finetune import run_finetune
+
+    cfg = FinetuneConfig() if args.epochs is None else replace(FinetuneConfig(), epochs=args.epochs)
+    r = run_finetune(args.model, args.data, args.out, args.test, cfg)
+    ch = r["relative_change"]
+    log.info("Chamfer-L2 change: train %s, held-out %s", f"{100 * ch['train']:+.1f} %",
+             "n/a" if ch["test"] is None else f"{100 * ch['test']:+.1f} %")
+    return Path(args.out)
+
+
+def _cmd_demo_topology(args: argparse.Namespace) -> Path:
+    from dataclasses import replace
+
+    from aero_opt.meshsdf.config import TopologyConfig
+    from aero_opt.meshsdf.topology import run_demo_topology
+
+    cfg = TopologyConfig() if args.iters is None else replace(TopologyConfig(), iters=args.iters)
+    s = run_demo_topology(args.out, args.model, args.shapes, cfg, fast=args.fast)
+    log.info("silhouette loss %.4f -> %.4f, Euler characteristic %d -> %d (changed at iteration %s); "
+             "%.2f s and %d queries per iteration (%s)", s["loss_first"], s["loss_last"], s["euler_first"],
+             s["euler_last"], s["genus_changed_at"], s["per_mode"][s["mode"]]["seconds_per_iteration"],
+             s["per_mode"][s["mode"]]["queries_per_iteration"], s["mode"])
+    return Path(args.out)
+
+
+def _cmd_demo(args: argparse.Namespace) -> Path:
+    from aero_opt.app.demo import run_demo
+
+    run_demo(Path(args.out), config=args.config, workers=args.workers, verify=not args.no_verify, docs=args.docs)
+    return Path(args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``aero-opt`` with all subcommands."""
+    parser = argparse.ArgumentParser(prog="aero-opt", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("cars", help="generate a reproducible set of parametric car bodies")
+    p.add_argument("--n", type=int, default=None, help="number of cars (default from config: 12)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--style", choices=["fastback", "notchback", "estate", "all"], default=None,
+                   help="body style (default all: cycled)")
+    p.add_argument("--wing-fraction", type=float, default=None, help="share of cars with a rear wing (0.25)")
+    _add_config(p)
+    p.set_defaults(func=_cmd_cars)
+
+    p = sub.add_parser("import",
+                       help="import a car mesh: orient, scale to metres, repair to a watertight manifold")
+    p.add_argument("mesh", type=Path, help="OBJ, STL, PLY, OFF, GLB/GLTF (or .gz of these)")
+    p.add_argument("--out", type=Path, required=True, help="output mesh file (.stl, .obj, .ply, .off)")
+    p.add_argument("--forward", default=None,
+                   help="axis pointing from tail to nose in the file, e.g. +z (write --forward=-x for a negative axis)")
+    p.add_argument("--up", default=None, help="axis pointing up in the file, e.g. +y")
+    p.add_argument("--length", type=float, default=None, help="scale to this overall length (m)")
+    p.add_argument("--clearance", type=float, default=0.0,
+                   help="height of the lowest point above the ground (m); 0 for a car with wheels")
+    _add_config(p)
+    p.set_defaults(func=_cmd_import)
+
+    p = sub.add_parser("ahmed", help="write an Ahmed body (1044 x 389 x 288 mm) with a given rear slant")
+    p.add_argument("--slant", type=float, default=25.0, help="rear slant angle (deg)")
+    p.add_argument("--stilts", action="store_true", help="add the four stilts")
+    p.add_argument("--out", type=Path, required=True, help="output mesh file")
+    _add_config(p)
+    p.set_defaults(func=_cmd_ahmed)
+
+    p = sub.add_parser("sdf-samples", help="DeepSDF training samples (points + signed distances) for meshes")
+    p.add_argument("mesh", type=Path, help="a watertight mesh file or a folder of them")
+    p.add_argument("--out", type=Path, required=True, help="output folder of .npz files")
+    p.add_argument("--n", type=int, default=None, help="samples per mesh (default 250000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--normalization", choices=["car", "unit_sphere"], default="car",
+                   help="car: the fixed car frame (metres / 2.75); unit_sphere: per mesh (bob, spot)")
+    _add_config(p)
+    p.set_defaults(func=_cmd_sdf)
+
+    p = sub.add_parser("cfd", help="OpenFOAM ground truth: run, batch, collect")
+    cfd = p.add_subparsers(dest="cfd_command", required=True, metavar="CFD_COMMAND")
+    q = cfd.add_parser("run", help="run one external-aerodynamics case around a watertight car mesh")
+    q.add_argument("mesh", type=Path, help="watertight mesh in the car frame (metres)")
+    q.add_argument("--out", type=Path, required=True, help="case folder (created)")
+    q.add_argument("--preset", choices=["tiny", "coarse", "medium", "fine"], default="coarse")
+    q.add_argument("--speed", type=float, default=15.0, help="free-stream speed (m/s)")
+    q.add_argument("--rho", type=float, default=1.18, help="air density (kg/m3)")
+    q.add_argument("--procs", type=int, default=1, help="MPI ranks for simpleFoam")
+    q.add_argument("--keep", action="store_true", help="keep the mesh and field folders")
+    q.add_argument("--mesh-only", action="store_true", help="stop after meshing and its checks (cell count)")
+    _add_config(q)
+    q.set_defaults(func=_cmd_cfd_run)
+    q = cfd.add_parser("batch", help="run many cases (resumable; failures recorded)")
+    q.add_argument("mesh_dir", type=Path, help="folder of .stl meshes")
+    q.add_argument("--out", type=Path, required=True, help="batch folder")
+    q.add_argument("--preset", choices=["tiny", "coarse", "medium", "fine"], default="coarse")
+    q.add_argument("--speed", type=float, default=15.0)
+    q.add_argument("--workers", type=int, default=2, help="1-core cases run side by side")
+    q.add_argument("--retry-failed", action="store_true", help="redo cases that failed before")
+    _add_config(q)
+    q.set_defaults(func=_cmd_cfd_batch)
+    q = cfd.add_parser("collect", help="turn existing OpenFOAM cases into the surrogate's dataset format")
+    q.add_argument("cases", type=Path, nargs="+", help="case folders")
+    q.add_argument("--patch", required=True, help="name of the body patch")
+    q.add_argument("--out", type=Path, required=True, help="dataset folder")
+    q.add_argument("--time", default=None, help="time to read (default: latest)")
+    q.add_argument("--rho", type=float, default=1.18, help="density for kinematic p (kg/m3)")
+    q.add_argument("--speed", type=float, default=15.0, help="free-stream speed for Cd (m/s)")
+    q.add_argument("--half", action="store_true", help="the case is a half model (forces doubled)")
+    _add_config(q)
+    q.set_defaults(func=_cmd_cfd_collect)
+
+    p = sub.add_parser("train-sdf", help="train a DeepSDF auto-decoder on SDF samples (resumable)")
+    p.add_argument("--data", type=Path, required=True, help="folder of SDF sample files (aero-opt sdf-samples)")
+    p.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, loss plot, report)")
+    p.add_argument("--epochs", type=int, default=None, help="override train_sdf.epochs")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    _add_config(p)
+    p.set_defaults(func=_cmd_train_sdf)
+
+    p = sub.add_parser("fit", help="fit a latent code to a mesh with a trained decoder; report Chamfer-L2")
+    p.add_argument("mesh", type=Path, help="watertight mesh (car frame, metres; or any mesh with unit_sphere)")
+    p.add_argument("--model", type=Path, required=True, help="run folder of aero-opt train-sdf")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--normalization", choices=["car", "unit_sphere"], default="car")
+    _add_config(p)
+    p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser("train-surrogate", help="train the SplineCNN pressure surrogate on the CFD dataset")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder (npz files and split.json)")
+    p.add_argument("--out", type=Path, required=True, help="run folder (model.pt, checkpoint, loss plot)")
+    p.add_argument("--epochs", type=int, default=None, help="override train_surrogate.epochs")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from this trained model (run folder or model.pt) instead of random weights")
+    _add_config(p)
+    p.set_defaults(func=_cmd_train_surrogate)
+
+    p = sub.add_parser("eval-surrogate", help="evaluate a trained surrogate on a dataset split")
+    p.add_argument("--model", type=Path, required=True, help="run folder of train-surrogate (model.pt)")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder")
+    p.add_argument("--split", choices=["train", "val", "test", "all"], default="test",
+                   help="split of split.json, or all: every car of the folder (e.g. the real-car set)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (metrics.json, plots, vtp/)")
+    _add_config(p)
+    p.set_defaults(func=_cmd_eval_surrogate)
+
+    p = sub.add_parser("fit-domain", help="record a trained surrogate's training domain (for its domain score); "
+                                          "train-surrogate does this itself, this is for models saved before")
+    p.add_argument("--model", type=Path, required=True, help="run folder of train-surrogate (model.pt, updated)")
+    p.add_argument("--data", type=Path, required=True, help="the dataset folder it was trained on")
+    p.add_argument("--split", choices=["train", "val", "test", "all"], default="train")
+    p.set_defaults(func=_cmd_fit_domain)
+
+    p = sub.add_parser("predict", help="surrogate pressure field and Cd for a watertight car mesh")
+    p.add_argument("mesh", type=Path, help="watertight car mesh in the car frame (aero-opt import)")
+    p.add_argument("--model", type=Path, required=True, help="run folder of train-surrogate")
+    p.add_argument("--out", type=Path, required=True, help="output folder (prediction.vtp, summary.json)")
+    p.add_argument("--speed", type=float, default=15.0, help="free-stream speed (m/s)")
+    p.add_argument("--rho", type=float, default=1.18, help="air density (kg/m3)")
+    p.add_argument("--as-is", action="store_true",
+                   help="predict on the mesh as given (default: on its marching-cubes mesh on the dataset grid, the "
+                        "kind of mesh the surrogate was trained on)")
+    _add_config(p)
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("optimize", help="lower a car's drag with one parameterization (surrogate drag, constraints)")
+    p.add_argument("--param", required=True, help="meshsdf | scaling | freeform | polycube | vertex")
+    p.add_argument("--car", required=True, help="dataset car ID (12 or car_0012) or a watertight mesh file")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: optimize.lr.<param>)")
+    _add_models(p)
+    p.set_defaults(func=_cmd_optimize)
+
+    p = sub.add_parser("compare", help="every parameterization on every car (resumable), table and chart")
+    p.add_argument("--cars", required=True, help="comma-separated dataset IDs or mesh files")
+    p.add_argument("--params", default="all", help="comma-separated parameterizations, or all")
+    p.add_argument("--workers", type=int, default=2, help="OpenFOAM cases run side by side with --verify")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_models(p)
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("finetune-sdf", help="fine-tune a DeepSDF end to end through the iso-surface (Chamfer)")
+    p.add_argument("--model", type=Path, required=True, help="train-sdf run folder")
+    p.add_argument("--data", type=Path, required=True, help="the SDF samples it was trained on")
+    p.add_argument("--test", type=Path, default=None, help="SDF samples of held-out shapes (for the report)")
+    p.add_argument("--out", type=Path, required=True, help="output run folder (checkpoint.pt, finetune.json)")
+    p.add_argument("--epochs", type=int, default=None, help="passes over the training shapes (default 2)")
+    _add_config(p)
+    p.set_defaults(func=_cmd_finetune_sdf)
+
+    p = sub.add_parser("demo-topology", help="Spot -> Bob through a silhouette loss: a genus change (MeshSDF toy)")
+    p.add_argument("--out", type=Path, default=Path("results/topology"), help="output folder")
+    p.add_argument("--model", type=Path, default=REPO_DATA / "models" / "bob_spot",
+                   help="Bob/Spot decoder (trained there first if missing, ~5 min)")
+    p.add_argument("--shapes", type=Path, default=REPO_DATA / "bob_spot", help="folder with bob_tri.obj, spot.obj")
+    p.add_argument("--fast", action="store_true", help="fast (narrow-band) extraction for the main run")
+    p.add_argument("--iters", type=int, default=None, help="Adam steps (default 100)")
+    _add_config(p)
+    p.set_defaults(func=_cmd_demo_topology)
+
+    p = sub.add_parser("demo", help="the main job (make demo): every parameterization on a shipped car, "
+                                    "checked by OpenFOAM")
+    p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")
+    p.add_argument("--workers", type=int, default=2, help="OpenFOAM cases side by side")
+    p.add_argument("--no-verify", action="store_true", help="skip the OpenFOAM check")
+    p.add_argument("--docs", type=Path, default=None,
+                   help="also copy the table and each run's summary, history and picture here "
+                        "(the repository's copy: docs/results/demo)")
+    _add_config(p)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``aero-opt`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    logging.getLogger("trimesh").setLevel(logging.WARNING)
+    func: Callable[[argparse.Namespace], Path] = args.func
+    try:
+        out = func(args)
+    except AeroOptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    print(f"output: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

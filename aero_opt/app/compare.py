@@ -1,0 +1,306 @@
+"""``aero-opt compare``: every parameterization on every car, the same start shape for all, resumable.
+
+Layout of ``out_dir``::
+
+    inputs.json                    the models' SHA-256 and the optimize settings the runs were made with: a resumed
+                                   comparison with other models or settings is refused rather than mixed
+    <car>/start.pt                 latent code and start mesh (computed once per car)
+    <car>/cfd_initial/             OpenFOAM case of the start shape (with --verify; shared by all runs)
+    <car>/<param>/summary.json     one optimization (written last: a run with it is finished and skipped)
+    results.csv, results.md        one row per (car, param) and the per-parameterization summary
+    comparison.png                 mean relative drag change per parameterization (surrogate and CFD)
+    surrogate_vs_cfd.png           every run's predicted against its OpenFOAM drag change (with --verify)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import trimesh
+
+from aero_opt.app.optimize import Models, OptimizeConfig, StartShape, data_cd_floor, run_start, start_shape
+from aero_opt.cfd import verify
+from aero_opt.core.atomic import save_torch_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
+from aero_opt.core.errors import AeroOptError
+from parameterizations import NAMES, parameterization_class
+
+log = logging.getLogger(__name__)
+
+INPUTS_FILE = "inputs.json"
+"""What a comparison folder's runs were made with (:func:`claim_folder`)."""
+
+
+def model_fingerprints(surrogate_dir: Path, decoder_dir: Path) -> dict[str, str]:
+    """SHA-256 of the surrogate's ``model.pt`` and the decoder's ``checkpoint.pt`` (hex), to tell models apart.
+
+    Raises:
+        AeroOptError: a model file is missing (naming it).
+    """
+    out = {}
+    for key, path in (("surrogate", Path(surrogate_dir) / "model.pt"),
+                      ("car_decoder", Path(decoder_dir) / "checkpoint.pt")):
+        if not path.is_file():
+            raise AeroOptError(f"{path}: model file not found")
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        out[key] = digest.hexdigest()
+    return out
+
+
+def claim_folder(out_dir: Path, inputs: dict[str, Any]) -> None:
+    """Record ``inputs`` in ``out_dir/inputs.json``, or check that the folder's earlier runs used the same.
+
+    Finished runs in a comparison folder are reused, so a folder resumed with another model or other settings would
+    mix two experiments in one table. A folder with runs but no record (made before it was kept) is refused too:
+    its models are unknown.
+
+    Args:
+        out_dir: the comparison folder; inputs: JSON-serializable description (``models`` and ``optimize``).
+
+    Raises:
+        AeroOptError: the folder's record differs (naming the file and the first differing key), or the folder
+            holds finished runs and no record.
+    """
+    path = Path(out_dir) / INPUTS_FILE
+    if path.is_file():
+        old = json.loads(path.read_text())
+        for key in sorted(set(old) | set(inputs)):
+            if old.get(key) != inputs.get(key):
+                diff = key
+                if isinstance(old.get(key), dict) and isinstance(inputs.get(key), dict):
+                    sub = sorted(k for k in set(old[key]) | set(inputs[key]) if old[key].get(k) != inputs[key].get(k))
+                    diff = f"{key}.{sub[0]}" if sub else key
+                raise AeroOptError(f"{path}: this folder's runs were made with another {diff}; use a new output "
+                                   f"folder (or delete this one) to compare with the current models and settings")
+        return
+    if Path(out_dir).is_dir() and any(Path(out_dir).glob("*/*/summary.json")):
+        raise AeroOptError(f"{out_dir}: holds finished runs but no {INPUTS_FILE} (made by an older version), so "
+                           f"the models they used are unknown; use a new output folder")
+    write_json_atomic(path, inputs)
+
+
+def recorded_models(out_dir: Path) -> dict[str, str]:
+    """The models' SHA-256 that :func:`run_compare` recorded for ``out_dir`` (``inputs.json``), for summaries."""
+    return json.loads((Path(out_dir) / INPUTS_FILE).read_text())["models"]
+
+
+def _start(car: str, models: Models, cfg: OptimizeConfig, data_dir: Path, car_dir: Path) -> StartShape:
+    """The car's start shape, cached in ``car_dir/start.pt``."""
+    path = car_dir / "start.pt"
+    if path.is_file():
+        d = torch.load(path, weights_only=False)
+        return StartShape(d["name"], d["latent"], d["verts"], d["faces"], d["source"])
+    s = start_shape(car, models, cfg.resolution, data_dir)
+    car_dir.mkdir(parents=True, exist_ok=True)
+    save_torch_atomic({"name": s.name, "latent": s.latent, "verts": s.verts, "faces": s.faces, "source": s.source},
+                      path)
+    return s
+
+
+def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: OptimizeConfig, surrogate_dir: Path,
+                decoder_dir: Path, data_dir: Path, do_verify: bool = False, workers: int = 1,
+                progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) the comparison and write the tables and the chart.
+
+    All optimizations run first; with ``do_verify`` the OpenFOAM cases (one per car for the shared start shape,
+    one per run for its final shape) then run ``workers`` at a time, each resumable.
+
+    Args:
+        cars: dataset IDs or mesh paths; params: parameterization names or ["all"].
+
+    Returns:
+        The per-parameterization summary (also in ``results.md``).
+    """
+    params = list(NAMES) if params == ["all"] else params
+    for p in params:
+        parameterization_class(p, "--params")
+    if not cars:
+        raise AeroOptError("--cars: give at least one car")
+    out_dir = Path(out_dir)
+    models = Models.load(surrogate_dir, decoder_dir)
+    claim_folder(out_dir, {"models": model_fingerprints(surrogate_dir, decoder_dir), "optimize": asdict(cfg)})
+    cd_floor = data_cd_floor(cfg, data_dir, models.surrogate)
+    runs: list[tuple[str, str, Path]] = []
+    for car in cars:
+        car_dir = out_dir / (Path(car).stem if Path(car).suffix else car)
+        start = _start(car, models, cfg, data_dir, car_dir)
+        for param in params:
+            run_dir = car_dir / param
+            if not (run_dir / "summary.json").is_file():
+                log.info("%s / %s", start.name, param)
+                run_start(param, start, models, cfg, run_dir, cd_floor=cd_floor, progress=progress)
+            runs.append((start.name, param, run_dir))
+    if do_verify:
+        verify_runs(runs, cfg.verify_preset, workers, progress)
+    rows = [_row(car, param, run_dir) for car, param, run_dir in runs]
+    table = summarize(rows, params)
+    write_tables(rows, table, out_dir)
+    return table
+
+
+def verify_runs(runs: list[tuple[str, str, Path]], preset: str, workers: int, progress: bool, key: str = "cfd"
+                ) -> None:
+    """OpenFOAM for every start shape and final shape not yet simulated; adds ``key`` to each run's summary.
+
+    Args:
+        runs: (car, parameterization, run folder) of finished optimizations (``<car>/<param>``).
+        preset: CFD preset.
+        workers: cases run side by side.
+        progress: show a progress bar.
+        key: the summary entry written (``{"preset", "initial", "final", "drag_change"}``) and the cases' prefix:
+            ``<car>/<key>_initial`` (shared by the car's runs) and ``<car>/<param>/<key>_final``. The default
+            ``"cfd"`` is the comparison's own verification; another key (e.g. ``"cfd_medium"``) checks the same
+            shapes at another preset without touching it.
+    """
+    jobs: dict[Path, Path] = {}
+    for _, _, run_dir in runs:
+        jobs.setdefault(run_dir.parent / f"{key}_initial", run_dir / "initial.stl")
+        jobs[run_dir / f"{key}_final"] = run_dir / "final.stl"
+    todo = [(case, verify.SimJob(mesh, case, preset)) for case, mesh in jobs.items()
+            if not (case / "summary.json").is_file()]
+    results: dict[Path, dict[str, Any]] = {}
+    for case, result in verify.simulate_many(todo, workers, desc=f"cfd {preset}", progress=progress):
+        if isinstance(result, AeroOptError):
+            log.error("%s: CFD failed: %s", case, result)
+        else:
+            results[case] = result
+    for _, _, run_dir in runs:
+        ini_case, fin_case = run_dir.parent / f"{key}_initial", run_dir / f"{key}_final"
+        ini = results.get(ini_case) or _finished(verify.SimJob(run_dir / "initial.stl", ini_case, preset))
+        fin = results.get(fin_case) or _finished(verify.SimJob(run_dir / "final.stl", fin_case, preset))
+        if ini is None or fin is None:
+            continue
+        summary = json.loads((run_dir / "summary.json").read_text())
+        summary[key] = {"preset": preset, "initial": ini, "final": fin,
+                        "drag_change": fin["drag_N"] / ini["drag_N"] - 1.0}
+        write_json_atomic(run_dir / "summary.json", summary)
+
+
+def _finished(job: verify.SimJob) -> dict[str, Any] | None:
+    """The result of a case finished earlier (read back, not rerun), or None when it has not finished."""
+    return verify.run_job(job) if (job.case / "summary.json").is_file() else None
+
+
+EXTENTS = ("length", "width", "height")
+"""The bounding-box extents (x, y, z) compared between a run's final and initial shape."""
+
+
+def _row(car: str, param: str, run_dir: Path) -> dict[str, Any]:
+    """One run's results row: drag (surrogate, and OpenFOAM when verified), constraints, and the final shape's
+    bounding-box extents over the initial shape's (``length_ratio``, ``width_ratio``, ``height_ratio``)."""
+    s = json.loads((run_dir / "summary.json").read_text())
+    ratio = (trimesh.load(run_dir / "final.stl", process=False).extents
+             / trimesh.load(run_dir / "initial.stl", process=False).extents)
+    row = {"car": car, "param": param, "surrogate_drag_initial_N": s["initial"]["drag_N"],
+           "surrogate_drag_final_N": s["final"]["drag_N"], "surrogate_change": s["drag_change"],
+           "Cd_initial": s["initial"]["Cd"], "Cd_final": s["final"]["Cd"], "feasible": s["feasible"],
+           "room_penalty_m2": s["final"]["room_penalty_m2"], "stopped_at": s.get("stopped_at"),
+           "seconds": s["seconds"], **{f"{e}_ratio": float(r) for e, r in zip(EXTENTS, ratio)}}
+    cfd = s.get("cfd")
+    row.update({"cfd_drag_initial_N": cfd["initial"]["drag_N"] if cfd else None,
+                "cfd_drag_final_N": cfd["final"]["drag_N"] if cfd else None,
+                "cfd_change": cfd["drag_change"] if cfd else None,
+                "cfd_Cd_initial": cfd["initial"]["Cd"] if cfd else None,
+                "cfd_Cd_final": cfd["final"]["Cd"] if cfd else None})
+    return row
+
+
+def summarize(rows: list[dict[str, Any]], params: list[str]) -> dict[str, Any]:
+    """Per parameterization: mean ± std of the relative drag-force change (surrogate and CFD) and of the CFD Cd
+    change (drag force = Cd × frontal area: the Cd column shows how much of the gain is shape rather than a
+    smaller frontal area), constraint violations, runs stopped at the data's edge and the mean extent ratios
+    (final / initial length, width, height)."""
+    out: dict[str, Any] = {}
+    for p in params:
+        r = [x for x in rows if x["param"] == p]
+        sur = np.array([x["surrogate_change"] for x in r], float)
+        cfd = np.array([x["cfd_change"] for x in r if x["cfd_change"] is not None], float)
+        cd = np.array([x["cfd_Cd_final"] / x["cfd_Cd_initial"] - 1.0 for x in r if x["cfd_change"] is not None],
+                      float)
+        out[p] = {"runs": len(r), "surrogate_change_mean": float(sur.mean()) if len(sur) else None,
+                  "surrogate_change_std": float(sur.std()) if len(sur) else None,
+                  "cfd_change_mean": float(cfd.mean()) if len(cfd) else None,
+                  "cfd_change_std": float(cfd.std()) if len(cfd) else None, "cfd_runs": int(len(cfd)),
+                  "cfd_cd_change_mean": float(cd.mean()) if len(cd) else None,
+                  "cfd_cd_change_std": float(cd.std()) if len(cd) else None,
+                  "violations": int(sum(not x["feasible"] for x in r)),
+                  "stopped": int(sum(x["stopped_at"] is not None for x in r)),
+                  **{f"{e}_ratio_mean": float(np.mean([x[f"{e}_ratio"] for x in r])) if r else None
+                     for e in EXTENTS}}
+    return out
+
+
+def _pct(mean: float | None, std: float | None) -> str:
+    return "—" if mean is None else f"{100 * mean:+.1f} ± {100 * (std or 0.0):.1f} %"
+
+
+def write_tables(rows: list[dict[str, Any]], table: dict[str, Any], out_dir: Path) -> None:
+    """``results.csv`` (per run), ``results.md`` (per parameterization), ``comparison.png`` and, with CFD
+    results, ``surrogate_vs_cfd.png``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(out_dir / "results.csv", rows)
+    lines = ["| parameterization | runs | drag change (surrogate) | drag change (OpenFOAM) | Cd change (OpenFOAM) "
+             "| constraint violations | stopped at the data's edge | length × width × height (final / start) |",
+             "|---" * 8 + "|"]
+    for p, t in table.items():
+        ext = " × ".join("—" if t[f"{e}_ratio_mean"] is None else f"{t[f'{e}_ratio_mean']:.2f}" for e in EXTENTS)
+        lines.append(f"| {p} | {t['runs']} | {_pct(t['surrogate_change_mean'], t['surrogate_change_std'])} | "
+                     f"{_pct(t['cfd_change_mean'], t['cfd_change_std'])} | "
+                     f"{_pct(t['cfd_cd_change_mean'], t['cfd_cd_change_std'])} | {t['violations']} | {t['stopped']} "
+                     f"| {ext} |")
+    write_text_atomic(out_dir / "results.md", "\n".join(lines) + "\n")
+    _chart(table, out_dir / "comparison.png")
+    if any(r["cfd_change"] is not None for r in rows):
+        _scatter(rows, list(table), out_dir / "surrogate_vs_cfd.png")
+
+
+def _chart(table: dict[str, Any], path: Path) -> None:
+    from aero_opt.geometry.render import plt, save_figure
+
+    names = list(table)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    for k, (key, label) in enumerate((("surrogate", "surrogate"), ("cfd", "OpenFOAM"))):
+        mean = [100 * (table[n][f"{key}_change_mean"] or 0.0) for n in names]
+        std = [100 * (table[n][f"{key}_change_std"] or 0.0) for n in names]
+        if key == "cfd" and not any(table[n]["cfd_runs"] for n in names):
+            continue
+        ax.bar(x + (k - 0.5) * 0.38, mean, 0.38, yerr=std, capsize=3, label=label)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(x, names)
+    ax.set_ylabel("drag change (%)")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _scatter(rows: list[dict[str, Any]], params: list[str], path: Path) -> None:
+    """Each verified run's surrogate drag change (x, %) against its OpenFOAM drag change (y, %), per
+    parameterization; on the diagonal the surrogate is right, below zero the gain is real."""
+    from aero_opt.geometry.render import plt, save_figure
+
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    done = [r for r in rows if r["cfd_change"] is not None]
+    for p in params:
+        r = [x for x in done if x["param"] == p]
+        ax.scatter([100 * x["surrogate_change"] for x in r], [100 * x["cfd_change"] for x in r], label=p, s=22)
+    lo = min(min(100 * x["surrogate_change"] for x in done), min(100 * x["cfd_change"] for x in done), 0.0)
+    hi = max(max(100 * x["cfd_change"] for x in done), 0.0)
+    ax.plot([lo, hi], [lo, hi], color="k", lw=0.8, ls="--", label="surrogate = OpenFOAM")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xlabel("drag change predicted by the surrogate (%)")
+    ax.set_ylabel("drag change by OpenFOAM (%)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -1,0 +1,146 @@
+"""Typed experiment configs: YAML files read into dataclasses that reject unknown keys and wrong types.
+
+A config file has one section per workflow (``cars``, ``import``, ``sdf``...); a section that is absent keeps
+its defaults. Every error names the file and the dotted key, e.g.
+``configs/x.yaml: cars.n: expected int, got str 'ten'``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from aero_opt.app.optimize import OptimizeConfig
+from aero_opt.core.errors import AeroOptError
+from aero_opt.geometry.mesh_import import ImportOptions
+from aero_opt.geometry.sdf import SampleSpec
+from aero_opt.meshsdf.config import TrainSDFConfig
+from aero_opt.meshsdf.decoder import DecoderConfig
+from surrogate.config import TrainSurrogateConfig
+from surrogate.splinecnn import SurrogateConfig
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CarsConfig:
+    """Generation of the parametric car family (``aero-opt cars``)."""
+
+    n: int = 12
+    """Number of cars."""
+    seed: int = 0
+    """Random seed: the same seed gives the same cars, byte for byte."""
+    style: str = "all"
+    """fastback, notchback, estate, or all (cycled in that order)."""
+    wing_fraction: float = 0.25
+    """Fraction of fastbacks and notchbacks that get a rear wing on struts (genus 1)."""
+    edge: float = 0.045
+    """Target triangle edge length of the surface mesh (m)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration; each field is one YAML section."""
+
+    cars: CarsConfig = field(default_factory=CarsConfig)
+    """Parametric car family."""
+    mesh_import: ImportOptions = field(default_factory=ImportOptions)
+    """Mesh import and repair (YAML section ``import``)."""
+    sdf: SampleSpec = field(default_factory=SampleSpec)
+    """DeepSDF sample counts and jitter."""
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    """DeepSDF decoder size."""
+    train_sdf: TrainSDFConfig = field(default_factory=TrainSDFConfig)
+    """DeepSDF training and latent fitting."""
+    surrogate: SurrogateConfig = field(default_factory=SurrogateConfig)
+    """SplineCNN size."""
+    train_surrogate: TrainSurrogateConfig = field(default_factory=TrainSurrogateConfig)
+    optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
+    """Surrogate training."""
+
+
+_YAML_NAMES = {"mesh_import": "import"}
+
+
+def _check_type(value: Any, tp: Any, where: str) -> Any:
+    """Return ``value`` converted to ``tp`` (int -> float allowed) or raise naming ``where``."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _check_type(value, arg, where)
+            except AeroOptError:
+                continue
+        raise AeroOptError(f"{where}: expected {tp}, got {type(value).__name__} {value!r}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise AeroOptError(f"{where}: expected null, got {value!r}")
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise AeroOptError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
+        args = typing.get_args(tp)
+        item = args[0] if args else Any
+        return origin(_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, bool):
+        raise AeroOptError(f"{where}: expected int, got bool {value!r}")
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise AeroOptError(f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
+    """Build dataclass ``cls`` from a mapping, recursing into nested dataclasses.
+
+    Args:
+        cls: a dataclass type.
+        data: the YAML mapping for it.
+        where: prefix for error messages (``file: section``).
+
+    Raises:
+        AeroOptError: unknown key, wrong type, or a mapping where a value is expected (and vice versa).
+    """
+    if not isinstance(data, dict):
+        raise AeroOptError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {_YAML_NAMES.get(f.name, f.name): f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        sub = f"{where}{key}" if where.endswith(": ") else f"{where}.{key}"
+        if key not in fields:
+            raise AeroOptError(f"{sub}: unknown key (known: {', '.join(sorted(fields))})")
+        f = fields[key]
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[f.name] = from_dict(tp, value if value is not None else {}, sub)
+        else:
+            kwargs[f.name] = _check_type(value, tp, sub)
+    return cls(**kwargs)
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read a YAML config file into a :class:`Config` (defaults when ``path`` is None).
+
+    Raises:
+        AeroOptError: missing file, invalid YAML, unknown key or wrong type (the message names file and key).
+    """
+    if path is None:
+        return Config()
+    path = Path(path)
+    if not path.is_file():
+        raise AeroOptError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise AeroOptError(f"{path}: invalid YAML ({exc})") from exc
+    return from_dict(Config, data, f"{path}: ")

@@ -1,0 +1,383 @@
+"""Drag optimization with any parameterization: ``aero-opt optimize`` and the pieces ``aero-opt compare`` reuses.
+
+Objective per iteration (minimized with Adam):
+
+    J = D(shape) / D(initial) + room_weight · room_penalty (m²) + regularization
+
+where D is the surrogate's drag force (N; pressure + viscous, integrated over the mesh by
+:mod:`aero_opt.core.physics`), the room penalty keeps the driver and engine boxes inside the car
+(:mod:`constraints.regions`; for ``meshsdf`` from the decoder's SDF, otherwise from the mesh), and the
+regularization is the parameterization's own (kNN latent prior for ``meshsdf``, coefficient L2 for ``freeform``).
+The drag force, not Cd, is minimized (the paper's objective); Cd is reported with the frontal area of each shape.
+
+Every parameterization starts from the same mesh: the MeshSDF reconstruction of the car at the optimization grid
+(the paper's fair comparison). The best feasible shape (room penalty ≤ ``feasible_tol``) is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import trimesh
+from tqdm import tqdm
+
+from aero_opt.cfd.verify import simulate
+from aero_opt.core.atomic import write_csv_atomic, write_json_atomic
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.frame import CAR_BOUNDS, CAR_OFFSET, CAR_SCALE
+from aero_opt.core.physics import RHO_AIR, U_INF, dynamic_pressure, frontal_area, surface_force
+from aero_opt.geometry.dataset import DATASET_RESOLUTION, load_car, split_cd
+from aero_opt.geometry.isosurface import extract
+from aero_opt.geometry.mesh_import import export_mesh, load_mesh
+from aero_opt.meshsdf.config import TrainSDFConfig
+from aero_opt.meshsdf.decoder import load_model
+from constraints.regions import RoomConstraint
+from parameterizations import Parameterization, parameterization_class
+from surrogate.model import Surrogate
+from surrogate.spline_conv import resolve_bf16
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LearningRates:
+    """Adam learning rate per parameterization (units of its parameters per step)."""
+
+    meshsdf: float = 0.005
+    """Latent code (the shipped decoder's training codes: norm ~0.2, per-dimension spread ~0.04)."""
+    scaling: float = 0.003
+    """Scale factors."""
+    freeform: float = 0.003
+    """Sine coefficients (m)."""
+    polycube: float = 0.003
+    """Pre-tanh lattice displacements (cells)."""
+    vertex: float = 0.0005
+    """Vertex offsets (m)."""
+
+
+@dataclass(frozen=True)
+class OptimizeConfig:
+    """Settings of ``aero-opt optimize`` / ``compare`` (YAML section ``optimize``)."""
+
+    iters: int = 60
+    """Adam steps."""
+    lr: LearningRates = field(default_factory=LearningRates)
+    room_weight: float = 1000.0
+    """Weight of the room penalty (per m²)."""
+    feasible_tol: float = 1e-5
+    """A shape is feasible when its room penalty (m²) is at most this."""
+    knn_k: int = 10
+    """Neighbours of the kNN latent prior."""
+    knn_alpha: float = 0.2
+    """Weight of the kNN latent prior."""
+    resolution: int = DATASET_RESOLUTION
+    """Grid points per axis over CAR_BOUNDS for MeshSDF (the dataset's grid)."""
+    fast: bool = True
+    """MeshSDF fast (narrow-band) extraction."""
+    freeform_terms: int = 3
+    """Sine terms per axis of FreeForm."""
+    freeform_l2: float = 10.0
+    """FreeForm coefficient L2 weight (per m²)."""
+    polycube_lattice: int = 8
+    """PolyCube control points per axis."""
+    vertex_smooth: float = 0.0
+    """Per-vertex Laplacian weight (0: none, as in the paper)."""
+    verify_preset: str = "coarse"
+    """OpenFOAM preset of ``--verify``."""
+    bf16: bool | None = None
+    """Run the surrogate's dense matmuls in bfloat16; ``None``: only where the CPU runs bfloat16 natively
+    (:func:`surrogate.spline_conv.resolve_bf16`; an AVX2-only CPU runs it ~18x slower than float32)."""
+    stay_in_data: bool = True
+    """Stop when the predicted Cd falls below the lowest Cd of the surrogate's training cars: the surrogate has
+    never seen such a car, so its drag there is an extrapolation (the shapes that fool it live there)."""
+
+
+@dataclass
+class StartShape:
+    """A car ready to optimize: its latent code and the MeshSDF reconstruction every parameterization starts from."""
+
+    name: str
+    latent: torch.Tensor
+    """(D,) latent code."""
+    verts: np.ndarray
+    """(V, 3) metres."""
+    faces: np.ndarray
+    """(F, 3) outward."""
+    source: str
+    """Where the code came from: ``training code`` or ``fitted``."""
+
+
+@dataclass
+class Models:
+    """The shipped (or user's) trained models."""
+
+    surrogate: Surrogate
+    decoder: torch.nn.Module
+    latents: torch.Tensor
+    """(K, D) training codes."""
+    names: list[str]
+    """Training shape names, aligned with ``latents``."""
+    train_config: TrainSDFConfig
+
+    @classmethod
+    def load(cls, surrogate_dir: Path, decoder_dir: Path) -> Models:
+        """Load a surrogate run folder and a decoder run folder."""
+        sur = Surrogate.load(Path(surrogate_dir))
+        dec, latents, ck = load_model(Path(decoder_dir))
+        if not ck.get("car_frame", False):
+            raise AeroOptError(f"{decoder_dir}: the decoder was not trained in the car frame; it cannot shape cars")
+        tcfg = replace(TrainSDFConfig(), **ck["train_config"])
+        return cls(sur, dec, latents, list(ck["names"]), tcfg)
+
+
+def _to_metres(v: torch.Tensor) -> torch.Tensor:
+    return v * CAR_SCALE + torch.as_tensor(CAR_OFFSET, dtype=v.dtype)
+
+
+def start_shape(car: str, models: Models, resolution: int, data_dir: Path) -> StartShape:
+    """The latent code and reconstruction of a car given as a dataset ID (``12`` or ``car_0012``) or a mesh path.
+
+    A training car uses its learned code; any other car (held-out dataset car, user's mesh) gets a code fitted to
+    its surface with the decoder frozen.
+    """
+    from aero_opt.meshsdf.fit import latent_for_mesh
+
+    path = Path(car)
+    if path.suffix:
+        if not path.is_file():
+            raise AeroOptError(f"{car}: mesh file not found")
+        mesh = load_mesh(path)
+        if not mesh.is_watertight:
+            raise AeroOptError(f"{car}: mesh is not watertight; run `aero-opt import` on it first")
+        name, source = path.stem, "fitted"
+        z, _ = latent_for_mesh(mesh, models.decoder, models.latents, models.train_config, name=name)
+    else:
+        name = car if car.startswith("car_") else f"car_{int(car):04d}" if car.isdigit() else car
+        if name in models.names:
+            z, source = models.latents[models.names.index(name)].clone(), "training code"
+        else:
+            npz = Path(data_dir) / f"{name}.npz"
+            if not npz.is_file():
+                raise AeroOptError(f"--car {car}: neither a mesh file nor a car of {data_dir}")
+            c = load_car(npz)
+            mesh = trimesh.Trimesh(c.verts, c.faces, process=False)
+            z, _ = latent_for_mesh(mesh, models.decoder, models.latents, models.train_config, name=name)
+            source = "fitted"
+    with torch.no_grad():
+        v, f, _ = extract(models.decoder, z, resolution, CAR_BOUNDS)
+    return StartShape(name, z.detach(), _to_metres(v.detach()).numpy().astype(np.float64), f.numpy(), source)
+
+
+@dataclass
+class Evaluation:
+    """One evaluation of the objective."""
+
+    objective: torch.Tensor
+    drag: float
+    """Surrogate drag force (N)."""
+    room: float
+    """Room penalty (m²)."""
+    reg: float
+    verts: torch.Tensor
+    faces: torch.Tensor
+    coeffs: torch.Tensor
+    """(V, 4) predicted Cp and Cτ (detached)."""
+    domain_score: float | None = None
+    """The surrogate's domain score of the shape (:mod:`surrogate.domain`; None without a recorded domain)."""
+
+
+def _evaluate(param: Parameterization, models: Models, room: RoomConstraint, cfg: OptimizeConfig,
+              drag0: float | None, rho: float, speed: float) -> Evaluation:
+    verts, faces = param.mesh()
+    coeffs, emb = models.surrogate.coefficients_and_embedding(verts, faces, bf16=resolve_bf16(cfg.bf16))
+    q = dynamic_pressure(rho, speed)
+    shear = coeffs[:, 1:4] * q if coeffs.shape[1] == 4 else None
+    drag = surface_force(verts, faces, coeffs[:, 0] * q, shear)[0]
+    pen = param.room_penalty(room, verts, faces)
+    reg = param.regularization()
+    scale = drag0 if drag0 is not None else float(drag.detach())
+    objective = drag / scale + cfg.room_weight * pen + reg
+    if not torch.isfinite(objective):
+        raise AeroOptError("the objective became NaN or infinite (lower the learning rate)")
+    return Evaluation(objective, float(drag.detach()), float(pen.detach()), float(reg.detach()), verts.detach(),
+                      faces.detach(), coeffs.detach(), models.surrogate.domain_score(emb))
+
+
+def _save_mesh(ev: Evaluation, stem: Path, rho: float, speed: float) -> None:
+    from surrogate.evaluate import write_vtp
+
+    v, f = ev.verts.double().numpy(), ev.faces.numpy()
+    export_mesh(trimesh.Trimesh(v, f, process=False), stem.with_suffix(".stl"))
+    q = dynamic_pressure(rho, speed)
+    data = {"p": ev.coeffs[:, 0].double().numpy() * q}
+    if ev.coeffs.shape[1] == 4:
+        data["wallShearStress"] = ev.coeffs[:, 1:4].double().numpy() * q
+    write_vtp(stem.with_suffix(".vtp"), v, f, data)
+
+
+def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg: OptimizeConfig, out_dir: Path,
+             lr: float | None = None, rho: float = RHO_AIR, speed: float = U_INF, cd_floor: float | None = None,
+             progress: bool = True) -> dict[str, Any]:
+    """Run the optimization and write its outputs.
+
+    ``cd_floor``: the run stops at the first iterate whose predicted Cd is below it (that iterate is recorded in
+    the history but never kept as the best shape); see :attr:`OptimizeConfig.stay_in_data`.
+
+    Writes in ``out_dir``: ``history.csv`` (iteration, drag N, Cd, room penalty, regularization, objective,
+    the surrogate's domain score of the shape (recorded, not acted on), seconds), ``initial.stl/.vtp`` and
+    ``final.stl/.vtp`` (best feasible shape, predicted p and τ),
+    ``drag.png``, ``before_after.png`` and ``summary.json`` (written last, atomically).
+
+    Returns:
+        The summary dict.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    step = lr if lr is not None else getattr(cfg.lr, param.name)
+    opt = torch.optim.Adam(param.parameters(), lr=step)
+    rows: list[dict[str, float]] = []
+    t0 = time.perf_counter()
+    ev0 = _evaluate(param, models, room, cfg, None, rho, speed)
+    drag0, a0 = ev0.drag, frontal_area(ev0.verts.double().numpy(), ev0.faces.numpy())
+    _save_mesh(ev0, out_dir / "initial", rho, speed)
+    best, best_iter = (ev0, 0) if ev0.room <= cfg.feasible_tol else (None, -1)
+    ev, last, stopped = ev0, (ev0, 0), None
+    bar = tqdm(range(cfg.iters + 1), desc=f"optimize {param.name}", unit="it", disable=not progress)
+    for it in bar:
+        if it > 0:
+            ev = _evaluate(param, models, room, cfg, drag0, rho, speed)
+        a_ref = frontal_area(ev.verts.double().numpy(), ev.faces.numpy())
+        cd = ev.drag / (dynamic_pressure(rho, speed) * a_ref)
+        rows.append({"iteration": it, "drag_N": ev.drag, "Cd": cd, "A_ref": a_ref, "room_penalty_m2": ev.room,
+                     "regularization": ev.reg, "objective": float(ev.objective.detach()),
+                     "domain_score": ev.domain_score, "seconds": time.perf_counter() - t0})
+        if cd_floor is not None and cd < cd_floor:
+            stopped = it
+            log.info("%s: stopped at iteration %d: predicted Cd %.4f is below the surrogate's training data (%.4f)",
+                     param.name, it, cd, cd_floor)
+            break
+        last = (ev, it)
+        feasible = ev.room <= cfg.feasible_tol
+        if feasible and (best is None or ev.drag < best.drag):
+            best, best_iter = ev, it
+        bar.set_postfix(drag=f"{ev.drag:.1f}N", Cd=f"{cd:.4f}", room=f"{ev.room:.1e}")
+        if it == cfg.iters:
+            break
+        opt.zero_grad(set_to_none=True)
+        ev.objective.backward()
+        opt.step()
+    bar.close()
+    if best is None:
+        best, best_iter = last
+        log.warning("no feasible shape was found; the final shape is iterate %d (room penalty %.2e m2)",
+                    best_iter, best.room)
+    _save_mesh(best, out_dir / "final", rho, speed)
+    write_csv_atomic(out_dir / "history.csv", rows)
+    a_best = rows[best_iter]["A_ref"]
+    summary = {
+        "param": param.name, "iterations": cfg.iters, "lr": step, "best_iteration": best_iter,
+        "feasible": best.room <= cfg.feasible_tol,
+        "initial": {"drag_N": drag0, "Cd": drag0 / (dynamic_pressure(rho, speed) * a0), "A_ref": a0,
+                    "room_penalty_m2": ev0.room, "domain_score": ev0.domain_score},
+        "final": {"drag_N": best.drag, "Cd": best.drag / (dynamic_pressure(rho, speed) * a_best), "A_ref": a_best,
+                  "room_penalty_m2": best.room, "domain_score": best.domain_score},
+        "drag_change": best.drag / drag0 - 1.0, "cd_floor": cd_floor, "stopped_at": stopped,
+        "seconds": time.perf_counter() - t0, "speed": speed, "rho": rho, "config": asdict(cfg),
+    }
+    _plots(rows, ev0, best, best_iter, out_dir)
+    return summary
+
+
+def _plots(rows: list[dict[str, float]], ev0: Evaluation, best: Evaluation, best_iter: int, out_dir: Path) -> None:
+    from aero_opt.geometry.render import draw_mesh, plt, save_figure
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot([r["iteration"] for r in rows], [r["drag_N"] for r in rows], label="surrogate drag")
+    ax.axvline(best_iter, color="k", lw=0.8, ls="--", label="best feasible")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("drag (N)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, out_dir / "drag.png")
+    cp = np.concatenate([ev0.coeffs[:, 0].numpy(), best.coeffs[:, 0].numpy()])
+    clim = (float(np.percentile(cp, 2)), float(np.percentile(cp, 98)))
+    fig, axes = plt.subplots(2, 2, figsize=(9, 4.5))
+    for col, (ev, title) in enumerate([(ev0, f"initial: {rows[0]['drag_N']:.1f} N"),
+                                       (best, f"best (it {best_iter}): {rows[best_iter]['drag_N']:.1f} N")]):
+        for row, view in enumerate(("side", "three_quarter")):
+            draw_mesh(axes[row, col], ev.verts.double().numpy(), ev.faces.numpy(), view=view,
+                      values=ev.coeffs[:, 0].numpy(), clim=clim)
+        axes[0, col].set_title(title)
+    fig.suptitle("predicted Cp")
+    fig.tight_layout()
+    save_figure(fig, out_dir / "before_after.png")
+
+
+def data_cd_floor(cfg: OptimizeConfig, data_dir: Path, surrogate: Surrogate | None = None) -> float | None:
+    """The Cd below which the optimizer stops (:attr:`OptimizeConfig.stay_in_data`): the lowest CFD Cd of the
+    surrogate's training cars, as the model recorded it (``surrogate.train_cd``) or, for a model without that
+    record, of the training split of ``data_dir``; None when off or no cars there."""
+    if not cfg.stay_in_data:
+        return None
+    if surrogate is not None and surrogate.train_cd is not None:
+        return surrogate.train_cd[0]
+    cds = split_cd(data_dir, "train")
+    if not len(cds):
+        log.warning("%s: no training cars, so no Cd floor: the optimizer may leave the surrogate's data", data_dir)
+        return None
+    return float(cds.min())
+
+
+def run_start(param: str, start: StartShape, models: Models, cfg: OptimizeConfig, out_dir: Path,
+              lr: float | None = None, do_verify: bool = False, initial_case: Path | None = None,
+              cd_floor: float | None = None, progress: bool = True) -> dict[str, Any]:
+    """Optimize one start shape with one parameterization (and optionally verify with OpenFOAM).
+
+    Args:
+        cd_floor: stop below this predicted Cd (:func:`data_cd_floor`).
+        initial_case: where the CFD case of the initial shape lives (shared by the runs of one car);
+            default ``out_dir/cfd_initial``.
+
+    Returns:
+        The summary (also ``out_dir/summary.json``, written last).
+    """
+    build = parameterization_class(param).build
+    if cfg.iters < 0 or (lr is not None and not (lr > 0 and math.isfinite(lr))):
+        raise AeroOptError("--iters must be >= 0 and --lr a positive number")
+    room = RoomConstraint(start.verts, start.faces)
+    p = build(start, models, cfg)
+    summary = optimize(p, models, room, cfg, out_dir, lr=lr, cd_floor=cd_floor, progress=progress)
+    summary.update({"car": start.name, "latent_source": start.source, "room_points": len(room.points)})
+    if do_verify:
+        out_dir = Path(out_dir)
+        ini = simulate(out_dir / "initial.stl", initial_case or out_dir / "cfd_initial", cfg.verify_preset)
+        fin = simulate(out_dir / "final.stl", out_dir / "cfd_final", cfg.verify_preset)
+        summary["cfd"] = {"preset": cfg.verify_preset, "initial": ini, "final": fin,
+                          "drag_change": fin["drag_N"] / ini["drag_N"] - 1.0}
+    write_json_atomic(Path(out_dir) / "summary.json", summary)
+    return summary
+
+
+def run_optimize(param: str, car: str, out_dir: Path, cfg: OptimizeConfig, surrogate_dir: Path, decoder_dir: Path,
+                 data_dir: Path, lr: float | None = None, do_verify: bool = False,
+                 progress: bool = True) -> dict[str, Any]:
+    """``aero-opt optimize``: load the models, build the start shape of ``car`` (dataset ID or mesh path), run.
+
+    Returns:
+        The summary (also ``out_dir/summary.json``).
+    """
+    parameterization_class(param)
+    if Path(car).suffix and not Path(car).is_file():
+        raise AeroOptError(f"{car}: mesh file not found")
+    models = Models.load(surrogate_dir, decoder_dir)
+    start = start_shape(car, models, cfg.resolution, data_dir)
+    return run_start(param, start, models, cfg, out_dir, lr, do_verify,
+                     cd_floor=data_cd_floor(cfg, data_dir, models.surrogate), progress=progress)

@@ -1,0 +1,129 @@
+"""Simulate a shape: the one entry point from a mesh file to its OpenFOAM drag, and a fan-out over many shapes.
+
+:func:`simulate` moves the body into the car frame when an optimizer has shifted it, reuses a finished case and
+redoes a half-written one; :func:`simulate_many` runs many of them side by side, yielding each result as it
+finishes. The optimizer's verification (``aero-opt compare``), label averaging and the CFD probes all go through
+these two.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import trimesh
+from tqdm import tqdm
+
+from aero_opt.cfd.case import run_case
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.physics import RHO_AIR, U_INF, dynamic_pressure
+from aero_opt.geometry.mesh_import import export_mesh, frame_shift, load_mesh
+
+log = logging.getLogger(__name__)
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+
+
+def cfd_shift(body: trimesh.Trimesh) -> np.ndarray:
+    """The translation (3,) m that :func:`simulate` applies to ``body`` before its CFD case: zero when the body
+    is in the car frame (within 1 µm), else :func:`aero_opt.geometry.mesh_import.frame_shift`. Fields of the case
+    sit at the body's vertices plus this."""
+    shift = frame_shift(body.bounds)
+    return np.zeros(3) if np.abs(shift).max() < 1e-6 else shift
+
+
+def in_car_frame(mesh: Path, moved: Path) -> Path:
+    """``mesh`` itself, or a copy at ``moved`` translated so the nose is at x = 0 and the body centred on y = 0.
+
+    An optimized shape may have grown forward or sideways (PolyCube, per-vertex); drag does not depend on where the
+    body sits in x and y, while the CFD case needs the car frame. Heights are kept: ground clearance is physics.
+    """
+    body = load_mesh(mesh)
+    shift = cfd_shift(body)
+    if not shift.any():
+        return mesh
+    log.info("%s: moved by (%.3f, %.3f) m in x, y into the car frame for CFD", mesh, shift[0], shift[1])
+    body.apply_translation(shift)
+    export_mesh(body, moved)
+    return moved
+
+
+def simulate(mesh: Path, case: Path, preset: str, speed: float = U_INF, rho: float = RHO_AIR,
+             grid_shift: float = 0.0, grid_scale: float = 1.0) -> dict[str, Any]:
+    """CFD of one shape, resumable: a finished case (its ``summary.json``) is reused, a half-written one redone.
+
+    Args:
+        mesh: closed surface mesh file in metres (moved into the car frame first when needed: :func:`in_car_frame`).
+        case: the case folder; the moved copy, if any, is written beside it as ``<case>_input.stl``.
+        preset: CFD preset name (:data:`aero_opt.cfd.case.PRESETS`).
+        speed: free-stream speed (m/s); rho: air density (kg/m³).
+        grid_shift, grid_scale: see :func:`aero_opt.cfd.case.write_case`.
+
+    Returns:
+        Cd, A_ref (m²), drag force (N), converged, cells.
+    """
+    case = Path(case)
+    done = case / "summary.json"
+    if done.is_file():
+        s = json.loads(done.read_text())
+    else:
+        if case.exists():
+            shutil.rmtree(case)
+        s = run_case(in_car_frame(Path(mesh), case.with_name(case.name + "_input.stl")), case, preset_name=preset,
+                     speed=speed, rho=rho, grid_shift=grid_shift, grid_scale=grid_scale)
+    return {"Cd": s["Cd"], "A_ref": s["A_ref"], "drag_N": s["Cd"] * dynamic_pressure(rho, speed) * s["A_ref"],
+            "converged": s.get("converged"), "cells": s.get("cells")}
+
+
+@dataclass(frozen=True)
+class SimJob:
+    """One :func:`simulate` call, as data (so it can be sent to a worker process)."""
+
+    mesh: Path
+    case: Path
+    preset: str
+    speed: float = U_INF
+    rho: float = RHO_AIR
+    grid_shift: float = 0.0
+    grid_scale: float = 1.0
+
+
+def run_job(job: SimJob) -> dict[str, Any]:
+    """:func:`simulate` of a :class:`SimJob`."""
+    return simulate(job.mesh, job.case, job.preset, job.speed, job.rho, job.grid_shift, job.grid_scale)
+
+
+def simulate_many(jobs: Iterable[tuple[K, SimJob]], workers: int, desc: str = "cfd", progress: bool = True,
+                  run: Callable[[SimJob], T] | None = None) -> Iterator[tuple[K, T | AeroOptError]]:
+    """Run CFD jobs side by side (``workers`` processes, each case on one core), yielding as each finishes.
+
+    Args:
+        jobs: (key, job) pairs; keys identify the results.
+        workers: cases run at once (at least 1).
+        desc: the progress bar's label.
+        progress: show a progress bar.
+        run: what a worker does with a job (a module-level function: it is pickled); None: :func:`run_job`.
+
+    Yields:
+        (key, result) in order of completion; a case that failed with an :class:`AeroOptError` yields that error
+        as its result (other exceptions propagate).
+    """
+    pairs = list(jobs)
+    if not pairs:
+        return
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {pool.submit(run or run_job, job): key for key, job in pairs}
+        for fut in tqdm(as_completed(futures), total=len(futures), desc=desc, unit="case", disable=not progress):
+            try:
+                result: T | AeroOptError = fut.result()
+            except AeroOptError as exc:
+                result = exc
+            yield futures[fut], result

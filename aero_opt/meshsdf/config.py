@@ -1,0 +1,88 @@
+"""Settings of the implicit shape model's training-side commands, apart from the trainers so a config can be read
+without importing training code: DeepSDF training and latent fitting (YAML section ``train_sdf``), fine-tuning
+through the iso-surface (``finetune``) and the topology demonstration (``topology``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aero_opt.meshsdf.decoder import DecoderConfig
+
+
+@dataclass(frozen=True)
+class TrainSDFConfig:
+    """DeepSDF training settings (YAML section ``train_sdf``)."""
+
+    epochs: int = 200
+    """Passes over all shapes."""
+    shapes_per_batch: int = 16
+    """Shapes per optimization step."""
+    points_per_shape: int = 2048
+    """Samples per shape per step."""
+    lr_decoder: float = 5e-4
+    """Adam learning rate of the decoder."""
+    lr_latent: float = 1e-3
+    """Adam learning rate of the latent codes."""
+    lr_halve_every: int = 80
+    """Halve both learning rates every this many epochs."""
+    clamp: float = 0.1
+    """δ: distances are clamped to [-δ, δ] in the loss (normalized units)."""
+    code_reg: float = 1e-4
+    """Weight of the latent-code regularization."""
+    init_std: float = 0.01
+    """Std of the initial latent codes."""
+    checkpoint_every: int = 10
+    """Epochs between checkpoints."""
+    seed: int = 0
+    """Seed of initialization and sampling."""
+    fit_steps: int = 800
+    """Adam steps when fitting a latent to a new shape (frozen decoder)."""
+    fit_lr: float = 5e-3
+    """Learning rate of the latent fit."""
+    eval_resolution: int = 64
+    """Grid points per axis for the reconstruction report."""
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Settings of the fine-tuning (YAML section ``finetune``)."""
+
+    epochs: int = 2
+    """Passes over the training shapes (one shape per step)."""
+    lr_decoder: float = 1e-5
+    """Adam learning rate of the decoder weights."""
+    lr_latent: float = 1e-4
+    """Adam learning rate of the training codes."""
+    points: int = 5000
+    """Points drawn on the extracted mesh per step (and ground-truth points used per step)."""
+    resolution: int = 64
+    """Grid points per axis of the extraction."""
+    eval_train: int = 16
+    """Training shapes in the before/after report."""
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TopologyConfig:
+    """Settings of the topology demonstration (YAML section ``topology``)."""
+
+    resolution: int = 64
+    """Grid points per axis over [-1, 1]³ (the paper: 64)."""
+    image_size: int = 128
+    """Silhouette size in pixels (the paper: 512² on a GPU)."""
+    sigma: float = 0.7
+    """Silhouette edge softness (pixels)."""
+    iters: int = 100
+    """Adam steps on the latent (the paper: 100)."""
+    lr: float = 0.05
+    """Adam learning rate (the paper: 5e-2)."""
+    decoder: DecoderConfig = field(default_factory=lambda: DecoderConfig(
+        latent_size=2, hidden=128, layers=8, inject_at=4, fourier_degree=5, dropout=0.0, weight_norm=True))
+    train: TrainSDFConfig = field(default_factory=lambda: TrainSDFConfig(
+        epochs=1500, shapes_per_batch=2, points_per_shape=8192, lr_halve_every=500, checkpoint_every=100,
+        eval_resolution=64))
+    samples: int = 200_000
+    """SDF samples per shape."""
+    fraction_uniform: float = 0.4
+    """Share of samples drawn uniformly in the cube: with two very different shapes, space far from one shape's
+    surface (where the other one lives) must be constrained too, or the decoder leaves floating blobs there."""

@@ -1,0 +1,167 @@
+"""``aero-opt finetune-sdf``: end-to-end fine-tuning of a trained DeepSDF through the differentiable iso-surface
+(MeshSDF supplementary §1.5).
+
+For a training shape with code z, the marching-cubes mesh of ``f(z, ·)`` is extracted, points are drawn on it
+with fixed barycentric coordinates (differentiable in the vertices), and the Chamfer-L2 distance to the shape's
+ground-truth surface points is backpropagated through Theorem 1 to the decoder weights θ and the code:
+``dL/dθ = Σ_v −(∂L/∂v) · ∇ₓf / ‖∇ₓf‖² · ∂f/∂θ``. Nearest neighbours are found without gradient (KD-tree); the
+distances to them carry it.
+
+Evaluation (before and after): Chamfer-L2 of training shapes with their codes, and of held-out shapes with codes
+fitted to their SDF samples with the decoder frozen (DeepSDF reconstruction), both on the same grid.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+from tqdm import tqdm
+
+from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.physics import face_corners
+from aero_opt.geometry.isosurface import Bounds, EmptySurfaceError, extract
+from aero_opt.geometry.sdf import CHAMFER_POINTS, chamfer_l2, surface_points
+from aero_opt.meshsdf.config import FinetuneConfig, TrainSDFConfig
+from aero_opt.meshsdf.decoder import grid_bounds, load_model
+from aero_opt.meshsdf.fit import fit_latent
+from aero_opt.meshsdf.samples import ShapeSamples, load_samples
+
+log = logging.getLogger(__name__)
+
+
+def mesh_points(verts: torch.Tensor, faces: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    """n points (n, 3) drawn uniformly by area on a mesh, differentiable in ``verts`` (fixed barycentrics)."""
+    a, b, c = face_corners(verts, faces)
+    area = torch.linalg.norm(torch.cross(b - a, c - a, dim=1), dim=1).detach()
+    idx = torch.multinomial(area / area.sum(), n, replacement=True, generator=gen)
+    r1, r2 = torch.rand(n, generator=gen), torch.rand(n, generator=gen)
+    s = r1.sqrt()
+    w = torch.stack([1 - s, s * (1 - r2), s * r2], dim=1).to(verts.dtype)
+    return w[:, 0:1] * a[idx] + w[:, 1:2] * b[idx] + w[:, 2:3] * c[idx]
+
+
+def chamfer_loss(pred: torch.Tensor, target: np.ndarray) -> torch.Tensor:
+    """Differentiable Chamfer-L2 (mean squared NN distance both ways) between pred (P, 3) and target (T, 3)."""
+    p = pred.detach().cpu().numpy()
+    t = torch.as_tensor(target, dtype=pred.dtype)
+    _, i_pt = cKDTree(target).query(p)
+    _, i_tp = cKDTree(p).query(target)
+    return (pred - t[torch.as_tensor(i_pt)]).square().sum(1).mean() + \
+        (t - pred[torch.as_tensor(i_tp)]).square().sum(1).mean()
+
+
+def finetune_steps(dec: torch.nn.Module, codes: torch.nn.Parameter, shapes: list[ShapeSamples],
+                   cfg: FinetuneConfig, bounds: Bounds, progress: bool = True) -> list[dict[str, float]]:
+    """Fine-tune ``dec`` and ``codes`` (K, D) in place on ``shapes`` (``codes[i]`` belongs to ``shapes[i]``).
+
+    Returns:
+        One row per step: shape index, Chamfer loss, seconds.
+    """
+    gen = torch.Generator().manual_seed(cfg.seed)
+    dec.train()
+    dec.requires_grad_(True)
+    opt = torch.optim.Adam([{"params": list(dec.parameters()), "lr": cfg.lr_decoder},
+                            {"params": [codes], "lr": cfg.lr_latent}])
+    rows = []
+    t0 = time.perf_counter()
+    order = torch.cat([torch.randperm(len(shapes), generator=gen) for _ in range(cfg.epochs)]).tolist()
+    bar = tqdm(order, desc="finetune-sdf", unit="step", disable=not progress)
+    for i in bar:
+        s = shapes[i]
+        try:
+            v, f, _ = extract(dec, codes[i], cfg.resolution, bounds, fast=True)
+        except EmptySurfaceError:
+            log.warning("%s: empty surface, skipped", s.name)
+            continue
+        pts = mesh_points(v, f, cfg.points, gen)
+        sel = torch.randint(0, len(s.surface), (min(cfg.points, len(s.surface)),), generator=gen).numpy()
+        loss = chamfer_loss(pts, s.surface[sel])
+        if not torch.isfinite(loss):
+            raise AeroOptError(f"fine-tuning diverged on {s.name} (NaN loss); lower the learning rates")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        rows.append({"shape": i, "chamfer": float(loss.detach()), "seconds": time.perf_counter() - t0})
+        bar.set_postfix(chamfer=f"{rows[-1]['chamfer']:.2e}")
+    dec.eval()
+    return rows
+
+
+def _chamfer(dec: torch.nn.Module, z: torch.Tensor, s: ShapeSamples, resolution: int, bounds: Bounds) -> float:
+    with torch.no_grad():
+        try:
+            v, f, _ = extract(dec, z, resolution, bounds)
+        except EmptySurfaceError:
+            return math.inf
+    pts = surface_points(v.detach().numpy(), f.numpy(), CHAMFER_POINTS, np.random.default_rng(0))
+    return chamfer_l2(pts, s.surface)
+
+
+def report(dec: torch.nn.Module, codes: torch.Tensor, train_shapes: list[ShapeSamples],
+           test_shapes: list[ShapeSamples], tcfg: TrainSDFConfig, cfg: FinetuneConfig, bounds: Bounds,
+           progress: bool = True) -> dict[str, Any]:
+    """Chamfer-L2 of training shapes (their codes) and held-out shapes (codes fitted with ``dec`` frozen)."""
+    train = [_chamfer(dec, codes[i], s, cfg.resolution, bounds) for i, s in enumerate(train_shapes)]
+    test = []
+    for s in test_shapes:
+        z = fit_latent(dec, s, tcfg, codes.shape[1], init=codes.mean(dim=0), progress=progress)
+        test.append(_chamfer(dec, z, s, cfg.resolution, bounds))
+    return {"train": {"mean": float(np.mean(train)), "median": float(np.median(train)), "per_shape": train},
+            "test": {"mean": float(np.mean(test)) if test else None,
+                     "median": float(np.median(test)) if test else None, "per_shape": test}}
+
+
+def run_finetune(model_dir: Path, data_dir: Path, out_dir: Path, test_dir: Path | None,
+                 cfg: FinetuneConfig = FinetuneConfig(), progress: bool = True) -> dict[str, Any]:
+    """Fine-tune a trained decoder; writes ``out_dir/checkpoint.pt`` (same format as training) and
+    ``out_dir/finetune.json`` (Chamfer before and after, train and held-out, and the settings).
+
+    Args:
+        model_dir: a ``train-sdf`` run folder; data_dir: its training samples (same names);
+        test_dir: SDF samples of held-out shapes (or None).
+    """
+    dec, latents, ck = load_model(model_dir)
+    shapes = load_samples(data_dir)
+    if [s.name for s in shapes] != list(ck["names"]):
+        raise AeroOptError(f"{data_dir}: these are not the samples {model_dir} was trained on")
+    if any(len(s.surface) == 0 for s in shapes):
+        raise AeroOptError(f"{data_dir}: sample files without surface points (remake them with aero-opt)")
+    test_shapes = load_samples(test_dir) if test_dir is not None else []
+    tcfg = replace(TrainSDFConfig(), **ck["train_config"])
+    bounds = grid_bounds(bool(ck["car_frame"]))
+    rng = np.random.default_rng(cfg.seed)
+    eval_idx = sorted(rng.choice(len(shapes), size=min(cfg.eval_train, len(shapes)), replace=False).tolist())
+    eval_train = [shapes[i] for i in eval_idx]
+    before = report(dec, latents[eval_idx], eval_train, test_shapes, tcfg, cfg, bounds, progress)
+    codes = torch.nn.Parameter(latents.clone())
+    t0 = time.perf_counter()
+    rows = finetune_steps(dec, codes, shapes, cfg, bounds, progress)
+    seconds = time.perf_counter() - t0
+    after = report(dec, codes.detach()[eval_idx], eval_train, test_shapes, tcfg, cfg, bounds, progress)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_torch_atomic({**{k: v for k, v in ck.items() if k not in ("optimizer",)}, "decoder": dec.state_dict(),
+                       "latents": codes.detach().clone(), "finetuned_from": str(model_dir)}, out_dir / "checkpoint.pt")
+
+    def change(key: str) -> float | None:
+        b, a = before[key]["mean"], after[key]["mean"]
+        return None if b is None or a is None else a / b - 1.0
+
+    result = {"model": str(model_dir), "data": str(data_dir), "test": str(test_dir) if test_dir else None,
+              "config": asdict(cfg), "steps": len(rows), "seconds": seconds,
+              "chamfer_before": before, "chamfer_after": after,
+              "relative_change": {"train": change("train"), "test": change("test")},
+              "paper_table1": "train -8 to -9 %, test -20 to -36 % (cars and chairs)",
+              "chamfer_definition": "mean squared NN distance both ways, 30k points, normalized frame",
+              "history": rows}
+    write_json_atomic(out_dir / "finetune.json", result)
+    return result

@@ -1,0 +1,101 @@
+"""``aero-opt fit``: fit a trained decoder's latent code to a user's mesh and measure how well it fits."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import trimesh
+from tqdm import tqdm
+
+from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.frame import CAR_FRAME, CAR_SCALE, Similarity, unit_sphere_transform
+from aero_opt.geometry.isosurface import extract
+from aero_opt.geometry.mesh_import import export_mesh, load_mesh
+from aero_opt.geometry.sdf import CHAMFER_POINTS, SampleSpec, chamfer_l2, sample_sdf, surface_points
+from aero_opt.meshsdf.config import TrainSDFConfig
+from aero_opt.meshsdf.decoder import SDFDecoder, grid_bounds, load_model
+from aero_opt.meshsdf.samples import ShapeSamples
+
+
+def fit_mesh(mesh_path: Path, run_dir: Path, out_dir: Path, normalization: str = "car",
+             n_samples: int = 100_000) -> dict[str, Any]:
+    """Fit a latent code to a mesh (decoder frozen), extract the mesh, and report Chamfer-L2.
+
+    Writes ``out_dir/latent.pt`` (the code, (D,)), ``out_dir/fit.stl`` (in the mesh's frame: metres for cars)
+    and ``out_dir/summary.json``.
+
+    Returns:
+        The summary: Chamfer-L2 in the normalized frame and (cars) in m², vertices, latent norm.
+    """
+    mesh = load_mesh(mesh_path)
+    if not mesh.is_watertight:
+        raise AeroOptError(f"{mesh_path}: mesh is not watertight; run `aero-opt import` on it first")
+    dec, latents, ck = load_model(run_dir)
+    tcfg = replace(TrainSDFConfig(), **{k: v for k, v in ck["train_config"].items()})
+    car = normalization == "car"
+    if car != ck["car_frame"]:
+        raise AeroOptError(f"{run_dir}: the decoder was trained in the {'car' if ck['car_frame'] else 'unit-sphere'}"
+                           f" frame; pass --normalization {'car' if ck['car_frame'] else 'unit_sphere'}")
+    transform = CAR_FRAME if car else unit_sphere_transform(mesh.vertices)
+    z, surf = latent_for_mesh(mesh, dec, latents, tcfg, transform, Path(mesh_path).stem, n_samples)
+    v, f, _ = extract(dec, z, tcfg.eval_resolution, bounds=grid_bounds(car))
+    v_np = v.detach().numpy()
+    ch = chamfer_l2(surface_points(v_np, f.numpy(), CHAMFER_POINTS, np.random.default_rng(1)), surf)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_torch_atomic(z, out_dir / "latent.pt")
+    export_mesh(trimesh.Trimesh(transform.inverse(v_np), f.numpy(), process=False), out_dir / "fit.stl")
+    summary = {"mesh": str(mesh_path), "model": str(run_dir), "chamfer": ch,
+               "chamfer_m2": ch * CAR_SCALE**2 if car else None, "chamfer_points": CHAMFER_POINTS,
+               "resolution": tcfg.eval_resolution, "vertices": int(len(v_np)),
+               "latent_norm": float(z.norm())}
+    write_json_atomic(out_dir / "summary.json", summary)
+    return summary
+
+
+def latent_for_mesh(mesh: trimesh.Trimesh, dec: torch.nn.Module, latents: torch.Tensor, tcfg: TrainSDFConfig,
+                    transform: Similarity = CAR_FRAME, name: str = "mesh", n_samples: int = 100_000,
+                    progress: bool = True) -> tuple[torch.Tensor, np.ndarray]:
+    """Fit a latent code (D,) to a watertight mesh, starting from the mean training code.
+
+    Args:
+        mesh: the shape (metres in the car frame for cars); transform: to the decoder's normalized frame;
+        latents: (K, D) training codes; tcfg: the decoder's training settings (fit steps, lr, clamp).
+
+    Returns:
+        The code (D,) and (CHAMFER_POINTS, 3) surface points of the mesh in the normalized frame.
+    """
+    rng = np.random.default_rng(0)
+    pts, sdf = sample_sdf(mesh.vertices, mesh.faces, transform, SampleSpec(n_samples=n_samples), rng)
+    surf = surface_points(transform.forward(mesh.vertices), mesh.faces, CHAMFER_POINTS, rng)
+    shape = ShapeSamples(name, torch.from_numpy(pts), torch.from_numpy(sdf), surf, transform is CAR_FRAME)
+    z = fit_latent(dec, shape, tcfg, latents.shape[1], init=latents.mean(dim=0), progress=progress)
+    return z, surf
+
+
+def fit_latent(dec: SDFDecoder, s: ShapeSamples, cfg: TrainSDFConfig, latent_size: int,
+               init: torch.Tensor | None = None, progress: bool = True) -> torch.Tensor:
+    """Fit a latent code (D,) to one shape's samples with the decoder frozen (DeepSDF reconstruction)."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    z = (init.clone() if init is not None else torch.zeros(latent_size)).requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=cfg.fit_lr)
+    for p in dec.parameters():
+        p.requires_grad_(False)
+    for step in tqdm(range(cfg.fit_steps), desc="fit", unit="step", disable=not progress):
+        if step == cfg.fit_steps // 2:
+            opt.param_groups[0]["lr"] = cfg.fit_lr / 10
+        sel = torch.randint(0, len(s.sdf), (8192,), generator=gen)
+        pred = dec(z, s.points[sel])
+        loss = (pred.clamp(-cfg.clamp, cfg.clamp) - s.sdf[sel].clamp(-cfg.clamp, cfg.clamp)).abs().mean() \
+            + cfg.code_reg * z.square().sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    for p in dec.parameters():
+        p.requires_grad_(True)
+    return z.detach()

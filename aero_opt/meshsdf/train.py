@@ -1,0 +1,149 @@
+"""Train a DeepSDF auto-decoder on SDF samples and report its reconstructions' Chamfer distances.
+
+Training (``aero-opt train-sdf``): per step, ``shapes_per_batch`` shapes with ``points_per_shape`` random samples
+each; loss = mean |clamp(f(z_i, x), δ) − clamp(s, δ)| + code_reg · mean ‖z_i‖²; Adam on the decoder and on the
+latent embedding, learning rates halved every ``lr_halve_every`` epochs. A checkpoint (decoder, latents,
+optimizer states, history) is written atomically every ``checkpoint_every`` epochs and at the end; ``--resume``
+continues from it. The trained decoder is loaded with :func:`aero_opt.meshsdf.decoder.load_model`; latents of new
+shapes are fitted by :mod:`aero_opt.meshsdf.fit`.
+
+Chamfer-L2 (:func:`aero_opt.geometry.sdf.chamfer_l2`, DeepSDF's definition) is measured on 30k surface points each,
+in the normalized frame (multiply by 2.75² for m²).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.frame import CAR_SCALE
+from aero_opt.geometry.isosurface import EmptySurfaceError, extract
+from aero_opt.geometry.sdf import CHAMFER_POINTS, chamfer_l2, surface_points
+from aero_opt.meshsdf.config import TrainSDFConfig
+from aero_opt.meshsdf.decoder import DecoderConfig, SDFDecoder, grid_bounds
+from aero_opt.meshsdf.samples import ShapeSamples, load_samples
+
+log = logging.getLogger(__name__)
+
+
+def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFConfig, resume: bool = False,
+          progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) a DeepSDF auto-decoder; returns the final report (also ``run_dir/report.json``)."""
+    shapes = load_samples(data_dir)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ck_path = run_dir / "checkpoint.pt"
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    if ck_path.is_file() and not resume:
+        raise AeroOptError(f"{run_dir}: already holds a checkpoint; pass --resume to continue or choose a new --out")
+    dec = SDFDecoder(dec_cfg)
+    latents = torch.nn.Embedding(len(shapes), dec_cfg.latent_size)
+    torch.nn.init.normal_(latents.weight, 0.0, cfg.init_std)
+    opt = torch.optim.Adam([{"params": dec.parameters(), "lr": cfg.lr_decoder},
+                            {"params": latents.parameters(), "lr": cfg.lr_latent}])
+    start, history = 0, []
+    if resume:
+        if not ck_path.is_file():
+            raise AeroOptError(f"{run_dir}: --resume given but there is no checkpoint.pt")
+        ck = torch.load(ck_path, map_location="cpu", weights_only=False)
+        if ck["names"] != [s.name for s in shapes] or ck["decoder_config"] != asdict(dec_cfg):
+            raise AeroOptError(f"{run_dir}: the checkpoint was trained on other data or another decoder config")
+        dec.load_state_dict(ck["decoder"])
+        latents.weight.data.copy_(ck["latents"])
+        opt.load_state_dict(ck["optimizer"])
+        start, history = ck["epoch"], ck["history"]
+        gen.set_state(ck["rng"])
+    meta = {"names": [s.name for s in shapes], "decoder_config": asdict(dec_cfg), "train_config": asdict(cfg),
+            "car_frame": all(s.car_frame for s in shapes), "data": str(data_dir)}
+    write_json_atomic(run_dir / "config.json", meta)
+
+    def checkpoint(epoch: int) -> None:
+        save_torch_atomic({**meta, "decoder": dec.state_dict(), "latents": latents.weight.detach().clone(),
+                      "optimizer": opt.state_dict(), "epoch": epoch, "history": history,
+                      "rng": gen.get_state()}, ck_path)
+
+    n = len(shapes)
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, cfg.epochs), desc="train-sdf", unit="epoch", disable=not progress,
+               initial=start, total=cfg.epochs)
+    dec.train()
+    for epoch in bar:
+        factor = 0.5 ** (epoch // cfg.lr_halve_every)
+        opt.param_groups[0]["lr"] = cfg.lr_decoder * factor
+        opt.param_groups[1]["lr"] = cfg.lr_latent * factor
+        order = torch.randperm(n, generator=gen)
+        losses = []
+        for b in range(0, n, cfg.shapes_per_batch):
+            idx = order[b:b + cfg.shapes_per_batch]
+            pts, tgt, who = [], [], []
+            for i in idx.tolist():
+                s = shapes[i]
+                sel = torch.randint(0, len(s.sdf), (cfg.points_per_shape,), generator=gen)
+                pts.append(s.points[sel])
+                tgt.append(s.sdf[sel])
+                who.append(torch.full((cfg.points_per_shape,), i, dtype=torch.long))
+            x, y, w = torch.cat(pts), torch.cat(tgt), torch.cat(who)
+            z = latents(w)
+            pred = dec(z, x)
+            loss_l1 = (pred.clamp(-cfg.clamp, cfg.clamp) - y.clamp(-cfg.clamp, cfg.clamp)).abs().mean()
+            loss = loss_l1 + cfg.code_reg * latents(idx).square().sum(dim=1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss_l1.item())
+        history.append({"epoch": epoch + 1, "l1": float(np.mean(losses)), "seconds": time.perf_counter() - t0})
+        bar.set_postfix(l1=f"{history[-1]['l1']:.5f}")
+        if not math.isfinite(history[-1]["l1"]):
+            raise AeroOptError(f"training diverged at epoch {epoch + 1} (loss NaN); lower the learning rates")
+        if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
+            checkpoint(epoch + 1)
+    bar.close()
+    if start >= cfg.epochs:
+        checkpoint(cfg.epochs)
+    _loss_plot(history, run_dir / "loss.png")
+    dec.eval()
+    recon = reconstruction_report(dec, latents.weight.detach(), shapes[: min(5, n)], cfg)
+    report = {"epochs": cfg.epochs, "final_l1": history[-1]["l1"] if history else None,
+              "train_seconds": history[-1]["seconds"] if history else None, "shapes": n,
+              "decoder_flops_per_query": dec.flops_per_query(), "reconstruction": recon}
+    write_json_atomic(run_dir / "report.json", report)
+    return report
+
+
+def reconstruction_report(dec: SDFDecoder, latents: torch.Tensor, shapes: list[ShapeSamples],
+                          cfg: TrainSDFConfig) -> list[dict[str, Any]]:
+    """Chamfer-L2 of extracted meshes against each shape's surface points (normalized units and m²).
+
+    ``latents[i]`` belongs to ``shapes[i]``.
+    """
+    return [_chamfer_row(dec, latents[i], s, cfg) for i, s in enumerate(shapes)]
+
+
+def _chamfer_row(dec: SDFDecoder, z: torch.Tensor, s: ShapeSamples, cfg: TrainSDFConfig) -> dict[str, Any]:
+    try:
+        v, f, _ = extract(dec, z, cfg.eval_resolution, bounds=grid_bounds(s.car_frame))
+    except EmptySurfaceError:
+        return {"name": s.name, "chamfer": None, "note": "empty surface"}
+    pts = surface_points(v.detach().numpy(), f.numpy(), CHAMFER_POINTS, np.random.default_rng(0))
+    ch = chamfer_l2(pts, s.surface)
+    return {"name": s.name, "chamfer": ch, "chamfer_m2": ch * CAR_SCALE**2 if s.car_frame else None,
+            "vertices": int(len(v))}
+
+
+def _loss_plot(history: list[dict[str, float]], path: Path) -> None:
+    from aero_opt.geometry.render import plot_curves
+
+    if history:
+        plot_curves(path, [h["epoch"] for h in history], {"train": [h["l1"] for h in history]}, "epoch",
+                    "clamped L1 loss")

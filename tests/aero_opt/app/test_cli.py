@@ -1,0 +1,80 @@
+"""The aero-opt console script: help on every subcommand, clear one-line errors and non-zero exits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trimesh
+
+from aero_opt.app.cli import build_parser
+
+SUBCOMMANDS = ["cars", "import", "ahmed", "sdf-samples", "train-sdf", "fit", "train-surrogate", "eval-surrogate",
+               "predict", "optimize", "compare", "finetune-sdf", "demo-topology", "demo"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "aero_opt.app.cli", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("cmd", SUBCOMMANDS)
+def test_help(cmd: str) -> None:
+    r = _run(cmd, "--help")
+    assert r.returncode == 0 and "--config" in r.stdout
+
+
+def test_parser_knows_all_subcommands() -> None:
+    text = build_parser().format_help()
+    assert all(c in text for c in SUBCOMMANDS)
+
+
+@pytest.mark.parametrize("args,match", [
+    (["import", "{tmp}/missing.obj", "--out", "{tmp}/o.stl"], "missing.obj: no such file"),
+    (["import", "{tmp}/empty.obj", "--out", "{tmp}/o.stl"], "empty.obj: the file holds no triangles"),
+    (["import", "{tmp}/mesh.abc", "--out", "{tmp}/o.stl"], "unknown mesh extension"),
+    (["cars", "--n", "2", "--out", "{tmp}/c", "--config", "{tmp}/bad.yaml"], "bad.yaml: cars.nn: unknown key"),
+    (["cars", "--n", "0", "--out", "{tmp}/c"], "--n 0"),
+    (["optimize", "--param", "bogus", "--car", "3", "--out", "{tmp}/o"], "--param 'bogus'"),
+    (["optimize", "--param", "meshsdf", "--car", "{tmp}/missing.stl", "--out", "{tmp}/o",
+      "--surrogate", "{tmp}", "--decoder", "{tmp}"], "missing.stl: mesh file not found"),
+    (["optimize", "--param", "meshsdf", "--car", "3", "--out", "{tmp}/o", "--surrogate", "{tmp}"],
+     "no surrogate model"),
+])
+def test_bad_input_gives_one_line_error(tmp_path: Path, args: list[str], match: str) -> None:
+    (tmp_path / "empty.obj").write_text("")
+    (tmp_path / "mesh.abc").write_text("x")
+    (tmp_path / "bad.yaml").write_text("cars:\n  nn: 3\n")
+    r = _run(*[a.format(tmp=tmp_path) for a in args])
+    assert r.returncode == 2
+    err = r.stderr.strip().splitlines()
+    assert err[-1].startswith("error: ") and match in err[-1]
+    assert "Traceback" not in r.stderr
+
+
+def test_cars_and_sdf_samples_end_to_end(tmp_path: Path) -> None:
+    r = _run("cars", "--n", "2", "--seed", "1", "--out", str(tmp_path / "cars"), "--style", "estate")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == f"output: {tmp_path / 'cars'}"
+    params = json.loads((tmp_path / "cars" / "params.json").read_text())
+    assert [c["params"]["style"] for c in params["cars"]] == ["estate", "estate"]
+    assert len(params["cars"][0]["params"]) >= 17
+    assert trimesh.load(tmp_path / "cars" / "car_0001.stl").is_watertight
+    r = _run("sdf-samples", str(tmp_path / "cars"), "--out", str(tmp_path / "sdf"), "--n", "5000")
+    assert r.returncode == 0, r.stderr
+    import numpy as np
+    with np.load(tmp_path / "sdf" / "car_0000.npz") as z:
+        assert z["points"].shape == (5000, 3) and 0.05 < (z["sdf"] < 0).mean() < 0.95
+
+
+def test_import_writes_mesh_and_report(tmp_path: Path) -> None:
+    src = tmp_path / "box.obj"
+    trimesh.creation.box(extents=(4.2, 1.7, 1.3)).export(src)
+    r = _run("import", str(src), "--out", str(tmp_path / "car.stl"), "--forward=-x", "--up=+z")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((tmp_path / "car_import.json").read_text())
+    assert rep["output"]["watertight"] and rep["repair"]["method"].startswith("none")
+    assert trimesh.load(tmp_path / "car.stl").bounds[0].tolist() == pytest.approx([0.0, -0.85, 0.0])

@@ -1,0 +1,252 @@
+"""The optimizer end to end on small stand-in models (an analytic ellipsoid 'decoder' whose latent holds the
+semi-axes, a small random SplineCNN): every parameterization starts from the same mesh, a small step lowers the
+objective (the gradient chain through surrogate, forces, mesh and parameters is right), the outputs are written,
+and a bad --param fails clearly; compare resumes without redoing finished runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from aero_opt.app.compare import _row, model_fingerprints, run_compare, summarize
+from aero_opt.app.optimize import (
+    Models,
+    OptimizeConfig,
+    StartShape,
+    _evaluate,
+    data_cd_floor,
+    run_start,
+)
+from aero_opt.cfd.verify import SimJob, cfd_shift
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.frame import CAR_BOUNDS, CAR_OFFSET, CAR_SCALE
+from aero_opt.geometry.isosurface import extract
+from aero_opt.meshsdf.config import TrainSDFConfig
+from constraints.regions import RoomConstraint
+from parameterizations import NAMES, parameterization_class
+from surrogate.model import Surrogate
+from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig
+
+CENTRE = torch.as_tensor((np.array([2.3, 0.0, 0.75]) - CAR_OFFSET) / CAR_SCALE, dtype=torch.float32)
+
+
+class Ellipsoid(torch.nn.Module):
+    """f(z, x) = ‖(x − c) / z‖ − 1 (normalized frame): a car-sized ellipsoid with semi-axes z."""
+
+    def forward(self, latent: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return ((x - CENTRE) / latent.to(x)).norm(dim=1) - 1.0
+
+
+@pytest.fixture(scope="module")
+def models() -> Models:
+    torch.manual_seed(0)
+    sur = Surrogate(PressureSplineCNN(SurrogateConfig(width=8, blocks=1)), max_value=0.15)
+    codes = torch.tensor([[0.8, 0.33, 0.27], [0.75, 0.3, 0.25], [0.85, 0.34, 0.28]])
+    return Models(sur, Ellipsoid(), codes, ["a", "b", "c"], TrainSDFConfig())
+
+
+@pytest.fixture(scope="module")
+def start(models: Models) -> StartShape:
+    z = torch.tensor([0.8, 0.33, 0.27])
+    v, f, _ = extract(models.decoder, z, 40, CAR_BOUNDS)
+    verts = (v.detach() * CAR_SCALE + torch.as_tensor(CAR_OFFSET, dtype=torch.float32)).double().numpy()
+    return StartShape("ellipsoid", z, verts, f.numpy(), "training code")
+
+
+CFG = OptimizeConfig(iters=2, resolution=40, fast=False, bf16=False)  # float32: the step tests need exact gradients
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_start_and_a_small_step_lowers_the_objective(name: str, models: Models, start: StartShape) -> None:
+    room = RoomConstraint(start.verts, start.faces)
+    p = parameterization_class(name).build(start, models, CFG)
+    ev0 = _evaluate(p, models, room, CFG, None, 1.18, 15.0)
+    assert np.allclose(ev0.verts.numpy(), start.verts, atol=1e-5)  # every parameterization starts from it
+    assert ev0.room == 0.0
+    ev0.objective.backward()
+    params = list(p.parameters())
+    grads = [q.grad.clone() for q in params]
+    assert all(torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
+    norm2 = sum(float(g.square().sum()) for g in grads)
+    eps = 1e-3 / max(norm2, 1e-12) ** 0.5 * (0.01 if name == "vertex" else 1.0)
+    with torch.no_grad():
+        for q, g in zip(params, grads):
+            q -= eps * g
+    ev1 = _evaluate(p, models, room, CFG, ev0.drag, 1.18, 15.0)
+    assert ev1.objective.item() < ev0.objective.item()
+
+
+def test_optimize_writes_its_outputs(models: Models, start: StartShape, tmp_path: Path) -> None:
+    s = run_start("scaling", start, models, CFG, tmp_path / "run", progress=False)
+    for name in ("history.csv", "initial.stl", "final.stl", "initial.vtp", "final.vtp", "drag.png",
+                 "before_after.png", "summary.json"):
+        assert (tmp_path / "run" / name).is_file(), name
+    rows = (tmp_path / "run" / "history.csv").read_text().splitlines()
+    assert len(rows) == 1 + CFG.iters + 1 and rows[0].startswith("iteration,drag_N,Cd")
+    assert s["final"]["drag_N"] <= s["initial"]["drag_N"] and s["feasible"]
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["car"] == "ellipsoid"
+    assert "domain_score" in rows[0].split(",") and s["initial"]["domain_score"] is None  # stand-in: no domain
+
+
+def test_the_run_stops_at_the_cd_floor(models: Models, start: StartShape, tmp_path: Path) -> None:
+    cfg = replace(CFG, iters=4)
+    free = run_start("scaling", start, models, cfg, tmp_path / "free", progress=False)
+    cds = [float(r.split(",")[2]) for r in (tmp_path / "free" / "history.csv").read_text().splitlines()[1:]]
+    assert free["stopped_at"] is None and cds[-1] < cds[1] < cds[0]  # the stand-in surrogate's Cd falls
+    floor = 0.5 * (cds[1] + cds[2])  # iterate 2 is the first below it
+    s = run_start("scaling", start, models, cfg, tmp_path / "floor", cd_floor=floor, progress=False)
+    rows = (tmp_path / "floor" / "history.csv").read_text().splitlines()
+    assert s["stopped_at"] == 2 and len(rows) == 1 + 3  # iterates 0, 1 and the one below the floor
+    assert s["best_iteration"] in (0, 1) and s["final"]["Cd"] >= floor and s["cd_floor"] == floor
+
+
+def test_cfd_shift_puts_the_nose_at_zero_and_leaves_framed_bodies_alone() -> None:
+    box = trimesh.creation.box(extents=(4.0, 1.8, 1.4))
+    box.apply_translation((2.0, 0.0, 0.9))  # nose at x = 0, centred on y = 0
+    assert not cfd_shift(box).any()
+    box.apply_translation((0.01, 0.2, 0.05))
+    assert np.allclose(cfd_shift(box), (-0.01, -0.2, 0.0))  # heights are physics: z is kept
+
+
+def test_bad_param_is_a_clear_error(models: Models, start: StartShape, tmp_path: Path) -> None:
+    with pytest.raises(AeroOptError, match="--param 'bogus'"):
+        run_start("bogus", start, models, CFG, tmp_path)
+
+
+def test_compare_resumes(models: Models, start: StartShape, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aero_opt.app.compare as compare
+
+    monkeypatch.setattr(compare.Models, "load", classmethod(lambda cls, a, b: models))
+    monkeypatch.setattr(compare, "model_fingerprints", lambda a, b: {"surrogate": "s0", "car_decoder": "d0"})
+    monkeypatch.setattr(compare, "start_shape", lambda car, m, r, d: start)
+    calls: list[str] = []
+    real = compare.run_start
+
+    def counting(param: str, *a, **k):  # noqa: ANN002, ANN003
+        calls.append(param)
+        return real(param, *a, **k)
+
+    monkeypatch.setattr(compare, "run_start", counting)
+    args = (["ellipsoid"], ["scaling", "freeform"], tmp_path, CFG, Path("s"), Path("d"), Path("data"))
+    table = run_compare(*args, progress=False)
+    assert calls == ["scaling", "freeform"] and table["scaling"]["runs"] == 1
+    (tmp_path / "ellipsoid" / "freeform" / "summary.json").unlink()  # as if interrupted during freeform
+    run_compare(*args, progress=False)
+    assert calls == ["scaling", "freeform", "freeform"]
+    assert "| scaling | 1 |" in (tmp_path / "results.md").read_text()
+    # the same folder resumed with another surrogate or other settings would mix two experiments: refused
+    monkeypatch.setattr(compare, "model_fingerprints", lambda a, b: {"surrogate": "s1", "car_decoder": "d0"})
+    with pytest.raises(AeroOptError, match="inputs.json: .*another models.surrogate"):
+        run_compare(*args, progress=False)
+    monkeypatch.setattr(compare, "model_fingerprints", lambda a, b: {"surrogate": "s0", "car_decoder": "d0"})
+    with pytest.raises(AeroOptError, match="another optimize.iters"):
+        run_compare(args[0], args[1], tmp_path, replace(CFG, iters=CFG.iters + 1), *args[4:], progress=False)
+    # finished runs with no record (an older version's folder): their models are unknown, refused
+    (tmp_path / "inputs.json").unlink()
+    with pytest.raises(AeroOptError, match="finished runs but no inputs.json"):
+        run_compare(*args, progress=False)
+    assert calls == ["scaling", "freeform", "freeform"] and not (tmp_path / "inputs.json").exists()
+
+
+def test_model_fingerprints_tell_models_apart(tmp_path: Path) -> None:
+    """SHA-256 of each model file (hashlib on the bytes); a missing file is named."""
+    import hashlib
+
+    (tmp_path / "s").mkdir()
+    (tmp_path / "d").mkdir()
+    (tmp_path / "s" / "model.pt").write_bytes(b"a" * 3_000_000)
+    (tmp_path / "d" / "checkpoint.pt").write_bytes(b"b")
+    f = model_fingerprints(tmp_path / "s", tmp_path / "d")
+    assert f == {"surrogate": hashlib.sha256(b"a" * 3_000_000).hexdigest(),
+                 "car_decoder": hashlib.sha256(b"b").hexdigest()}
+    (tmp_path / "d" / "checkpoint.pt").unlink()
+    with pytest.raises(AeroOptError, match="checkpoint.pt: model file not found"):
+        model_fingerprints(tmp_path / "s", tmp_path / "d")
+
+
+def test_cd_floor_is_the_surrogates_own_record(models: Models, tmp_path: Path) -> None:
+    """The floor is the lowest Cd of the surrogate's training cars as the model recorded it; a model without the
+    record falls back to the dataset's training split; stay_in_data off means no floor."""
+    recorded = Surrogate(models.surrogate.model, models.surrogate.max_value, train_cd=(0.2, 0.4))
+    assert data_cd_floor(CFG, tmp_path, recorded) == 0.2
+    assert data_cd_floor(replace(CFG, stay_in_data=False), tmp_path, recorded) is None
+    unrecorded = Surrogate(models.surrogate.model, models.surrogate.max_value)
+    assert data_cd_floor(CFG, tmp_path, unrecorded) is None  # and no dataset cars in the folder
+
+
+def test_row_measures_the_shape_change(tmp_path: Path) -> None:
+    """A results row carries the final/initial bounding-box ratios per axis (x length, y width, z height)."""
+    trimesh.creation.box((4.0, 2.0, 1.5)).export(tmp_path / "initial.stl")
+    trimesh.creation.box((5.0, 1.0, 1.2)).export(tmp_path / "final.stl")
+    state = {"drag_N": 10.0, "Cd": 0.3, "room_penalty_m2": 0.0}
+    (tmp_path / "summary.json").write_text(json.dumps({"initial": state, "final": state, "drag_change": 0.0,
+                                                       "feasible": True, "seconds": 1.0}))
+    row = _row("car", "scaling", tmp_path)
+    assert np.allclose([row["length_ratio"], row["width_ratio"], row["height_ratio"]], [1.25, 0.5, 0.8])
+    assert row["cfd_change"] is None and row["stopped_at"] is None
+    verified = {**row, "length_ratio": 1.75, "cfd_change": -0.1, "cfd_Cd_initial": 0.3, "cfd_Cd_final": 0.24}
+    t = summarize([row, verified], ["scaling"])["scaling"]
+    assert np.isclose(t["length_ratio_mean"], 1.5) and t["cfd_runs"] == 1
+    assert np.isclose(t["cfd_change_mean"], -0.1) and np.isclose(t["cfd_cd_change_mean"], -0.2)
+
+
+def fake_simulate(job: SimJob) -> dict:
+    """Stand-in for OpenFOAM: 'drag' = the mesh's vertex count, written as a finished case."""
+    case, mesh = job.case, job.mesh
+    case.mkdir(parents=True, exist_ok=True)
+    (case / "summary.json").write_text("{}")
+    n = len(trimesh.load(mesh, process=False).vertices)
+    return {"Cd": 0.3, "A_ref": 2.0, "drag_N": float(n), "converged": True, "cells": 1}
+
+
+def test_compare_verify_shares_the_initial_case(models: Models, start: StartShape, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import aero_opt.app.compare as compare
+    from aero_opt.cfd import verify
+
+    monkeypatch.setattr(compare.Models, "load", classmethod(lambda cls, a, b: models))
+    monkeypatch.setattr(compare, "model_fingerprints", lambda a, b: {"surrogate": "s0", "car_decoder": "d0"})
+    monkeypatch.setattr(compare, "start_shape", lambda car, m, r, d: start)
+    cases: list[Path] = []
+
+    def recording(job: SimJob) -> dict:
+        cases.append(job.case)
+        return fake_simulate(job)
+
+    monkeypatch.setattr(verify, "run_job", recording)
+    monkeypatch.setattr(verify, "ProcessPoolExecutor", _InlinePool)
+    run_compare(["ellipsoid"], ["scaling", "polycube"], tmp_path, CFG, Path("s"), Path("d"), Path("data"),
+                do_verify=True, progress=False)
+    initial = tmp_path / "ellipsoid" / "cfd_initial"
+    assert sorted(cases) == sorted([initial, tmp_path / "ellipsoid" / "scaling" / "cfd_final",
+                                    tmp_path / "ellipsoid" / "polycube" / "cfd_final"])
+    s = json.loads((tmp_path / "ellipsoid" / "scaling" / "summary.json").read_text())
+    assert s["cfd"]["drag_change"] == 0.0  # same vertex count before and after: the fake drag is unchanged
+    assert "OpenFOAM" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "comparison.png").is_file() and (tmp_path / "surrogate_vs_cfd.png").is_file()
+
+
+class _InlinePool:
+    """ProcessPoolExecutor stand-in that runs jobs in this process (so monkeypatches apply)."""
+
+    def __init__(self, max_workers: int) -> None:
+        pass
+
+    def __enter__(self) -> _InlinePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn, *args):  # noqa: ANN001, ANN002, ANN201
+        from concurrent.futures import Future
+
+        fut: Future = Future()
+        fut.set_result(fn(*args))
+        return fut

@@ -1,0 +1,75 @@
+"""DeepSDF: a tiny decoder learns (loss falls), resumes from its checkpoint, and a latent fit reconstructs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from aero_opt.core.errors import AeroOptError
+from aero_opt.geometry.sdf import SampleSpec, chamfer_l2, samples_for_mesh_file
+from aero_opt.meshsdf.config import TrainSDFConfig
+from aero_opt.meshsdf.decoder import DecoderConfig, SDFDecoder, load_model
+from aero_opt.meshsdf.train import train
+
+TINY = DecoderConfig(latent_size=4, hidden=32, layers=4, inject_at=2, fourier_degree=1)
+
+
+@pytest.fixture(scope="module")
+def spheres(tmp_path_factory) -> Path:
+    """Samples of three spheres of different radii in the car frame (so their sizes differ in SDF space)."""
+    root = tmp_path_factory.mktemp("sdf")
+    (root / "samples").mkdir()
+    for i, r in enumerate((0.5, 0.7, 0.9)):
+        m = trimesh.creation.icosphere(subdivisions=3, radius=r)
+        m.apply_translation([2.6, 0.0, 2.475 - 1.4])  # near the normalized centre, inside CAR_BOUNDS
+        m.export(root / f"s{i}.stl")
+        samples_for_mesh_file(root / f"s{i}.stl", root / "samples" / f"s{i}.npz", SampleSpec(n_samples=6000),
+                              seed=i)
+    return root / "samples"
+
+
+def test_decoder_shapes_and_reinjection() -> None:
+    dec = SDFDecoder(TINY)
+    x = torch.rand(10, 3)
+    assert dec(torch.zeros(4), x).shape == (10,)
+    assert dec(torch.zeros(10, 4), x).shape == (10,)
+    assert dec.hidden[2].weight.shape[1] == 32 + 4 + 9  # re-injected [z, γ(x)] at layer 2
+
+
+def test_training_lowers_loss_and_resumes(spheres: Path, tmp_path: Path) -> None:
+    cfg = TrainSDFConfig(epochs=6, shapes_per_batch=3, points_per_shape=1024, lr_decoder=3e-3, lr_latent=3e-3,
+                         checkpoint_every=3, eval_resolution=24)
+    rep = train(spheres, tmp_path / "run", TINY, cfg, progress=False)
+    ck = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert ck["epoch"] == 6 and len(ck["history"]) == 6
+    assert ck["history"][-1]["l1"] < 0.7 * ck["history"][0]["l1"]
+    assert (tmp_path / "run" / "loss.png").is_file() and rep["reconstruction"]
+    with pytest.raises(AeroOptError, match="--resume"):
+        train(spheres, tmp_path / "run", TINY, cfg, progress=False)
+    train(spheres, tmp_path / "run", TINY, replace(cfg, epochs=9), resume=True, progress=False)
+    ck2 = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert ck2["epoch"] == 9 and ck2["history"][:6] == ck["history"]  # continued, not restarted
+    dec, lat, _ = load_model(tmp_path / "run")
+    assert lat.shape == (3, 4)
+
+
+def test_chamfer_definition() -> None:
+    a = np.zeros((1, 3))
+    b = np.array([[0.0, 0.0, 0.5]])
+    assert chamfer_l2(a, b) == pytest.approx(0.5)  # 0.25 each way
+    assert chamfer_l2(a, a) == 0.0
+
+
+def test_resume_refuses_other_data(spheres: Path, tmp_path: Path) -> None:
+    cfg = TrainSDFConfig(epochs=1, shapes_per_batch=3, points_per_shape=256, eval_resolution=16)
+    train(spheres, tmp_path / "r", TINY, cfg, progress=False)
+    with pytest.raises(AeroOptError, match="another decoder config"):
+        train(spheres, tmp_path / "r", replace(TINY, hidden=16), replace(cfg, epochs=2), resume=True,
+              progress=False)
+    json.loads((tmp_path / "r" / "report.json").read_text())
