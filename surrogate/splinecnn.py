@@ -56,7 +56,7 @@ class SurrogateConfig:
     """Channels per coarse-grid node (the mixing layer has (nodes · channels)² weights)."""
     volume_grid: tuple[int, ...] = ()
     """Channels per level of the volume branch (:mod:`surrogate.volume`: the surface splatted onto a 3D grid over
-    the car, a 3D U-Net, read back at every vertex), e.g. (16, 32, 48, 64); () (every run up to 13): off. Its
+    the car, a 3D U-Net, read back at every vertex), e.g. (16, 32, 48, 64); (): off. Its
     ``volume_features`` outputs join the node features, so every SplineConv layer that reads them (the input
     layer and each block's third) sees the car's shape in 3D around the vertex. Needs ``mirror_canonical``."""
     volume_features: int = 8

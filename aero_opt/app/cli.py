@@ -1,5 +1,7 @@
-"""The ``aero-opt`` command line. Each subcommand has ``--help``; every one accepts ``--config FILE.yaml``.
+"""The ``aero-opt`` command line. Each subcommand has ``--help``.
 
+A subcommand with settings takes them from ``--config FILE.yaml`` (the sections of :class:`aero_opt.app.config.Config`,
+defaults without a file); its flags override single keys. A subcommand without settings has no ``--config``.
 Errors a user can fix (a missing file, a bad config key...) are printed as one line ``error: ...`` and exit
 with status 2; the last line of a successful run names the output folder.
 """
@@ -11,42 +13,73 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from aero_opt.app import REPO_DATA
 from aero_opt.core.errors import AeroOptError
 
+if TYPE_CHECKING:
+    from aero_opt.app.config import Config
+
 log = logging.getLogger("aero_opt")
 
-def _add_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, default=None, help="YAML config (see configs/default.yaml)")
+PRESET_NAMES = ("tiny", "coarse", "medium", "fine")
+"""The CFD presets (:data:`aero_opt.cfd.case.PRESETS`; checked against it by ``tests/aero_opt/app/test_cli.py``)."""
+
+
+def _config(args: argparse.Namespace) -> Config:
+    """The ``--config`` file read into a :class:`~aero_opt.app.config.Config` (defaults without one)."""
+    from aero_opt.app.config import load_config
+
+    return load_config(args.config)
+
+
+def _settings(section: Any, **flags: Any) -> Any:
+    """A config section (a frozen dataclass) with the flags that were given (not None) replacing its keys."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    return replace(section, **given) if given else section
+
+
+def _add_config(p: argparse.ArgumentParser, sections: str) -> None:
+    p.add_argument("--config", type=Path, default=None,
+                   help=f"YAML config; this command reads its {sections} section(s) (see configs/default.yaml)")
+
+
+# ---------------------------------------------------------------- geometry
 
 
 def _cmd_cars(args: argparse.Namespace) -> Path:
-    from aero_opt.app.config import load_config
     from aero_opt.geometry.carset import generate_cars
 
-    cfg = load_config(args.config).cars
-    n = args.n if args.n is not None else cfg.n
-    seed = args.seed if args.seed is not None else cfg.seed
-    style = args.style or cfg.style
-    wing = args.wing_fraction if args.wing_fraction is not None else cfg.wing_fraction
-    summary = generate_cars(args.out, n=n, seed=seed, style=style, wing_fraction=wing, edge=cfg.edge)
+    cfg = _settings(_config(args).cars, n=args.n, seed=args.seed, style=args.style, wing_fraction=args.wing_fraction)
+    summary = generate_cars(args.out, n=cfg.n, seed=cfg.seed, style=cfg.style, wing_fraction=cfg.wing_fraction,
+                            edge=cfg.edge)
     log.info("wrote %d cars (%s) to %s", summary["n"], summary["styles"], args.out)
     return Path(args.out)
 
 
+def _parser_cars(sub: Any) -> None:
+    p = sub.add_parser("cars", help="generate a reproducible set of parametric car bodies")
+    p.add_argument("--n", type=int, default=None, help="number of cars (default: cars.n)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: cars.seed)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--style", choices=["fastback", "notchback", "estate", "all"], default=None,
+                   help="body style (default: cars.style)")
+    p.add_argument("--wing-fraction", type=float, default=None,
+                   help="share of cars with a rear wing (default: cars.wing_fraction)")
+    _add_config(p, "cars")
+    p.set_defaults(func=_cmd_cars)
+
+
 def _cmd_import(args: argparse.Namespace) -> Path:
-    from aero_opt.app.config import load_config
     from aero_opt.core.atomic import write_json_atomic
     from aero_opt.geometry.mesh_import import export_mesh, import_mesh
 
-    opts = load_config(args.config).mesh_import
     out = Path(args.out)
     mesh, report = import_mesh(args.mesh, forward=args.forward, up=args.up, length=args.length,
-                               clearance=args.clearance, opts=opts)
+                               clearance=args.clearance, opts=_config(args).mesh_import)
     export_mesh(mesh, out)
     report["output_file"] = str(out)
     write_json_atomic(out.with_name(out.stem + "_import.json"), report)
@@ -55,6 +88,20 @@ def _cmd_import(args: argparse.Namespace) -> Path:
     log.info("  output: %d faces, watertight, volume %.3f m3, bbox change %s", report["output"]["faces"],
              report["volume_m3"], report["bbox_relative_change"])
     return out.parent
+
+
+def _parser_import(sub: Any) -> None:
+    p = sub.add_parser("import", help="import a car mesh: orient, scale to metres, repair to a watertight manifold")
+    p.add_argument("mesh", type=Path, help="OBJ, STL, PLY, OFF, GLB/GLTF (or .gz of these)")
+    p.add_argument("--out", type=Path, required=True, help="output mesh file (.stl, .obj, .ply, .off)")
+    p.add_argument("--forward", default=None,
+                   help="axis pointing from tail to nose in the file, e.g. +z (write --forward=-x for a negative axis)")
+    p.add_argument("--up", default=None, help="axis pointing up in the file, e.g. +y")
+    p.add_argument("--length", type=float, default=None, help="scale to this overall length (m)")
+    p.add_argument("--clearance", type=float, default=0.0,
+                   help="height of the lowest point above the ground (m); 0 for a car with wheels")
+    _add_config(p, "import")
+    p.set_defaults(func=_cmd_import)
 
 
 def _cmd_ahmed(args: argparse.Namespace) -> Path:
@@ -67,18 +114,21 @@ def _cmd_ahmed(args: argparse.Namespace) -> Path:
     return Path(args.out).parent
 
 
-def _cmd_sdf(args: argparse.Namespace) -> Path:
-    from dataclasses import replace
+def _parser_ahmed(sub: Any) -> None:
+    p = sub.add_parser("ahmed", help="write an Ahmed body (1044 x 389 x 288 mm) with a given rear slant")
+    p.add_argument("--slant", type=float, default=25.0, help="rear slant angle (deg)")
+    p.add_argument("--stilts", action="store_true", help="add the four stilts")
+    p.add_argument("--out", type=Path, required=True, help="output mesh file")
+    p.set_defaults(func=_cmd_ahmed)
 
+
+def _cmd_sdf(args: argparse.Namespace) -> Path:
     from tqdm import tqdm
 
-    from aero_opt.app.config import load_config
     from aero_opt.core.atomic import write_json_atomic
     from aero_opt.geometry.sdf import samples_for_mesh_file
 
-    spec = load_config(args.config).sdf
-    if args.n is not None:
-        spec = replace(spec, n_samples=args.n)
+    spec = _settings(_config(args).sdf, n_samples=args.n)
     src = Path(args.mesh)
     files = sorted(p for p in src.iterdir() if p.suffix.lower() in (".stl", ".obj", ".ply", ".off")) \
         if src.is_dir() else [src]
@@ -98,10 +148,36 @@ def _cmd_sdf(args: argparse.Namespace) -> Path:
     return out
 
 
+def _parser_sdf(sub: Any) -> None:
+    p = sub.add_parser("sdf-samples", help="DeepSDF training samples (points + signed distances) for meshes")
+    p.add_argument("mesh", type=Path, help="a watertight mesh file or a folder of them")
+    p.add_argument("--out", type=Path, required=True, help="output folder of .npz files")
+    p.add_argument("--n", type=int, default=None, help="samples per mesh (default: sdf.n_samples)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--normalization", choices=["car", "unit_sphere"], default="car",
+                   help="car: the fixed car frame (metres / 2.75); unit_sphere: per mesh (bob, spot)")
+    _add_config(p, "sdf")
+    p.set_defaults(func=_cmd_sdf)
+
+
+# ---------------------------------------------------------------- CFD
+
+
+def _add_flow(p: argparse.ArgumentParser, rho_help: str = "air density (kg/m3)") -> None:
+    p.add_argument("--speed", type=float, default=None, help="free-stream speed in m/s (default: flow.speed)")
+    p.add_argument("--rho", type=float, default=None, help=f"{rho_help} (default: flow.rho)")
+
+
+def _flow(args: argparse.Namespace, cfg: Config) -> Any:
+    return _settings(cfg.flow, speed=args.speed, rho=args.rho)
+
+
 def _cmd_cfd_run(args: argparse.Namespace) -> Path:
     from aero_opt.cfd.case import run_case
 
-    s = run_case(args.mesh, args.out, preset_name=args.preset, speed=args.speed, rho=args.rho, procs=args.procs,
+    cfg = _config(args)
+    cfd, flow = _settings(cfg.cfd, preset=args.preset, procs=args.procs), _flow(args, cfg)
+    s = run_case(args.mesh, args.out, preset_name=cfd.preset, speed=flow.speed, rho=flow.rho, procs=cfd.procs,
                  keep=args.keep, mesh_only=args.mesh_only)
     if args.mesh_only:
         log.info("%d cells, meshing %.0f s", s["cells"], s["seconds"]["total"])
@@ -115,7 +191,9 @@ def _cmd_cfd_run(args: argparse.Namespace) -> Path:
 def _cmd_cfd_batch(args: argparse.Namespace) -> Path:
     from aero_opt.cfd.batch import run_batch
 
-    s = run_batch(args.mesh_dir, args.out, preset=args.preset, speed=args.speed, workers=args.workers,
+    cfg = _config(args)
+    cfd, flow = _settings(cfg.cfd, preset=args.preset, workers=args.workers), _flow(args, cfg)
+    s = run_batch(args.mesh_dir, args.out, preset=cfd.preset, speed=flow.speed, rho=flow.rho, workers=cfd.workers,
                   retry_failed=args.retry_failed)
     log.info("%d cases: %d done, %d failed (see %s/batch_summary.json)", s["n"], s["done"], s["failed"], args.out)
     return Path(args.out)
@@ -124,47 +202,164 @@ def _cmd_cfd_batch(args: argparse.Namespace) -> Path:
 def _cmd_cfd_collect(args: argparse.Namespace) -> Path:
     from aero_opt.cfd.collect import collect_cases
 
-    collect_cases(args.cases, args.patch, args.out, rho=args.rho, speed=args.speed, time=args.time,
-                  half=args.half)
+    flow = _flow(args, _config(args))
+    collect_cases(args.cases, args.patch, args.out, rho=flow.rho, speed=flow.speed, time=args.time, half=args.half)
     return Path(args.out)
 
 
-def _cmd_train_sdf(args: argparse.Namespace) -> Path:
-    from dataclasses import replace
+def _parser_cfd(sub: Any) -> None:
+    p = sub.add_parser("cfd", help="OpenFOAM ground truth: run, batch, collect")
+    cfd = p.add_subparsers(dest="cfd_command", required=True, metavar="CFD_COMMAND")
+    preset_help = "mesh and iteration preset (default: cfd.preset)"
+    q = cfd.add_parser("run", help="run one external-aerodynamics case around a watertight car mesh")
+    q.add_argument("mesh", type=Path, help="watertight mesh in the car frame (metres)")
+    q.add_argument("--out", type=Path, required=True, help="case folder (created)")
+    q.add_argument("--preset", choices=PRESET_NAMES, default=None, help=preset_help)
+    _add_flow(q)
+    q.add_argument("--procs", type=int, default=None, help="MPI ranks for simpleFoam (default: cfd.procs)")
+    q.add_argument("--keep", action="store_true", help="keep the mesh and field folders")
+    q.add_argument("--mesh-only", action="store_true", help="stop after meshing and its checks (cell count)")
+    _add_config(q, "cfd and flow")
+    q.set_defaults(func=_cmd_cfd_run)
+    q = cfd.add_parser("batch", help="run many cases (resumable; failures recorded)")
+    q.add_argument("mesh_dir", type=Path, help="folder of .stl meshes")
+    q.add_argument("--out", type=Path, required=True, help="batch folder")
+    q.add_argument("--preset", choices=PRESET_NAMES, default=None, help=preset_help)
+    _add_flow(q)
+    q.add_argument("--workers", type=int, default=None, help="1-core cases run side by side (default: cfd.workers)")
+    q.add_argument("--retry-failed", action="store_true", help="redo cases that failed before")
+    _add_config(q, "cfd and flow")
+    q.set_defaults(func=_cmd_cfd_batch)
+    q = cfd.add_parser("collect", help="turn existing OpenFOAM cases into the surrogate's dataset format")
+    q.add_argument("cases", type=Path, nargs="+", help="case folders")
+    q.add_argument("--patch", required=True, help="name of the body patch")
+    q.add_argument("--out", type=Path, required=True, help="dataset folder")
+    q.add_argument("--time", default=None, help="time to read (default: latest)")
+    _add_flow(q, rho_help="density for kinematic p (kg/m3)")
+    q.add_argument("--half", action="store_true", help="the case is a half model (forces doubled)")
+    _add_config(q, "flow")
+    q.set_defaults(func=_cmd_cfd_collect)
 
-    from aero_opt.app.config import load_config
+
+# ---------------------------------------------------------------- implicit shape model
+
+
+def _cmd_train_sdf(args: argparse.Namespace) -> Path:
+    import numpy as np
+
     from aero_opt.meshsdf.train import train
 
-    cfg = load_config(args.config)
-    tcfg = cfg.train_sdf if args.epochs is None else replace(cfg.train_sdf, epochs=args.epochs)
-    rep = train(args.data, args.out, cfg.decoder, tcfg, resume=args.resume)
+    cfg = _config(args)
+    rep = train(args.data, args.out, cfg.decoder, _settings(cfg.train_sdf, epochs=args.epochs), resume=args.resume)
     ch = [r["chamfer"] for r in rep["reconstruction"] if r.get("chamfer") is not None]
     log.info("final clamped L1 %.5f after %d epochs (%.0f s); train Chamfer-L2 (normalized) median %s",
              rep["final_l1"], rep["epochs"], rep["train_seconds"] or 0, f"{np.median(ch):.2e}" if ch else "n/a")
     return Path(args.out)
 
 
+def _parser_train_sdf(sub: Any) -> None:
+    p = sub.add_parser("train-sdf", help="train a DeepSDF auto-decoder on SDF samples (resumable)")
+    p.add_argument("--data", type=Path, required=True, help="folder of SDF sample files (aero-opt sdf-samples)")
+    p.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, loss plot, report)")
+    p.add_argument("--epochs", type=int, default=None, help="override train_sdf.epochs")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    _add_config(p, "decoder and train_sdf")
+    p.set_defaults(func=_cmd_train_sdf)
+
+
 def _cmd_fit(args: argparse.Namespace) -> Path:
     from aero_opt.meshsdf.fit import fit_mesh
 
-    rep = fit_mesh(args.mesh, args.model, args.out, normalization=args.normalization)
+    cfg = _settings(_config(args).fit, samples=args.samples, steps=args.steps)
+    rep = fit_mesh(args.mesh, args.model, args.out, normalization=args.normalization, settings=cfg)
     log.info("Chamfer-L2 %.3e (normalized) = %s", rep["chamfer"],
              f"{rep['chamfer_m2']:.3e} m2" if rep["chamfer_m2"] is not None else "n/a")
     return Path(args.out)
 
 
-def _cmd_train_surrogate(args: argparse.Namespace) -> Path:
-    from dataclasses import replace
+def _parser_fit(sub: Any) -> None:
+    p = sub.add_parser("fit", help="fit a latent code to a mesh with a trained decoder; report Chamfer-L2")
+    p.add_argument("mesh", type=Path, help="watertight mesh (car frame, metres; or any mesh with unit_sphere)")
+    p.add_argument("--model", type=Path, required=True, help="run folder of aero-opt train-sdf")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--normalization", choices=["car", "unit_sphere"], default="car")
+    p.add_argument("--samples", type=int, default=None, help="SDF samples of the mesh (default: fit.samples)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="Adam steps (default: fit.steps, or the decoder's own when that is null)")
+    _add_config(p, "fit")
+    p.set_defaults(func=_cmd_fit)
 
-    from aero_opt.app.config import load_config
+
+def _cmd_finetune_sdf(args: argparse.Namespace) -> Path:
+    from aero_opt.meshsdf.finetune import run_finetune
+
+    r = run_finetune(args.model, args.data, args.out, args.test, _settings(_config(args).finetune, epochs=args.epochs))
+    ch = r["relative_change"]
+    log.info("Chamfer-L2 change: train %s, held-out %s", f"{100 * ch['train']:+.1f} %",
+             "n/a" if ch["test"] is None else f"{100 * ch['test']:+.1f} %")
+    return Path(args.out)
+
+
+def _parser_finetune_sdf(sub: Any) -> None:
+    p = sub.add_parser("finetune-sdf", help="fine-tune a DeepSDF end to end through the iso-surface (Chamfer)")
+    p.add_argument("--model", type=Path, required=True, help="train-sdf run folder")
+    p.add_argument("--data", type=Path, required=True, help="the SDF samples it was trained on")
+    p.add_argument("--test", type=Path, default=None, help="SDF samples of held-out shapes (for the report)")
+    p.add_argument("--out", type=Path, required=True, help="output run folder (checkpoint.pt, finetune.json)")
+    p.add_argument("--epochs", type=int, default=None, help="passes over the training shapes (default: "
+                                                            "finetune.epochs)")
+    _add_config(p, "finetune")
+    p.set_defaults(func=_cmd_finetune_sdf)
+
+
+def _cmd_demo_topology(args: argparse.Namespace) -> Path:
+    from aero_opt.meshsdf.topology import run_demo_topology
+
+    cfg = _settings(_config(args).topology, iters=args.iters)
+    s = run_demo_topology(args.out, args.model, args.shapes, cfg, fast=args.fast)
+    log.info("silhouette loss %.4f -> %.4f, Euler characteristic %d -> %d (changed at iteration %s); "
+             "%.2f s and %d queries per iteration (%s)", s["loss_first"], s["loss_last"], s["euler_first"],
+             s["euler_last"], s["genus_changed_at"], s["per_mode"][s["mode"]]["seconds_per_iteration"],
+             s["per_mode"][s["mode"]]["queries_per_iteration"], s["mode"])
+    return Path(args.out)
+
+
+def _parser_demo_topology(sub: Any) -> None:
+    p = sub.add_parser("demo-topology", help="Spot -> Bob through a silhouette loss: a genus change (MeshSDF toy)")
+    p.add_argument("--out", type=Path, default=Path("results/topology"), help="output folder")
+    p.add_argument("--model", type=Path, default=REPO_DATA / "models" / "bob_spot",
+                   help="Bob/Spot decoder (trained there first if missing, ~5 min)")
+    p.add_argument("--shapes", type=Path, default=REPO_DATA / "bob_spot", help="folder with bob_tri.obj, spot.obj")
+    p.add_argument("--fast", action="store_true", help="fast (narrow-band) extraction for the main run")
+    p.add_argument("--iters", type=int, default=None, help="Adam steps (default: topology.iters)")
+    _add_config(p, "topology")
+    p.set_defaults(func=_cmd_demo_topology)
+
+
+# ---------------------------------------------------------------- surrogate
+
+
+def _cmd_train_surrogate(args: argparse.Namespace) -> Path:
     from surrogate.train import train_surrogate
 
-    cfg = load_config(args.config)
-    tcfg = cfg.train_surrogate if args.epochs is None else replace(cfg.train_surrogate, epochs=args.epochs)
-    rep = train_surrogate(args.data, args.out, cfg.surrogate, tcfg, resume=args.resume, init=args.init)
+    cfg = _config(args)
+    rep = train_surrogate(args.data, args.out, cfg.surrogate, _settings(cfg.train_surrogate, epochs=args.epochs),
+                          resume=args.resume, init=args.init)
     log.info("best validation loss %.5f after %d epochs (%d train / %d val cars)", rep["best_val"],
              rep["epochs_run"], rep["train_cars"], rep["val_cars"])
     return Path(args.out)
+
+
+def _parser_train_surrogate(sub: Any) -> None:
+    p = sub.add_parser("train-surrogate", help="train the SplineCNN pressure surrogate on the CFD dataset")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder (npz files and split.json)")
+    p.add_argument("--out", type=Path, required=True, help="run folder (model.pt, checkpoint, loss plot)")
+    p.add_argument("--epochs", type=int, default=None, help="override train_surrogate.epochs")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from this trained model (run folder or model.pt) instead of random weights")
+    _add_config(p, "surrogate and train_surrogate")
+    p.set_defaults(func=_cmd_train_surrogate)
 
 
 def _cmd_eval_surrogate(args: argparse.Namespace) -> Path:
@@ -174,6 +369,16 @@ def _cmd_eval_surrogate(args: argparse.Namespace) -> Path:
     log.info("%s: %d cars, pressure rel. L2 mean %.3f; Cd R2 %s, Spearman %s, MAE %.4f", args.split, m["cars"],
              m["pressure_rel_l2"]["mean"], m["cd_total"]["r2"], m["cd_total"]["spearman"], m["cd_total"]["mae"])
     return Path(args.out)
+
+
+def _parser_eval_surrogate(sub: Any) -> None:
+    p = sub.add_parser("eval-surrogate", help="evaluate a trained surrogate on a dataset split")
+    p.add_argument("--model", type=Path, required=True, help="run folder of train-surrogate (model.pt)")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder")
+    p.add_argument("--split", choices=["train", "val", "test", "all"], default="test",
+                   help="split of split.json, or all: every car of the folder (e.g. the real-car set)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (metrics.json, plots, vtp/)")
+    p.set_defaults(func=_cmd_eval_surrogate)
 
 
 def _cmd_fit_domain(args: argparse.Namespace) -> Path:
@@ -186,10 +391,20 @@ def _cmd_fit_domain(args: argparse.Namespace) -> Path:
     return Path(args.model)
 
 
+def _parser_fit_domain(sub: Any) -> None:
+    p = sub.add_parser("fit-domain", help="record a trained surrogate's training domain (for its domain score); "
+                                          "train-surrogate does this itself, this is for models saved before")
+    p.add_argument("--model", type=Path, required=True, help="run folder of train-surrogate (model.pt, updated)")
+    p.add_argument("--data", type=Path, required=True, help="the dataset folder it was trained on")
+    p.add_argument("--split", choices=["train", "val", "test", "all"], default="train")
+    p.set_defaults(func=_cmd_fit_domain)
+
+
 def _cmd_predict(args: argparse.Namespace) -> Path:
     from surrogate.evaluate import predict_mesh
 
-    s = predict_mesh(args.mesh, args.model, args.out, rho=args.rho, speed=args.speed, regrid=not args.as_is)
+    flow = _flow(args, _config(args))
+    s = predict_mesh(args.mesh, args.model, args.out, rho=flow.rho, speed=flow.speed, regrid=not args.as_is)
     log.info("predicted Cd %.4f (pressure %.4f + viscous %.4f), A_ref %.3f m2, %.2f s, domain score %s", s["Cd"],
              s["Cd_pressure"], s["Cd_viscous"], s["A_ref"], s["seconds"],
              "unknown (model without a recorded domain)" if s["domain_score"] is None else
@@ -197,35 +412,20 @@ def _cmd_predict(args: argparse.Namespace) -> Path:
     return Path(args.out)
 
 
-def _optimize_config(args: argparse.Namespace):  # -> OptimizeConfig (imported lazily: torch is slow to import)
-    from dataclasses import replace
-
-    from aero_opt.app.config import load_config
-
-    cfg = load_config(args.config).optimize
-    return cfg if args.iters is None else replace(cfg, iters=args.iters)
-
-
-def _cmd_optimize(args: argparse.Namespace) -> Path:
-    from aero_opt.app.optimize import run_optimize
-
-    s = run_optimize(args.param, args.car, args.out, _optimize_config(args), args.surrogate, args.decoder, args.data,
-                     lr=args.lr, do_verify=args.verify)
-    log.info("%s on %s: surrogate drag %.1f N -> %.1f N (%+.1f %%), Cd %.4f -> %.4f%s", s["param"], s["car"],
-             s["initial"]["drag_N"], s["final"]["drag_N"], 100 * s["drag_change"], s["initial"]["Cd"],
-             s["final"]["Cd"], f"; OpenFOAM drag change {100 * s['cfd']['drag_change']:+.1f} %" if "cfd" in s else "")
-    return Path(args.out)
+def _parser_predict(sub: Any) -> None:
+    p = sub.add_parser("predict", help="surrogate pressure field and Cd for a watertight car mesh")
+    p.add_argument("mesh", type=Path, help="watertight car mesh in the car frame (aero-opt import)")
+    p.add_argument("--model", type=Path, required=True, help="run folder of train-surrogate")
+    p.add_argument("--out", type=Path, required=True, help="output folder (prediction.vtp, summary.json)")
+    _add_flow(p)
+    p.add_argument("--as-is", action="store_true",
+                   help="predict on the mesh as given (default: on its marching-cubes mesh on the dataset grid, the "
+                        "kind of mesh the surrogate was trained on)")
+    _add_config(p, "flow")
+    p.set_defaults(func=_cmd_predict)
 
 
-def _cmd_compare(args: argparse.Namespace) -> Path:
-    from aero_opt.app.compare import run_compare
-
-    cars = [c.strip() for c in args.cars.split(",") if c.strip()]
-    params = [p.strip() for p in args.params.split(",") if p.strip()]
-    run_compare(cars, params, args.out, _optimize_config(args), args.surrogate, args.decoder, args.data,
-                do_verify=args.verify, workers=args.workers)
-    log.info("%s", (Path(args.out) / "results.md").read_text())
-    return Path(args.out)
+# ---------------------------------------------------------------- optimization
 
 
 def _add_models(p: argparse.ArgumentParser) -> None:
@@ -235,38 +435,57 @@ def _add_models(p: argparse.ArgumentParser) -> None:
                    help="DeepSDF run folder (default: the shipped decoder)")
     p.add_argument("--data", type=Path, default=REPO_DATA / "dataset",
                    help="dataset folder for car IDs (default: the shipped dataset)")
-    p.add_argument("--iters", type=int, default=None, help="override optimize.iters")
+    p.add_argument("--iters", type=int, default=None, help="Adam steps (default: optimize.iters)")
     p.add_argument("--verify", action="store_true", help="simulate the initial and final shapes with OpenFOAM")
-    _add_config(p)
+    _add_flow(p)
 
 
-def _cmd_finetune_sdf(args: argparse.Namespace) -> Path:
-    from dataclasses import replace
+def _cmd_optimize(args: argparse.Namespace) -> Path:
+    from aero_opt.app.optimize import run_optimize
 
-    from aero_opt.meshsdf.config import FinetuneConfig
-    from aero_opt.meshsdf.finetune import run_finetune
-
-    cfg = FinetuneConfig() if args.epochs is None else replace(FinetuneConfig(), epochs=args.epochs)
-    r = run_finetune(args.model, args.data, args.out, args.test, cfg)
-    ch = r["relative_change"]
-    log.info("Chamfer-L2 change: train %s, held-out %s", f"{100 * ch['train']:+.1f} %",
-             "n/a" if ch["test"] is None else f"{100 * ch['test']:+.1f} %")
+    cfg = _config(args)
+    s = run_optimize(args.param, args.car, args.out, _settings(cfg.optimize, iters=args.iters), args.surrogate,
+                     args.decoder, args.data, lr=args.lr, do_verify=args.verify, flow=_flow(args, cfg))
+    log.info("%s on %s: surrogate drag %.1f N -> %.1f N (%+.1f %%), Cd %.4f -> %.4f%s", s["param"], s["car"],
+             s["initial"]["drag_N"], s["final"]["drag_N"], 100 * s["drag_change"], s["initial"]["Cd"],
+             s["final"]["Cd"], f"; OpenFOAM drag change {100 * s['cfd']['drag_change']:+.1f} %" if "cfd" in s else "")
     return Path(args.out)
 
 
-def _cmd_demo_topology(args: argparse.Namespace) -> Path:
-    from dataclasses import replace
+def _parser_optimize(sub: Any) -> None:
+    p = sub.add_parser("optimize", help="lower a car's drag with one parameterization (surrogate drag, constraints)")
+    p.add_argument("--param", required=True, help="meshsdf | scaling | freeform | polycube | vertex")
+    p.add_argument("--car", required=True, help="dataset car ID (12 or car_0012) or a watertight mesh file")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: optimize.lr.<param>)")
+    _add_models(p)
+    _add_config(p, "optimize and flow")
+    p.set_defaults(func=_cmd_optimize)
 
-    from aero_opt.meshsdf.config import TopologyConfig
-    from aero_opt.meshsdf.topology import run_demo_topology
 
-    cfg = TopologyConfig() if args.iters is None else replace(TopologyConfig(), iters=args.iters)
-    s = run_demo_topology(args.out, args.model, args.shapes, cfg, fast=args.fast)
-    log.info("silhouette loss %.4f -> %.4f, Euler characteristic %d -> %d (changed at iteration %s); "
-             "%.2f s and %d queries per iteration (%s)", s["loss_first"], s["loss_last"], s["euler_first"],
-             s["euler_last"], s["genus_changed_at"], s["per_mode"][s["mode"]]["seconds_per_iteration"],
-             s["per_mode"][s["mode"]]["queries_per_iteration"], s["mode"])
+def _cmd_compare(args: argparse.Namespace) -> Path:
+    from aero_opt.app.compare import run_compare
+
+    cfg = _config(args)
+    cars = [c.strip() for c in args.cars.split(",") if c.strip()]
+    params = [p.strip() for p in args.params.split(",") if p.strip()]
+    run_compare(cars, params, args.out, _settings(cfg.optimize, iters=args.iters), args.surrogate, args.decoder,
+                args.data, do_verify=args.verify, workers=_settings(cfg.cfd, workers=args.workers).workers,
+                flow=_flow(args, cfg))
+    log.info("%s", (Path(args.out) / "results.md").read_text())
     return Path(args.out)
+
+
+def _parser_compare(sub: Any) -> None:
+    p = sub.add_parser("compare", help="every parameterization on every car (resumable), table and chart")
+    p.add_argument("--cars", required=True, help="comma-separated dataset IDs or mesh files")
+    p.add_argument("--params", default="all", help="comma-separated parameterizations, or all")
+    p.add_argument("--workers", type=int, default=None,
+                   help="OpenFOAM cases run side by side with --verify (default: cfd.workers)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_models(p)
+    _add_config(p, "optimize, flow and cfd")
+    p.set_defaults(func=_cmd_compare)
 
 
 def _cmd_demo(args: argparse.Namespace) -> Path:
@@ -276,184 +495,33 @@ def _cmd_demo(args: argparse.Namespace) -> Path:
     return Path(args.out)
 
 
+def _parser_demo(sub: Any) -> None:
+    p = sub.add_parser("demo", help="the main job (make demo): every parameterization on a shipped car, "
+                                    "checked by OpenFOAM")
+    p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")
+    p.add_argument("--workers", type=int, default=None, help="OpenFOAM cases side by side (default: cfd.workers)")
+    p.add_argument("--no-verify", action="store_true", help="skip the OpenFOAM check")
+    p.add_argument("--docs", type=Path, default=None,
+                   help="also copy the table and each run's summary, history and picture here "
+                        "(the repository's copy: docs/results/demo)")
+    _add_config(p, "optimize, flow and cfd")
+    p.set_defaults(func=_cmd_demo)
+
+
+SUBPARSERS: tuple[Callable[[Any], None], ...] = (
+    _parser_cars, _parser_import, _parser_ahmed, _parser_sdf, _parser_cfd, _parser_train_sdf, _parser_fit,
+    _parser_train_surrogate, _parser_eval_surrogate, _parser_fit_domain, _parser_predict, _parser_optimize,
+    _parser_compare, _parser_finetune_sdf, _parser_demo_topology, _parser_demo)
+"""One function per subcommand adds its parser (in ``--help`` order)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``aero-opt`` with all subcommands."""
     parser = argparse.ArgumentParser(prog="aero-opt", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("cars", help="generate a reproducible set of parametric car bodies")
-    p.add_argument("--n", type=int, default=None, help="number of cars (default from config: 12)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--style", choices=["fastback", "notchback", "estate", "all"], default=None,
-                   help="body style (default all: cycled)")
-    p.add_argument("--wing-fraction", type=float, default=None, help="share of cars with a rear wing (0.25)")
-    _add_config(p)
-    p.set_defaults(func=_cmd_cars)
-
-    p = sub.add_parser("import",
-                       help="import a car mesh: orient, scale to metres, repair to a watertight manifold")
-    p.add_argument("mesh", type=Path, help="OBJ, STL, PLY, OFF, GLB/GLTF (or .gz of these)")
-    p.add_argument("--out", type=Path, required=True, help="output mesh file (.stl, .obj, .ply, .off)")
-    p.add_argument("--forward", default=None,
-                   help="axis pointing from tail to nose in the file, e.g. +z (write --forward=-x for a negative axis)")
-    p.add_argument("--up", default=None, help="axis pointing up in the file, e.g. +y")
-    p.add_argument("--length", type=float, default=None, help="scale to this overall length (m)")
-    p.add_argument("--clearance", type=float, default=0.0,
-                   help="height of the lowest point above the ground (m); 0 for a car with wheels")
-    _add_config(p)
-    p.set_defaults(func=_cmd_import)
-
-    p = sub.add_parser("ahmed", help="write an Ahmed body (1044 x 389 x 288 mm) with a given rear slant")
-    p.add_argument("--slant", type=float, default=25.0, help="rear slant angle (deg)")
-    p.add_argument("--stilts", action="store_true", help="add the four stilts")
-    p.add_argument("--out", type=Path, required=True, help="output mesh file")
-    _add_config(p)
-    p.set_defaults(func=_cmd_ahmed)
-
-    p = sub.add_parser("sdf-samples", help="DeepSDF training samples (points + signed distances) for meshes")
-    p.add_argument("mesh", type=Path, help="a watertight mesh file or a folder of them")
-    p.add_argument("--out", type=Path, required=True, help="output folder of .npz files")
-    p.add_argument("--n", type=int, default=None, help="samples per mesh (default 250000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--normalization", choices=["car", "unit_sphere"], default="car",
-                   help="car: the fixed car frame (metres / 2.75); unit_sphere: per mesh (bob, spot)")
-    _add_config(p)
-    p.set_defaults(func=_cmd_sdf)
-
-    p = sub.add_parser("cfd", help="OpenFOAM ground truth: run, batch, collect")
-    cfd = p.add_subparsers(dest="cfd_command", required=True, metavar="CFD_COMMAND")
-    q = cfd.add_parser("run", help="run one external-aerodynamics case around a watertight car mesh")
-    q.add_argument("mesh", type=Path, help="watertight mesh in the car frame (metres)")
-    q.add_argument("--out", type=Path, required=True, help="case folder (created)")
-    q.add_argument("--preset", choices=["tiny", "coarse", "medium", "fine"], default="coarse")
-    q.add_argument("--speed", type=float, default=15.0, help="free-stream speed (m/s)")
-    q.add_argument("--rho", type=float, default=1.18, help="air density (kg/m3)")
-    q.add_argument("--procs", type=int, default=1, help="MPI ranks for simpleFoam")
-    q.add_argument("--keep", action="store_true", help="keep the mesh and field folders")
-    q.add_argument("--mesh-only", action="store_true", help="stop after meshing and its checks (cell count)")
-    _add_config(q)
-    q.set_defaults(func=_cmd_cfd_run)
-    q = cfd.add_parser("batch", help="run many cases (resumable; failures recorded)")
-    q.add_argument("mesh_dir", type=Path, help="folder of .stl meshes")
-    q.add_argument("--out", type=Path, required=True, help="batch folder")
-    q.add_argument("--preset", choices=["tiny", "coarse", "medium", "fine"], default="coarse")
-    q.add_argument("--speed", type=float, default=15.0)
-    q.add_argument("--workers", type=int, default=2, help="1-core cases run side by side")
-    q.add_argument("--retry-failed", action="store_true", help="redo cases that failed before")
-    _add_config(q)
-    q.set_defaults(func=_cmd_cfd_batch)
-    q = cfd.add_parser("collect", help="turn existing OpenFOAM cases into the surrogate's dataset format")
-    q.add_argument("cases", type=Path, nargs="+", help="case folders")
-    q.add_argument("--patch", required=True, help="name of the body patch")
-    q.add_argument("--out", type=Path, required=True, help="dataset folder")
-    q.add_argument("--time", default=None, help="time to read (default: latest)")
-    q.add_argument("--rho", type=float, default=1.18, help="density for kinematic p (kg/m3)")
-    q.add_argument("--speed", type=float, default=15.0, help="free-stream speed for Cd (m/s)")
-    q.add_argument("--half", action="store_true", help="the case is a half model (forces doubled)")
-    _add_config(q)
-    q.set_defaults(func=_cmd_cfd_collect)
-
-    p = sub.add_parser("train-sdf", help="train a DeepSDF auto-decoder on SDF samples (resumable)")
-    p.add_argument("--data", type=Path, required=True, help="folder of SDF sample files (aero-opt sdf-samples)")
-    p.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, loss plot, report)")
-    p.add_argument("--epochs", type=int, default=None, help="override train_sdf.epochs")
-    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
-    _add_config(p)
-    p.set_defaults(func=_cmd_train_sdf)
-
-    p = sub.add_parser("fit", help="fit a latent code to a mesh with a trained decoder; report Chamfer-L2")
-    p.add_argument("mesh", type=Path, help="watertight mesh (car frame, metres; or any mesh with unit_sphere)")
-    p.add_argument("--model", type=Path, required=True, help="run folder of aero-opt train-sdf")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--normalization", choices=["car", "unit_sphere"], default="car")
-    _add_config(p)
-    p.set_defaults(func=_cmd_fit)
-
-    p = sub.add_parser("train-surrogate", help="train the SplineCNN pressure surrogate on the CFD dataset")
-    p.add_argument("--data", type=Path, required=True, help="dataset folder (npz files and split.json)")
-    p.add_argument("--out", type=Path, required=True, help="run folder (model.pt, checkpoint, loss plot)")
-    p.add_argument("--epochs", type=int, default=None, help="override train_surrogate.epochs")
-    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
-    p.add_argument("--init", type=Path, default=None,
-                   help="start from this trained model (run folder or model.pt) instead of random weights")
-    _add_config(p)
-    p.set_defaults(func=_cmd_train_surrogate)
-
-    p = sub.add_parser("eval-surrogate", help="evaluate a trained surrogate on a dataset split")
-    p.add_argument("--model", type=Path, required=True, help="run folder of train-surrogate (model.pt)")
-    p.add_argument("--data", type=Path, required=True, help="dataset folder")
-    p.add_argument("--split", choices=["train", "val", "test", "all"], default="test",
-                   help="split of split.json, or all: every car of the folder (e.g. the real-car set)")
-    p.add_argument("--out", type=Path, required=True, help="output folder (metrics.json, plots, vtp/)")
-    _add_config(p)
-    p.set_defaults(func=_cmd_eval_surrogate)
-
-    p = sub.add_parser("fit-domain", help="record a trained surrogate's training domain (for its domain score); "
-                                          "train-surrogate does this itself, this is for models saved before")
-    p.add_argument("--model", type=Path, required=True, help="run folder of train-surrogate (model.pt, updated)")
-    p.add_argument("--data", type=Path, required=True, help="the dataset folder it was trained on")
-    p.add_argument("--split", choices=["train", "val", "test", "all"], default="train")
-    p.set_defaults(func=_cmd_fit_domain)
-
-    p = sub.add_parser("predict", help="surrogate pressure field and Cd for a watertight car mesh")
-    p.add_argument("mesh", type=Path, help="watertight car mesh in the car frame (aero-opt import)")
-    p.add_argument("--model", type=Path, required=True, help="run folder of train-surrogate")
-    p.add_argument("--out", type=Path, required=True, help="output folder (prediction.vtp, summary.json)")
-    p.add_argument("--speed", type=float, default=15.0, help="free-stream speed (m/s)")
-    p.add_argument("--rho", type=float, default=1.18, help="air density (kg/m3)")
-    p.add_argument("--as-is", action="store_true",
-                   help="predict on the mesh as given (default: on its marching-cubes mesh on the dataset grid, the "
-                        "kind of mesh the surrogate was trained on)")
-    _add_config(p)
-    p.set_defaults(func=_cmd_predict)
-
-    p = sub.add_parser("optimize", help="lower a car's drag with one parameterization (surrogate drag, constraints)")
-    p.add_argument("--param", required=True, help="meshsdf | scaling | freeform | polycube | vertex")
-    p.add_argument("--car", required=True, help="dataset car ID (12 or car_0012) or a watertight mesh file")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: optimize.lr.<param>)")
-    _add_models(p)
-    p.set_defaults(func=_cmd_optimize)
-
-    p = sub.add_parser("compare", help="every parameterization on every car (resumable), table and chart")
-    p.add_argument("--cars", required=True, help="comma-separated dataset IDs or mesh files")
-    p.add_argument("--params", default="all", help="comma-separated parameterizations, or all")
-    p.add_argument("--workers", type=int, default=2, help="OpenFOAM cases run side by side with --verify")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    _add_models(p)
-    p.set_defaults(func=_cmd_compare)
-
-    p = sub.add_parser("finetune-sdf", help="fine-tune a DeepSDF end to end through the iso-surface (Chamfer)")
-    p.add_argument("--model", type=Path, required=True, help="train-sdf run folder")
-    p.add_argument("--data", type=Path, required=True, help="the SDF samples it was trained on")
-    p.add_argument("--test", type=Path, default=None, help="SDF samples of held-out shapes (for the report)")
-    p.add_argument("--out", type=Path, required=True, help="output run folder (checkpoint.pt, finetune.json)")
-    p.add_argument("--epochs", type=int, default=None, help="passes over the training shapes (default 2)")
-    _add_config(p)
-    p.set_defaults(func=_cmd_finetune_sdf)
-
-    p = sub.add_parser("demo-topology", help="Spot -> Bob through a silhouette loss: a genus change (MeshSDF toy)")
-    p.add_argument("--out", type=Path, default=Path("results/topology"), help="output folder")
-    p.add_argument("--model", type=Path, default=REPO_DATA / "models" / "bob_spot",
-                   help="Bob/Spot decoder (trained there first if missing, ~5 min)")
-    p.add_argument("--shapes", type=Path, default=REPO_DATA / "bob_spot", help="folder with bob_tri.obj, spot.obj")
-    p.add_argument("--fast", action="store_true", help="fast (narrow-band) extraction for the main run")
-    p.add_argument("--iters", type=int, default=None, help="Adam steps (default 100)")
-    _add_config(p)
-    p.set_defaults(func=_cmd_demo_topology)
-
-    p = sub.add_parser("demo", help="the main job (make demo): every parameterization on a shipped car, "
-                                    "checked by OpenFOAM")
-    p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")
-    p.add_argument("--workers", type=int, default=2, help="OpenFOAM cases side by side")
-    p.add_argument("--no-verify", action="store_true", help="skip the OpenFOAM check")
-    p.add_argument("--docs", type=Path, default=None,
-                   help="also copy the table and each run's summary, history and picture here "
-                        "(the repository's copy: docs/results/demo)")
-    _add_config(p)
-    p.set_defaults(func=_cmd_demo)
+    for add in SUBPARSERS:
+        add(sub)
     return parser
 
 

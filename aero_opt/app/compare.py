@@ -29,6 +29,7 @@ from aero_opt.app.optimize import Models, OptimizeConfig, StartShape, data_cd_fl
 from aero_opt.cfd import verify
 from aero_opt.core.atomic import save_torch_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
 from aero_opt.core.errors import AeroOptError
+from aero_opt.core.physics import Flow
 from parameterizations import NAMES, parameterization_class
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ def _start(car: str, models: Models, cfg: OptimizeConfig, data_dir: Path, car_di
 
 def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: OptimizeConfig, surrogate_dir: Path,
                 decoder_dir: Path, data_dir: Path, do_verify: bool = False, workers: int = 1,
-                progress: bool = True) -> dict[str, Any]:
+                flow: Flow = Flow(), progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the comparison and write the tables and the chart.
 
     All optimizations run first; with ``do_verify`` the OpenFOAM cases (one per car for the shared start shape,
@@ -116,6 +117,7 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
 
     Args:
         cars: dataset IDs or mesh paths; params: parameterization names or ["all"].
+        flow: the free stream (recorded in ``inputs.json`` when it is not the default).
 
     Returns:
         The per-parameterization summary (also in ``results.md``).
@@ -127,7 +129,8 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
         raise AeroOptError("--cars: give at least one car")
     out_dir = Path(out_dir)
     models = Models.load(surrogate_dir, decoder_dir)
-    claim_folder(out_dir, {"models": model_fingerprints(surrogate_dir, decoder_dir), "optimize": asdict(cfg)})
+    inputs = {"models": model_fingerprints(surrogate_dir, decoder_dir), "optimize": asdict(cfg)}
+    claim_folder(out_dir, inputs if flow == Flow() else {**inputs, "flow": asdict(flow)})
     cd_floor = data_cd_floor(cfg, data_dir, models.surrogate)
     runs: list[tuple[str, str, Path]] = []
     for car in cars:
@@ -137,18 +140,18 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
             run_dir = car_dir / param
             if not (run_dir / "summary.json").is_file():
                 log.info("%s / %s", start.name, param)
-                run_start(param, start, models, cfg, run_dir, cd_floor=cd_floor, progress=progress)
+                run_start(param, start, models, cfg, run_dir, cd_floor=cd_floor, flow=flow, progress=progress)
             runs.append((start.name, param, run_dir))
     if do_verify:
-        verify_runs(runs, cfg.verify_preset, workers, progress)
+        verify_runs(runs, cfg.verify_preset, workers, progress, flow=flow)
     rows = [_row(car, param, run_dir) for car, param, run_dir in runs]
     table = summarize(rows, params)
     write_tables(rows, table, out_dir)
     return table
 
 
-def verify_runs(runs: list[tuple[str, str, Path]], preset: str, workers: int, progress: bool, key: str = "cfd"
-                ) -> None:
+def verify_runs(runs: list[tuple[str, str, Path]], preset: str, workers: int, progress: bool, key: str = "cfd",
+                flow: Flow = Flow()) -> None:
     """OpenFOAM for every start shape and final shape not yet simulated; adds ``key`` to each run's summary.
 
     Args:
@@ -160,12 +163,13 @@ def verify_runs(runs: list[tuple[str, str, Path]], preset: str, workers: int, pr
             ``<car>/<key>_initial`` (shared by the car's runs) and ``<car>/<param>/<key>_final``. The default
             ``"cfd"`` is the comparison's own verification; another key (e.g. ``"cfd_medium"``) checks the same
             shapes at another preset without touching it.
+        flow: the free stream of the cases.
     """
     jobs: dict[Path, Path] = {}
     for _, _, run_dir in runs:
         jobs.setdefault(run_dir.parent / f"{key}_initial", run_dir / "initial.stl")
         jobs[run_dir / f"{key}_final"] = run_dir / "final.stl"
-    todo = [(case, verify.SimJob(mesh, case, preset)) for case, mesh in jobs.items()
+    todo = [(case, verify.SimJob(mesh, case, preset, flow.speed, flow.rho)) for case, mesh in jobs.items()
             if not (case / "summary.json").is_file()]
     results: dict[Path, dict[str, Any]] = {}
     for case, result in verify.simulate_many(todo, workers, desc=f"cfd {preset}", progress=progress):
@@ -175,8 +179,10 @@ def verify_runs(runs: list[tuple[str, str, Path]], preset: str, workers: int, pr
             results[case] = result
     for _, _, run_dir in runs:
         ini_case, fin_case = run_dir.parent / f"{key}_initial", run_dir / f"{key}_final"
-        ini = results.get(ini_case) or _finished(verify.SimJob(run_dir / "initial.stl", ini_case, preset))
-        fin = results.get(fin_case) or _finished(verify.SimJob(run_dir / "final.stl", fin_case, preset))
+        ini = results.get(ini_case) or _finished(verify.SimJob(run_dir / "initial.stl", ini_case, preset, flow.speed,
+                                                               flow.rho))
+        fin = results.get(fin_case) or _finished(verify.SimJob(run_dir / "final.stl", fin_case, preset, flow.speed,
+                                                               flow.rho))
         if ini is None or fin is None:
             continue
         summary = json.loads((run_dir / "summary.json").read_text())

@@ -1,8 +1,9 @@
 """Typed experiment configs: YAML files read into dataclasses that reject unknown keys and wrong types.
 
 A config file has one section per workflow (``cars``, ``import``, ``sdf``...); a section that is absent keeps
-its defaults. Every error names the file and the dotted key, e.g.
-``configs/x.yaml: cars.n: expected int, got str 'ten'``.
+its defaults, which are the dataclasses' own (``configs/default.yaml`` spells them out; a test keeps the two equal).
+Every error names the file and the dotted key, e.g. ``configs/x.yaml: cars.n: expected int, got str 'ten'``.
+Which command reads which section: ``aero-opt COMMAND --help`` says it at ``--config``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from typing import Any, TypeVar
 import yaml
 
 from aero_opt.app.optimize import OptimizeConfig
+from aero_opt.cfd.case import PRESETS
 from aero_opt.core.errors import AeroOptError
+from aero_opt.core.physics import Flow
 from aero_opt.geometry.mesh_import import ImportOptions
 from aero_opt.geometry.sdf import SampleSpec
-from aero_opt.meshsdf.config import TrainSDFConfig
+from aero_opt.geometry.shapes import STYLES
+from aero_opt.meshsdf.config import FinetuneConfig, FitConfig, TopologyConfig, TrainSDFConfig
 from aero_opt.meshsdf.decoder import DecoderConfig
 from surrogate.config import TrainSurrogateConfig
 from surrogate.splinecnn import SurrogateConfig
@@ -36,12 +40,25 @@ class CarsConfig:
     """Number of cars."""
     seed: int = 0
     """Random seed: the same seed gives the same cars, byte for byte."""
-    style: str = "all"
+    style: str = field(default="all", metadata={"choices": (*STYLES, "all")})
     """fastback, notchback, estate, or all (cycled in that order)."""
     wing_fraction: float = 0.25
     """Fraction of fastbacks and notchbacks that get a rear wing on struts (genus 1)."""
     edge: float = 0.045
     """Target triangle edge length of the surface mesh (m)."""
+
+
+@dataclass(frozen=True)
+class CFDConfig:
+    """OpenFOAM runs of ``aero-opt cfd run`` / ``cfd batch``, and how many run at once there and in ``compare
+    --verify`` and ``demo`` (YAML section ``cfd``)."""
+
+    preset: str = field(default="coarse", metadata={"choices": tuple(PRESETS)})
+    """Mesh and iteration preset of ``cfd run`` and ``cfd batch`` (``optimize.verify_preset`` is the verification's)."""
+    procs: int = 1
+    """MPI ranks of one ``cfd run`` case."""
+    workers: int = 2
+    """Cases run side by side, one core each."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +78,19 @@ class Config:
     surrogate: SurrogateConfig = field(default_factory=SurrogateConfig)
     """SplineCNN size."""
     train_surrogate: TrainSurrogateConfig = field(default_factory=TrainSurrogateConfig)
-    optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
     """Surrogate training."""
+    optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
+    """Drag optimization (``optimize``, ``compare``, ``demo``)."""
+    flow: Flow = field(default_factory=Flow)
+    """The free stream of every drag number (CFD, prediction, optimization)."""
+    cfd: CFDConfig = field(default_factory=CFDConfig)
+    """OpenFOAM runs."""
+    fit: FitConfig = field(default_factory=FitConfig)
+    """Latent fitting of ``aero-opt fit``."""
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    """``aero-opt finetune-sdf``."""
+    topology: TopologyConfig = field(default_factory=TopologyConfig)
+    """``aero-opt demo-topology``."""
 
 
 _YAML_NAMES = {"mesh_import": "import"}
@@ -125,6 +153,9 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
             kwargs[f.name] = from_dict(tp, value if value is not None else {}, sub)
         else:
             kwargs[f.name] = _check_type(value, tp, sub)
+            choices = f.metadata.get("choices")
+            if choices is not None and kwargs[f.name] not in choices:
+                raise AeroOptError(f"{sub}: {value!r} is not one of {', '.join(map(str, choices))}")
     return cls(**kwargs)
 
 

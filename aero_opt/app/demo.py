@@ -41,15 +41,16 @@ room to improve inside the surrogate's data (the lowest-drag test car has none).
 committed results stay the same when the dataset grows."""
 
 
-def run_demo(out: Path, config: Path | None = None, data_dir: Path | None = None, workers: int = 2,
+def run_demo(out: Path, config: Path | None = None, data_dir: Path | None = None, workers: int | None = None,
              verify: bool = True, docs: Path | None = None) -> dict[str, Any]:
     """Run the demo comparison; writes ``out/`` as ``compare`` does plus ``out/summary.json``.
 
     Args:
         out: work and output folder (resumable).
-        config: optional YAML config (its ``optimize`` section; the demo fixes ``iters`` to :data:`DEMO_ITERS`).
+        config: optional YAML config (its ``optimize``, ``flow`` and ``cfd`` sections; the demo fixes ``iters`` to
+            :data:`DEMO_ITERS`).
         data_dir: folder with ``dataset/`` and ``models/`` (default: the repository's ``data/``).
-        workers: OpenFOAM cases side by side.
+        workers: OpenFOAM cases side by side (None: ``cfd.workers`` of the config).
         verify: simulate the start and final shapes with OpenFOAM.
         docs: when given, :func:`publish_demo` copies the results there (the repository keeps them in
             ``docs/results/demo``).
@@ -62,12 +63,14 @@ def run_demo(out: Path, config: Path | None = None, data_dir: Path | None = None
     car = DEMO_CAR
     if car not in split_names(data_dir / "dataset", "test"):
         raise AeroOptError(f"{data_dir / 'dataset' / 'split.json'}: the demo car {car} is not in the test split")
-    cfg = replace(load_config(config).optimize, iters=DEMO_ITERS)
+    settings = load_config(config)
+    cfg = replace(settings.optimize, iters=DEMO_ITERS)
     previous = Path(out) / "summary.json"  # a resumed demo adds its time to the earlier runs'
     t0 = time.perf_counter() - (json.loads(previous.read_text()).get("seconds", 0.0) if previous.is_file() else 0.0)
     surrogate_dir, decoder_dir = data_dir / "models" / "surrogate", data_dir / "models" / "car_decoder"
     table = run_compare([car], ["all"], out, cfg, surrogate_dir, decoder_dir, data_dir / "dataset",
-                        do_verify=verify, workers=workers)
+                        do_verify=verify, workers=settings.cfd.workers if workers is None else workers,
+                        flow=settings.flow)
     summary = {"car": car, "iterations": cfg.iters, "verify_preset": cfg.verify_preset if verify else None,
                "models_sha256": recorded_models(Path(out)), "table": table,
                "seconds": round(time.perf_counter() - t0, 1), "results": str(Path(out) / "results.md")}

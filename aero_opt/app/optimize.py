@@ -32,7 +32,7 @@ from aero_opt.cfd.verify import simulate
 from aero_opt.core.atomic import write_csv_atomic, write_json_atomic
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.frame import CAR_BOUNDS, CAR_OFFSET, CAR_SCALE
-from aero_opt.core.physics import RHO_AIR, U_INF, dynamic_pressure, frontal_area, surface_force
+from aero_opt.core.physics import Flow, frontal_area, surface_force
 from aero_opt.geometry.dataset import DATASET_RESOLUTION, load_car, split_cd
 from aero_opt.geometry.isosurface import extract
 from aero_opt.geometry.mesh_import import export_mesh, load_mesh
@@ -194,10 +194,10 @@ class Evaluation:
 
 
 def _evaluate(param: Parameterization, models: Models, room: RoomConstraint, cfg: OptimizeConfig,
-              drag0: float | None, rho: float, speed: float) -> Evaluation:
+              drag0: float | None, flow: Flow) -> Evaluation:
     verts, faces = param.mesh()
     coeffs, emb = models.surrogate.coefficients_and_embedding(verts, faces, bf16=resolve_bf16(cfg.bf16))
-    q = dynamic_pressure(rho, speed)
+    q = flow.q
     shear = coeffs[:, 1:4] * q if coeffs.shape[1] == 4 else None
     drag = surface_force(verts, faces, coeffs[:, 0] * q, shear)[0]
     pen = param.room_penalty(room, verts, faces)
@@ -210,12 +210,12 @@ def _evaluate(param: Parameterization, models: Models, room: RoomConstraint, cfg
                       faces.detach(), coeffs.detach(), models.surrogate.domain_score(emb))
 
 
-def _save_mesh(ev: Evaluation, stem: Path, rho: float, speed: float) -> None:
+def _save_mesh(ev: Evaluation, stem: Path, flow: Flow) -> None:
     from surrogate.evaluate import write_vtp
 
     v, f = ev.verts.double().numpy(), ev.faces.numpy()
     export_mesh(trimesh.Trimesh(v, f, process=False), stem.with_suffix(".stl"))
-    q = dynamic_pressure(rho, speed)
+    q = flow.q
     data = {"p": ev.coeffs[:, 0].double().numpy() * q}
     if ev.coeffs.shape[1] == 4:
         data["wallShearStress"] = ev.coeffs[:, 1:4].double().numpy() * q
@@ -223,7 +223,7 @@ def _save_mesh(ev: Evaluation, stem: Path, rho: float, speed: float) -> None:
 
 
 def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg: OptimizeConfig, out_dir: Path,
-             lr: float | None = None, rho: float = RHO_AIR, speed: float = U_INF, cd_floor: float | None = None,
+             lr: float | None = None, flow: Flow = Flow(), cd_floor: float | None = None,
              progress: bool = True) -> dict[str, Any]:
     """Run the optimization and write its outputs.
 
@@ -244,17 +244,17 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
     opt = torch.optim.Adam(param.parameters(), lr=step)
     rows: list[dict[str, float]] = []
     t0 = time.perf_counter()
-    ev0 = _evaluate(param, models, room, cfg, None, rho, speed)
+    ev0 = _evaluate(param, models, room, cfg, None, flow)
     drag0, a0 = ev0.drag, frontal_area(ev0.verts.double().numpy(), ev0.faces.numpy())
-    _save_mesh(ev0, out_dir / "initial", rho, speed)
+    _save_mesh(ev0, out_dir / "initial", flow)
     best, best_iter = (ev0, 0) if ev0.room <= cfg.feasible_tol else (None, -1)
     ev, last, stopped = ev0, (ev0, 0), None
     bar = tqdm(range(cfg.iters + 1), desc=f"optimize {param.name}", unit="it", disable=not progress)
     for it in bar:
         if it > 0:
-            ev = _evaluate(param, models, room, cfg, drag0, rho, speed)
+            ev = _evaluate(param, models, room, cfg, drag0, flow)
         a_ref = frontal_area(ev.verts.double().numpy(), ev.faces.numpy())
-        cd = ev.drag / (dynamic_pressure(rho, speed) * a_ref)
+        cd = ev.drag / (flow.q * a_ref)
         rows.append({"iteration": it, "drag_N": ev.drag, "Cd": cd, "A_ref": a_ref, "room_penalty_m2": ev.room,
                      "regularization": ev.reg, "objective": float(ev.objective.detach()),
                      "domain_score": ev.domain_score, "seconds": time.perf_counter() - t0})
@@ -278,18 +278,18 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
         best, best_iter = last
         log.warning("no feasible shape was found; the final shape is iterate %d (room penalty %.2e m2)",
                     best_iter, best.room)
-    _save_mesh(best, out_dir / "final", rho, speed)
+    _save_mesh(best, out_dir / "final", flow)
     write_csv_atomic(out_dir / "history.csv", rows)
     a_best = rows[best_iter]["A_ref"]
     summary = {
         "param": param.name, "iterations": cfg.iters, "lr": step, "best_iteration": best_iter,
         "feasible": best.room <= cfg.feasible_tol,
-        "initial": {"drag_N": drag0, "Cd": drag0 / (dynamic_pressure(rho, speed) * a0), "A_ref": a0,
+        "initial": {"drag_N": drag0, "Cd": drag0 / (flow.q * a0), "A_ref": a0,
                     "room_penalty_m2": ev0.room, "domain_score": ev0.domain_score},
-        "final": {"drag_N": best.drag, "Cd": best.drag / (dynamic_pressure(rho, speed) * a_best), "A_ref": a_best,
+        "final": {"drag_N": best.drag, "Cd": best.drag / (flow.q * a_best), "A_ref": a_best,
                   "room_penalty_m2": best.room, "domain_score": best.domain_score},
         "drag_change": best.drag / drag0 - 1.0, "cd_floor": cd_floor, "stopped_at": stopped,
-        "seconds": time.perf_counter() - t0, "speed": speed, "rho": rho, "config": asdict(cfg),
+        "seconds": time.perf_counter() - t0, "speed": flow.speed, "rho": flow.rho, "config": asdict(cfg),
     }
     _plots(rows, ev0, best, best_iter, out_dir)
     return summary
@@ -338,10 +338,11 @@ def data_cd_floor(cfg: OptimizeConfig, data_dir: Path, surrogate: Surrogate | No
 
 def run_start(param: str, start: StartShape, models: Models, cfg: OptimizeConfig, out_dir: Path,
               lr: float | None = None, do_verify: bool = False, initial_case: Path | None = None,
-              cd_floor: float | None = None, progress: bool = True) -> dict[str, Any]:
+              cd_floor: float | None = None, flow: Flow = Flow(), progress: bool = True) -> dict[str, Any]:
     """Optimize one start shape with one parameterization (and optionally verify with OpenFOAM).
 
     Args:
+        flow: the free stream of the drag (surrogate and OpenFOAM).
         cd_floor: stop below this predicted Cd (:func:`data_cd_floor`).
         initial_case: where the CFD case of the initial shape lives (shared by the runs of one car);
             default ``out_dir/cfd_initial``.
@@ -354,12 +355,13 @@ def run_start(param: str, start: StartShape, models: Models, cfg: OptimizeConfig
         raise AeroOptError("--iters must be >= 0 and --lr a positive number")
     room = RoomConstraint(start.verts, start.faces)
     p = build(start, models, cfg)
-    summary = optimize(p, models, room, cfg, out_dir, lr=lr, cd_floor=cd_floor, progress=progress)
+    summary = optimize(p, models, room, cfg, out_dir, lr=lr, flow=flow, cd_floor=cd_floor, progress=progress)
     summary.update({"car": start.name, "latent_source": start.source, "room_points": len(room.points)})
     if do_verify:
         out_dir = Path(out_dir)
-        ini = simulate(out_dir / "initial.stl", initial_case or out_dir / "cfd_initial", cfg.verify_preset)
-        fin = simulate(out_dir / "final.stl", out_dir / "cfd_final", cfg.verify_preset)
+        ini = simulate(out_dir / "initial.stl", initial_case or out_dir / "cfd_initial", cfg.verify_preset,
+                       flow.speed, flow.rho)
+        fin = simulate(out_dir / "final.stl", out_dir / "cfd_final", cfg.verify_preset, flow.speed, flow.rho)
         summary["cfd"] = {"preset": cfg.verify_preset, "initial": ini, "final": fin,
                           "drag_change": fin["drag_N"] / ini["drag_N"] - 1.0}
     write_json_atomic(Path(out_dir) / "summary.json", summary)
@@ -367,9 +369,10 @@ def run_start(param: str, start: StartShape, models: Models, cfg: OptimizeConfig
 
 
 def run_optimize(param: str, car: str, out_dir: Path, cfg: OptimizeConfig, surrogate_dir: Path, decoder_dir: Path,
-                 data_dir: Path, lr: float | None = None, do_verify: bool = False,
+                 data_dir: Path, lr: float | None = None, do_verify: bool = False, flow: Flow = Flow(),
                  progress: bool = True) -> dict[str, Any]:
-    """``aero-opt optimize``: load the models, build the start shape of ``car`` (dataset ID or mesh path), run.
+    """``aero-opt optimize``: load the models, build the start shape of ``car`` (dataset ID or mesh path), run
+    (:func:`run_start`).
 
     Returns:
         The summary (also ``out_dir/summary.json``).
@@ -380,4 +383,4 @@ def run_optimize(param: str, car: str, out_dir: Path, cfg: OptimizeConfig, surro
     models = Models.load(surrogate_dir, decoder_dir)
     start = start_shape(car, models, cfg.resolution, data_dir)
     return run_start(param, start, models, cfg, out_dir, lr, do_verify,
-                     cd_floor=data_cd_floor(cfg, data_dir, models.surrogate), progress=progress)
+                     cd_floor=data_cd_floor(cfg, data_dir, models.surrogate), flow=flow, progress=progress)

@@ -22,12 +22,12 @@ from tqdm import tqdm
 from aero_opt.cfd.env import log_tail
 from aero_opt.core.atomic import write_json_atomic
 from aero_opt.core.errors import AeroOptError
-from aero_opt.core.physics import U_INF
+from aero_opt.core.physics import RHO_AIR, U_INF
 
 log = logging.getLogger(__name__)
 
 Runner = Callable[..., dict[str, Any]]
-"""``runner(mesh_path, case_dir, preset_name=..., speed=..., procs=1) -> summary`` (raises on failure)."""
+"""``runner(mesh_path, case_dir, preset_name=..., speed=..., rho=..., procs=1) -> summary`` (raises on failure)."""
 
 
 def case_status(case: Path) -> str:
@@ -39,10 +39,10 @@ def case_status(case: Path) -> str:
     return "partial" if case.exists() else "new"
 
 
-def _one(runner: Runner, mesh: Path, case: Path, preset: str, speed: float) -> tuple[str, dict[str, Any]]:
+def _one(runner: Runner, mesh: Path, case: Path, preset: str, speed: float, rho: float) -> tuple[str, dict[str, Any]]:
     """Run one case in a worker; never raises: a failure is written to ``failed.json`` and returned."""
     try:
-        return "done", runner(mesh, case, preset_name=preset, speed=speed, procs=1)
+        return "done", runner(mesh, case, preset_name=preset, speed=speed, rho=rho, procs=1)
     except Exception as exc:  # any failure of one case must not stop the batch
         logs = sorted(case.glob("log.*"), key=lambda p: p.stat().st_mtime) if case.exists() else []
         info = {"mesh": str(mesh), "reason": str(exc) if isinstance(exc, AeroOptError) else
@@ -54,7 +54,8 @@ def _one(runner: Runner, mesh: Path, case: Path, preset: str, speed: float) -> t
         return "failed", info
 
 
-def run_batch(mesh_dir: Path, out_dir: Path, preset: str = "coarse", speed: float = U_INF, workers: int = 2,
+def run_batch(mesh_dir: Path, out_dir: Path, preset: str = "coarse", speed: float = U_INF, rho: float = RHO_AIR,
+              workers: int = 2,
               runner: Runner | None = None, retry_failed: bool = False, pattern: str = "*.stl",
               progress: bool = True) -> dict[str, Any]:
     """Run a case for every mesh in ``mesh_dir`` into ``out_dir/<stem>``; resumable.
@@ -63,7 +64,7 @@ def run_batch(mesh_dir: Path, out_dir: Path, preset: str = "coarse", speed: floa
         mesh_dir: folder of watertight meshes in the car frame.
         out_dir: batch folder.
         preset: CFD preset name.
-        speed: free-stream speed (m/s).
+        speed: free-stream speed (m/s); rho: air density (kg/m³).
         workers: cases run side by side (each on one core).
         runner: the case runner (default :func:`aero_opt.cfd.case.run_case`; tests pass a fake).
         retry_failed: redo cases that failed before.
@@ -98,12 +99,12 @@ def run_batch(mesh_dir: Path, out_dir: Path, preset: str = "coarse", speed: floa
     bar = tqdm(total=len(todo), desc=f"cfd {preset}", unit="case", disable=not progress)
     if workers <= 1:
         for mesh, case in todo:
-            status, _ = _one(runner, mesh, case, preset, speed)
+            status, _ = _one(runner, mesh, case, preset, speed, rho)
             bar.update(1)
             bar.set_postfix_str(f"{mesh.stem}: {status}")
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_one, runner, mesh, case, preset, speed): mesh for mesh, case in todo}
+            futures = {pool.submit(_one, runner, mesh, case, preset, speed, rho): mesh for mesh, case in todo}
             for fut in as_completed(futures):
                 status, _ = fut.result()
                 bar.update(1)

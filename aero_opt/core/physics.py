@@ -10,6 +10,7 @@ vertex values. Everything in torch is differentiable with respect to the vertice
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -26,6 +27,21 @@ U_INF = 15.0
 def dynamic_pressure(rho: float = RHO_AIR, speed: float = U_INF) -> float:
     """q = ½ ρ U² in Pa for a density in kg/m³ and a speed in m/s."""
     return 0.5 * rho * speed**2
+
+
+@dataclass(frozen=True)
+class Flow:
+    """The free stream every drag number refers to (YAML section ``flow``)."""
+
+    speed: float = U_INF
+    """Free-stream speed (m/s)."""
+    rho: float = RHO_AIR
+    """Air density (kg/m³): turns OpenFOAM's kinematic pressure into Pa and Cd into N."""
+
+    @property
+    def q(self) -> float:
+        """Dynamic pressure ½ρU² (Pa)."""
+        return dynamic_pressure(self.rho, self.speed)
 
 
 def face_corners(verts: Tensorish, faces: Tensorish) -> tuple[Tensorish, Tensorish, Tensorish]:

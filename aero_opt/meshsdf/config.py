@@ -4,7 +4,7 @@ through the iso-surface (``finetune``) and the topology demonstration (``topolog
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aero_opt.meshsdf.decoder import DecoderConfig
 
@@ -41,6 +41,23 @@ class TrainSDFConfig:
     """Learning rate of the latent fit."""
     eval_resolution: int = 64
     """Grid points per axis for the reconstruction report."""
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Fitting a trained decoder's latent code to a mesh, ``aero-opt fit`` (YAML section ``fit``)."""
+
+    samples: int = 100_000
+    """SDF samples drawn around the mesh."""
+    steps: int | None = None
+    """Adam steps; None: the decoder's own ``train_sdf.fit_steps`` (recorded in its checkpoint)."""
+    lr: float | None = None
+    """Learning rate; None: the decoder's own ``train_sdf.fit_lr``."""
+
+    def applied_to(self, tcfg: TrainSDFConfig) -> TrainSDFConfig:
+        """The decoder's training settings with this fit's steps and learning rate where they are set."""
+        return replace(tcfg, fit_steps=tcfg.fit_steps if self.steps is None else self.steps,
+                       fit_lr=tcfg.fit_lr if self.lr is None else self.lr)
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,17 @@ from aero_opt.core.frame import CAR_FRAME, CAR_SCALE, Similarity, unit_sphere_tr
 from aero_opt.geometry.isosurface import extract
 from aero_opt.geometry.mesh_import import export_mesh, load_mesh
 from aero_opt.geometry.sdf import CHAMFER_POINTS, SampleSpec, chamfer_l2, sample_sdf, surface_points
-from aero_opt.meshsdf.config import TrainSDFConfig
+from aero_opt.meshsdf.config import FitConfig, TrainSDFConfig
 from aero_opt.meshsdf.decoder import SDFDecoder, grid_bounds, load_model
 from aero_opt.meshsdf.samples import ShapeSamples
 
 
 def fit_mesh(mesh_path: Path, run_dir: Path, out_dir: Path, normalization: str = "car",
-             n_samples: int = 100_000) -> dict[str, Any]:
+             settings: FitConfig = FitConfig()) -> dict[str, Any]:
     """Fit a latent code to a mesh (decoder frozen), extract the mesh, and report Chamfer-L2.
+
+    ``settings``: sample count, and steps and learning rate where they differ from the decoder's own training
+    settings (recorded in its checkpoint).
 
     Writes ``out_dir/latent.pt`` (the code, (D,)), ``out_dir/fit.stl`` (in the mesh's frame: metres for cars)
     and ``out_dir/summary.json``.
@@ -36,13 +39,13 @@ def fit_mesh(mesh_path: Path, run_dir: Path, out_dir: Path, normalization: str =
     if not mesh.is_watertight:
         raise AeroOptError(f"{mesh_path}: mesh is not watertight; run `aero-opt import` on it first")
     dec, latents, ck = load_model(run_dir)
-    tcfg = replace(TrainSDFConfig(), **{k: v for k, v in ck["train_config"].items()})
+    tcfg = settings.applied_to(replace(TrainSDFConfig(), **ck["train_config"]))
     car = normalization == "car"
     if car != ck["car_frame"]:
         raise AeroOptError(f"{run_dir}: the decoder was trained in the {'car' if ck['car_frame'] else 'unit-sphere'}"
                            f" frame; pass --normalization {'car' if ck['car_frame'] else 'unit_sphere'}")
     transform = CAR_FRAME if car else unit_sphere_transform(mesh.vertices)
-    z, surf = latent_for_mesh(mesh, dec, latents, tcfg, transform, Path(mesh_path).stem, n_samples)
+    z, surf = latent_for_mesh(mesh, dec, latents, tcfg, transform, Path(mesh_path).stem, settings.samples)
     v, f, _ = extract(dec, z, tcfg.eval_resolution, bounds=grid_bounds(car))
     v_np = v.detach().numpy()
     ch = chamfer_l2(surface_points(v_np, f.numpy(), CHAMFER_POINTS, np.random.default_rng(1)), surf)

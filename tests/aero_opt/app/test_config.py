@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from pathlib import Path
 
 import pytest
+import yaml
 
 from aero_opt.app.config import Config, load_config
 from aero_opt.core.errors import AeroOptError
@@ -17,8 +20,38 @@ def test_shipped_configs_load() -> None:
         assert isinstance(load_config(path), Config)
 
 
-def test_default_yaml_matches_dataclass_defaults() -> None:
-    assert load_config(REPO / "configs" / "default.yaml") == Config()
+def _keys(cls: type, prefix: str = "") -> set[str]:
+    """Dotted YAML keys of a config dataclass, nested sections included."""
+    out = set()
+    for f in dataclasses.fields(cls):
+        key = prefix + {"mesh_import": "import"}.get(f.name, f.name)
+        tp = typing.get_type_hints(cls)[f.name]
+        out |= _keys(tp, key + ".") if dataclasses.is_dataclass(tp) else {key}
+    return out
+
+
+def _yaml_keys(data: dict, prefix: str = "") -> set[str]:
+    out = set()
+    for k, v in data.items():
+        out |= _yaml_keys(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k}
+    return out
+
+
+def test_default_yaml_spells_out_every_default() -> None:
+    path = REPO / "configs" / "default.yaml"
+    assert load_config(path) == Config()
+    assert _yaml_keys(yaml.safe_load(path.read_text())) == _keys(Config)
+
+
+@pytest.mark.parametrize("text,match", [
+    ("cfd:\n  preset: huge\n", "cfd.preset: 'huge' is not one of tiny, coarse, medium, fine"),
+    ("cars:\n  style: coupe\n", "cars.style: 'coupe' is not one of fastback, notchback, estate, all"),
+])
+def test_choices_are_checked(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(AeroOptError, match=match):
+        load_config(path)
 
 
 @pytest.mark.parametrize("text,match", [

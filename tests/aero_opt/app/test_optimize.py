@@ -26,6 +26,7 @@ from aero_opt.app.optimize import (
 from aero_opt.cfd.verify import SimJob, cfd_shift
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.frame import CAR_BOUNDS, CAR_OFFSET, CAR_SCALE
+from aero_opt.core.physics import Flow
 from aero_opt.geometry.isosurface import extract
 from aero_opt.meshsdf.config import TrainSDFConfig
 from constraints.regions import RoomConstraint
@@ -66,7 +67,7 @@ CFG = OptimizeConfig(iters=2, resolution=40, fast=False, bf16=False)  # float32:
 def test_same_start_and_a_small_step_lowers_the_objective(name: str, models: Models, start: StartShape) -> None:
     room = RoomConstraint(start.verts, start.faces)
     p = parameterization_class(name).build(start, models, CFG)
-    ev0 = _evaluate(p, models, room, CFG, None, 1.18, 15.0)
+    ev0 = _evaluate(p, models, room, CFG, None, Flow())
     assert np.allclose(ev0.verts.numpy(), start.verts, atol=1e-5)  # every parameterization starts from it
     assert ev0.room == 0.0
     ev0.objective.backward()
@@ -78,7 +79,7 @@ def test_same_start_and_a_small_step_lowers_the_objective(name: str, models: Mod
     with torch.no_grad():
         for q, g in zip(params, grads):
             q -= eps * g
-    ev1 = _evaluate(p, models, room, CFG, ev0.drag, 1.18, 15.0)
+    ev1 = _evaluate(p, models, room, CFG, ev0.drag, Flow())
     assert ev1.objective.item() < ev0.objective.item()
 
 
