@@ -331,7 +331,7 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
         "note": "Cd compares the integrals of predicted and CFD surface fields on the same mesh with the project's "
                 "force function (cd_pressure: pressure only; cd_total: pressure + wall shear); by_label_runs: the "
                 "same metrics over the cars whose labels are one CFD run and over those averaged over k runs "
-                "(scripts/average_labels.py; averaged: all cars with k >= 2), "
+                "(scripts/pipeline/average_labels.py; averaged: all cars with k >= 2), "
                 "by_style: per body style (cd_total.error_std: the std of predicted - "
                 "CFD Cd); mirror: the Cd metrics of the surrogate on each car's mirror image in "
                 "y = 0 (whose true drag is the car's; for the symmetric dataset cars the same body tessellated the "

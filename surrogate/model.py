@@ -81,7 +81,7 @@ class Surrogate:
             path = path / "model.pt"
         if not path.is_file():
             raise AeroOptError(f"{path}: no surrogate model (train one with `aero-opt train-surrogate`; the "
-                               "shipped one is made by `python scripts/train_surrogate_model.py`)")
+                               "shipped one is made by `python scripts/pipeline/train_surrogate_model.py`)")
         return path
 
     @classmethod

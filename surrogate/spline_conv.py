@@ -16,7 +16,7 @@ the dense matmuls run in bfloat16 while the sparse products stay in float32. Whe
 and newer) the shipped model ran as fast as in float32 (``benchmarks/surrogate_native_bf16_cpu.json``); on an
 AVX2-only CPU bfloat16 is ~10x *slower* for the model, ~18x for one matmul (:func:`native_bf16`), so the configs'
 ``bf16: null`` lets :func:`resolve_bf16` decide. The compiled
-``torch_spline_conv`` CPU kernel instead weights every edge separately; ``scripts/bench_surrogate.py`` measures
+``torch_spline_conv`` CPU kernel instead weights every edge separately; ``scripts/bench/bench_surrogate.py`` measures
 both side by side.
 
 These products allocate (V·K, C) arrays of tens of MB per layer; glibc returns such blocks to the OS after each

@@ -159,8 +159,8 @@ def write_case(mesh: trimesh.Trimesh, case: Path, preset: Preset, speed: float =
         half: force a half (True) or full (False) model; None decides from the body's symmetry.
         grid_shift: move the background grid upstream by this fraction of its cell (0..1). Every refinement level
             is a halving of that grid, so this changes how the cells meet the body without changing the body: a
-            probe of the mesh's share in the result (``scripts/average_labels.py``). Shifts ½ apart give the same
-            cells at every refinement level ≥ 1 (they differ only in the background cells).
+            probe of the mesh's share in the result (``scripts/pipeline/average_labels.py``). Shifts ½ apart give the
+            same cells at every refinement level ≥ 1 (they differ only in the background cells).
         grid_scale: multiply the background cell (and so every refined cell) by this factor (0.8..1.25). Unlike
             ``grid_shift`` it moves how the cells meet the body along y and z too (the ground and the symmetry
             plane pin the grid there), at the price of a slightly different resolution.

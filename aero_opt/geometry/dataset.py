@@ -144,7 +144,8 @@ def split_names(data_dir: Path, split: str) -> list[str]:
     """Names of the cars of one split of a dataset folder, as listed in its ``split.json``.
 
     Args:
-        data_dir: a dataset folder (``car_XXXX.npz`` files and ``split.json``, as ``scripts/make_dataset.py`` writes).
+        data_dir: a dataset folder (``car_XXXX.npz`` files and ``split.json``, as
+            ``scripts/pipeline/make_dataset.py`` writes).
         split: ``train``, ``val``, ``test`` or ``all`` (every ``.npz`` of the folder, sorted; no split.json needed).
 
     Returns:
@@ -161,7 +162,7 @@ def split_names(data_dir: Path, split: str) -> list[str]:
         return names
     split_path = data_dir / "split.json"
     if not split_path.is_file():
-        raise AeroOptError(f"{data_dir}: no split.json (a dataset made by scripts/make_dataset.py); "
+        raise AeroOptError(f"{data_dir}: no split.json (a dataset made by scripts/pipeline/make_dataset.py); "
                            "use the split 'all' for every car of the folder")
     try:
         names = json.loads(split_path.read_text()).get(split)

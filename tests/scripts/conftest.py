@@ -15,10 +15,12 @@ SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 @pytest.fixture(scope="session")
 def load_script() -> Callable[[str], ModuleType]:
-    """A function taking a script's file name (e.g. ``"average_labels.py"``) and returning it imported as a module."""
+    """A function taking a script's file name (e.g. ``"average_labels.py"``, found in any of ``scripts/``'s
+    folders) and returning it imported as a module."""
 
     def load(name: str) -> ModuleType:
-        spec = importlib.util.spec_from_file_location(f"{Path(name).stem}_script", SCRIPTS / name)
+        (path,) = SCRIPTS.glob(f"*/{name}")
+        spec = importlib.util.spec_from_file_location(f"{Path(name).stem}_script", path)
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         return mod

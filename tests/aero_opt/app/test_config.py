@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def test_shipped_configs_load() -> None:
-    for path in sorted((REPO / "configs").rglob("*.yaml")):  # the probes under configs/probes too
+    for path in sorted((REPO / "configs").rglob("*.yaml")):  # the run configs under configs/runs too
         assert isinstance(load_config(path), Config)
 
 
