@@ -43,7 +43,7 @@ class Surrogate:
 
     def coefficients(self, verts: torch.Tensor, faces: torch.Tensor, bf16: bool = False) -> torch.Tensor:
         """Per-vertex (V, 4) [Cp, Cτ] (or (V, 1)) float32 for vertices (V, 3) in metres; differentiable in
-        ``verts``. ``bf16``: dense matmuls in bfloat16 (about 2x faster, ~0.5% noise)."""
+        ``verts``. ``bf16``: dense matmuls in bfloat16 (faster where the CPU runs bfloat16 natively, ~0.5% noise)."""
         return self.coefficients_and_embedding(verts, faces, bf16)[0]
 
     def coefficients_and_embedding(self, verts: torch.Tensor, faces: torch.Tensor, bf16: bool = False

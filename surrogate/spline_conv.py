@@ -13,16 +13,16 @@ S[i·K + k_s, j] = w_s / deg(i). It depends only on the graph, so it is built on
 transposed products (S is stored in both orientations) plus, only when the pseudo-coordinates require a gradient
 (shape optimization), a sampled dense-dense product for dL/dS. Under ``torch.autocast('cpu', torch.bfloat16)``
 the dense matmuls run in bfloat16 while the sparse products stay in float32. Where oneDNN runs bfloat16 (AVX-512
-and newer) the shipped model ran as fast as in float32 (``benchmarks/surrogate_native_bf16_cpu.json``); on an
-AVX2-only CPU bfloat16 is ~10x *slower* for the model, ~18x for one matmul (:func:`native_bf16`), so the configs'
-``bf16: null`` lets :func:`resolve_bf16` decide. The compiled
+and newer) it pays (``benchmarks/surrogate_native_bf16_cpu.json``); on an AVX2-only CPU bfloat16 is many times
+*slower* (``benchmarks/surrogate_avx2_epyc.json``, :func:`native_bf16`), so the configs' ``bf16: null`` lets
+:func:`resolve_bf16` decide. The compiled
 ``torch_spline_conv`` CPU kernel instead weights every edge separately; ``scripts/bench/bench_surrogate.py`` measures
 both side by side.
 
 These products allocate (V·K, C) arrays of tens of MB per layer; glibc returns such blocks to the OS after each
-use and page-faults them back in, which costs more than the arithmetic (measured: zeroing a 40 MB tensor 48 ms
-vs 2 ms). :func:`aero_opt.core.memory.keep_freed_memory` raises glibc's mmap threshold so freed blocks are reused;
-it runs when the ``aero_opt`` package is imported (glibc only; elsewhere it does nothing).
+use and page-faults them back in, which costs more than the arithmetic (``docs/architecture.md``).
+:func:`aero_opt.core.memory.keep_freed_memory` raises glibc's mmap threshold so freed blocks are reused; it runs
+when this module or the ``aero_opt`` package is imported (glibc only; elsewhere it does nothing).
 """
 
 from __future__ import annotations

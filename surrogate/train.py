@@ -63,10 +63,9 @@ class WeightEMA:
 
 def _loss(model: PressureSplineCNN, s: Sample, max_value: float, tcfg: TrainSurrogateConfig,
           cache: dict[str, MeshGraph]) -> tuple[torch.Tensor, float]:
-    """Loss on one car and its absolute Cd error. The car's graph (~2.4 MB for 12k vertices) is built once and
-    kept in ``cache``; its spline basis (~10 MB) is rebuilt at every step (~40 ms). Keeping the bases too (every
-    run up to 13) held ~21 GB for the 721 cars at 48 channels and made epochs slower, not faster (run 13: ~1,000–
-    1,600 s per epoch with them, ~765 s without; docs/surrogate_training.md)."""
+    """Loss on one car and its absolute Cd error. The car's graph is built once and kept in ``cache``; its spline
+    basis is rebuilt at every step: keeping the bases too costs more memory than it saves time
+    (``docs/surrogate_training.md``, run 13)."""
     with torch.no_grad():
         if s.name not in cache:
             cache[s.name] = model.graph(s.verts, s.faces, max_value)

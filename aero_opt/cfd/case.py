@@ -1,6 +1,6 @@
 """Build and run an external-aerodynamics OpenFOAM case around a watertight car mesh.
 
-Set-up (measured to work on this OpenFOAM build, see ``OPENFOAM_NOTES.md``): a wind-tunnel box from
+Set-up (measured to work on this OpenFOAM build; why each choice: ``docs/cfd.md``): a wind-tunnel box from
 ``blockMesh`` (3 body lengths upstream, 6 downstream, side at W/2 + 5.2 H, top at 7.2 H, base cell L/5);
 ``snappyHexMesh`` with surface, feature and wake-box refinement; a moving ground at the free-stream speed;
 a symmetry plane at y = 0 when the body is mirror-symmetric (half model, forces doubled), full model otherwise;
@@ -97,7 +97,7 @@ class CaseGeometry:
 
 
 def check_body(mesh: trimesh.Trimesh, name: str) -> None:
-    """Refuse meshes OpenFOAM would mesh wrongly without an error (see OPENFOAM_NOTES.md)."""
+    """Refuse meshes OpenFOAM would mesh wrongly without an error (``docs/cfd.md``: silent failures)."""
     if len(mesh.faces) == 0:
         raise AeroOptError(f"{name}: mesh has no faces")
     if not np.isfinite(mesh.vertices).all():

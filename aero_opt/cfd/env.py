@@ -1,7 +1,7 @@
 """Running OpenFOAM tools (Debian ``openfoam`` v1912) with the environment they need.
 
 The Debian ``etc/bashrc`` is partly broken; the minimum that makes every tool work is set here (see
-``OPENFOAM_NOTES.md``): WM_PROJECT_DIR, WM_PROJECT, WM_PROJECT_VERSION, FOAM_ETC, and the two Open MPI
+``docs/cfd.md``): WM_PROJECT_DIR, WM_PROJECT, WM_PROJECT_VERSION, FOAM_ETC, and the two Open MPI
 variables that allow ``mpirun`` as root.
 """
 

@@ -2,8 +2,8 @@
 
 PyTorch on CPU allocates with glibc's malloc. Blocks above the mmap threshold (at most 32 MB by default) are
 returned to the OS when freed and page-faulted back in on the next allocation, which for the tens-of-MB
-temporaries of the surrogate's layers and of batched decoder queries costs more than the arithmetic (measured:
-zeroing a 40 MB tensor 48 ms vs 2 ms with freed blocks kept). :func:`keep_freed_memory` keeps them.
+temporaries of the surrogate's layers and of batched decoder queries costs more than the arithmetic
+(``docs/architecture.md`` has the measurement). :func:`keep_freed_memory` keeps them.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from __future__ import annotations
 import gzip
 import io
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -346,11 +345,6 @@ def export_mesh(mesh: trimesh.Trimesh, path: str | Path) -> None:
         raise AeroOptError(f"{path}: cannot write extension {path.suffix!r} (stl, obj, ply, off, glb)")
     with atomic_open(path, "wb") as fh:
         mesh.export(file_obj=fh, file_type=ext)
-
-
-def euler_genus(mesh: trimesh.Trimesh) -> int:
-    """Genus of a closed connected mesh from its Euler characteristic (0 for a sphere, 1 for a torus)."""
-    return int(math.floor((2 - int(mesh.euler_number)) / 2))
 
 
 REAL_CARS: dict[str, dict[str, Any]] = {

@@ -401,12 +401,6 @@ def sample_car_params(rng: np.random.Generator, style: str, wing_fraction: float
     raise AeroOptError(f"could not draw a valid {style} car in {max_tries} tries")
 
 
-def with_derived(p: CarParams) -> CarParams:
-    """Return ``p`` with its derived fields (deck length) recomputed."""
-    lay = car_layout(p)
-    return dataclasses.replace(p, deck_length=round(p.length - lay.x_rear_window, 4))
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Ahmed body (Ahmed, Ramm & Faltin 1984, SAE 840300)
 

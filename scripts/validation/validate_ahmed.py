@@ -69,7 +69,7 @@ def main() -> int:
                 "command": "python scripts/validation/validate_ahmed.py " + " ".join(sys.argv[1:]),
                 "speed": args.speed, "reference": "Ahmed, Ramm & Faltin (1984), SAE 840300",
                 "note": "steady RANS k-omega SST with wall functions; the 30-35 deg flow switch is known to be "
-                        "missed (OPENFOAM_NOTES.md)", "runs": sorted(results, key=lambda r: (r["preset"],
+                        "missed (docs/cfd.md)", "runs": sorted(results, key=lambda r: (r["preset"],
                                                                                            r["slant_deg"]))})
     _plot(results, args.out / "ahmed.png")
     return 0
