@@ -47,9 +47,10 @@ class SurrogateConfig:
     prediction on a mesh's mirror image in y = 0 is exactly its prediction on the mesh, mirrored. Models saved
     before it existed load with it off (:data:`LEGACY_DEFAULTS`)."""
     coarse_grid: tuple[int, int] = (0, 0)
-    """Nodes along x and z of a coarse grid over the side view of :data:`aero_opt.core.frame.CAR_BOUNDS` ((0, 0): off;
-    :class:`CoarseGrid`). Unlike ``global_context``, what it adds to a vertex depends on where the vertex is, so
-    the base of the car can read the shape of the roof and rear window ahead of it. Zero at initialization, so it can be added to a trained model."""
+    """Nodes along x and z of a coarse grid over the side view of :data:`aero_opt.core.frame.CAR_BOUNDS`
+    ((0, 0): off; :class:`CoarseGrid`). Unlike ``global_context``, what it adds to a vertex depends on where the
+    vertex is, so the base of the car can read the shape of the roof and rear window ahead of it. Zero at
+    initialization, so it can be added to a trained model."""
     coarse_channels: int = 8
     """Channels per coarse-grid node (the mixing layer has (nodes · channels)² weights)."""
     volume_grid: tuple[int, ...] = ()
