@@ -172,13 +172,30 @@ def _flow(args: argparse.Namespace, cfg: Config) -> Any:
     return _settings(cfg.flow, speed=args.speed, rho=args.rho)
 
 
+def _add_fanout(p: argparse.ArgumentParser, what: str) -> None:
+    """Flags of a command that runs OpenFOAM cases side by side."""
+    p.add_argument("--workers", type=int, default=None,
+                   help=f"{what} side by side on this machine (default: cfd.workers; none: as many as fit)")
+    p.add_argument("--procs-per-case", type=int, default=None,
+                   help="cores (MPI ranks) per case, reserved on a worker (default: cfd.procs)")
+    p.add_argument("--scheduler", default=None,
+                   help="run the cases on this running Dask scheduler, tcp://HOST:PORT (default: cluster.address, "
+                        "or cluster.kind: a local Dask cluster)")
+
+
+def _fanout(args: argparse.Namespace, cfg: Config) -> tuple[Any, Any]:
+    """The ``cfd`` and ``cluster`` sections with a fan-out command's flags applied."""
+    return (_settings(cfg.cfd, workers=args.workers, procs=args.procs_per_case),
+            _settings(cfg.cluster, address=args.scheduler))
+
+
 def _cmd_cfd_run(args: argparse.Namespace) -> Path:
     from aero_opt.cfd.case import run_case
 
     cfg = _config(args)
     cfd, flow = _settings(cfg.cfd, preset=args.preset, procs=args.procs), _flow(args, cfg)
     s = run_case(args.mesh, args.out, preset_name=cfd.preset, speed=flow.speed, rho=flow.rho, procs=cfd.procs,
-                 keep=args.keep, mesh_only=args.mesh_only)
+                 keep=args.keep, mesh_only=args.mesh_only, oversubscribe=cfd.oversubscribe)
     if args.mesh_only:
         log.info("%d cells, meshing %.0f s", s["cells"], s["seconds"]["total"])
         return Path(args.out)
@@ -192,9 +209,10 @@ def _cmd_cfd_batch(args: argparse.Namespace) -> Path:
     from aero_opt.cfd.batch import run_batch
 
     cfg = _config(args)
-    cfd, flow = _settings(cfg.cfd, preset=args.preset, workers=args.workers), _flow(args, cfg)
-    s = run_batch(args.mesh_dir, args.out, preset=cfd.preset, speed=flow.speed, rho=flow.rho, workers=cfd.workers,
-                  retry_failed=args.retry_failed)
+    (cfd, cluster), flow = _fanout(args, cfg), _flow(args, cfg)
+    s = run_batch(args.mesh_dir, args.out, preset=args.preset or cfd.preset, speed=flow.speed, rho=flow.rho,
+                  workers=cfd.workers, retry_failed=args.retry_failed, procs=cfd.procs,
+                  oversubscribe=cfd.oversubscribe, cluster=cluster)
     log.info("%d cases: %d done, %d failed (see %s/batch_summary.json)", s["n"], s["done"], s["failed"], args.out)
     return Path(args.out)
 
@@ -226,9 +244,9 @@ def _parser_cfd(sub: Any) -> None:
     q.add_argument("--out", type=Path, required=True, help="batch folder")
     q.add_argument("--preset", choices=PRESET_NAMES, default=None, help=preset_help)
     _add_flow(q)
-    q.add_argument("--workers", type=int, default=None, help="1-core cases run side by side (default: cfd.workers)")
+    _add_fanout(q, "cases")
     q.add_argument("--retry-failed", action="store_true", help="redo cases that failed before")
-    _add_config(q, "cfd and flow")
+    _add_config(q, "cfd, cluster and flow")
     q.set_defaults(func=_cmd_cfd_batch)
     q = cfd.add_parser("collect", help="turn existing OpenFOAM cases into the surrogate's dataset format")
     q.add_argument("cases", type=Path, nargs="+", help="case folders")
@@ -469,9 +487,10 @@ def _cmd_compare(args: argparse.Namespace) -> Path:
     cfg = _config(args)
     cars = [c.strip() for c in args.cars.split(",") if c.strip()]
     params = [p.strip() for p in args.params.split(",") if p.strip()]
+    cfd, cluster = _fanout(args, cfg)
     run_compare(cars, params, args.out, _settings(cfg.optimize, iters=args.iters), args.surrogate, args.decoder,
-                args.data, do_verify=args.verify, workers=_settings(cfg.cfd, workers=args.workers).workers,
-                flow=_flow(args, cfg))
+                args.data, do_verify=args.verify, workers=cfd.workers, flow=_flow(args, cfg), procs=cfd.procs,
+                cluster=cluster)
     log.info("%s", (Path(args.out) / "results.md").read_text())
     return Path(args.out)
 
@@ -480,18 +499,19 @@ def _parser_compare(sub: Any) -> None:
     p = sub.add_parser("compare", help="every parameterization on every car (resumable), table and chart")
     p.add_argument("--cars", required=True, help="comma-separated dataset IDs or mesh files")
     p.add_argument("--params", default="all", help="comma-separated parameterizations, or all")
-    p.add_argument("--workers", type=int, default=None,
-                   help="OpenFOAM cases run side by side with --verify (default: cfd.workers)")
+    _add_fanout(p, "OpenFOAM cases of --verify")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     _add_models(p)
-    _add_config(p, "optimize, flow and cfd")
+    _add_config(p, "optimize, flow, cfd and cluster")
     p.set_defaults(func=_cmd_compare)
 
 
 def _cmd_demo(args: argparse.Namespace) -> Path:
     from aero_opt.app.demo import run_demo
 
-    run_demo(Path(args.out), config=args.config, workers=args.workers, verify=not args.no_verify, docs=args.docs)
+    cluster = None if args.scheduler is None else _settings(_config(args).cluster, address=args.scheduler)
+    run_demo(Path(args.out), config=args.config, workers=args.workers, verify=not args.no_verify, docs=args.docs,
+             cluster=cluster)
     return Path(args.out)
 
 
@@ -499,12 +519,15 @@ def _parser_demo(sub: Any) -> None:
     p = sub.add_parser("demo", help="the main job (make demo): every parameterization on a shipped car, "
                                     "checked by OpenFOAM")
     p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")
-    p.add_argument("--workers", type=int, default=None, help="OpenFOAM cases side by side (default: cfd.workers)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="OpenFOAM cases side by side on this machine (default: cfd.workers; none: as many as fit)")
+    p.add_argument("--scheduler", default=None,
+                   help="run the cases on this running Dask scheduler, tcp://HOST:PORT (default: cluster.address)")
     p.add_argument("--no-verify", action="store_true", help="skip the OpenFOAM check")
     p.add_argument("--docs", type=Path, default=None,
                    help="also copy the table and each run's summary, history and picture here "
                         "(the repository's copy: docs/results/demo)")
-    _add_config(p, "optimize, flow and cfd")
+    _add_config(p, "optimize, flow, cfd and cluster")
     p.set_defaults(func=_cmd_demo)
 
 

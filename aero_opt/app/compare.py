@@ -27,6 +27,7 @@ import trimesh
 
 from aero_opt.app.optimize import Models, OptimizeConfig, StartShape, data_cd_floor, run_start, start_shape
 from aero_opt.cfd import verify
+from aero_opt.cfd.executor import ClusterConfig
 from aero_opt.core.atomic import save_torch_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import Flow
@@ -108,8 +109,9 @@ def _start(car: str, models: Models, cfg: OptimizeConfig, data_dir: Path, car_di
 
 
 def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: OptimizeConfig, surrogate_dir: Path,
-                decoder_dir: Path, data_dir: Path, do_verify: bool = False, workers: int = 1,
-                flow: Flow = Flow(), progress: bool = True) -> dict[str, Any]:
+                decoder_dir: Path, data_dir: Path, do_verify: bool = False, workers: int | None = None,
+                flow: Flow = Flow(), progress: bool = True, procs: int = 1,
+                cluster: ClusterConfig | None = None) -> dict[str, Any]:
     """Run (or resume) the comparison and write the tables and the chart.
 
     All optimizations run first; with ``do_verify`` the OpenFOAM cases (one per car for the shared start shape,
@@ -118,6 +120,7 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
     Args:
         cars: dataset IDs or mesh paths; params: parameterization names or ["all"].
         flow: the free stream (recorded in ``inputs.json`` when it is not the default).
+        workers, procs, cluster: how the OpenFOAM cases run (:func:`verify_runs`).
 
     Returns:
         The per-parameterization summary (also in ``results.md``).
@@ -143,36 +146,38 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
                 run_start(param, start, models, cfg, run_dir, cd_floor=cd_floor, flow=flow, progress=progress)
             runs.append((start.name, param, run_dir))
     if do_verify:
-        verify_runs(runs, cfg.verify_preset, workers, progress, flow=flow)
+        verify_runs(runs, cfg.verify_preset, workers, progress, flow=flow, procs=procs, cluster=cluster)
     rows = [_row(car, param, run_dir) for car, param, run_dir in runs]
     table = summarize(rows, params)
     write_tables(rows, table, out_dir)
     return table
 
 
-def verify_runs(runs: list[tuple[str, str, Path]], preset: str, workers: int, progress: bool, key: str = "cfd",
-                flow: Flow = Flow()) -> None:
+def verify_runs(runs: list[tuple[str, str, Path]], preset: str, workers: int | None, progress: bool,
+                key: str = "cfd", flow: Flow = Flow(), procs: int = 1, cluster: ClusterConfig | None = None) -> None:
     """OpenFOAM for every start shape and final shape not yet simulated; adds ``key`` to each run's summary.
 
     Args:
         runs: (car, parameterization, run folder) of finished optimizations (``<car>/<param>``).
         preset: CFD preset.
-        workers: cases run side by side.
+        workers: cases side by side on this machine (None: as many as fit the cores).
         progress: show a progress bar.
         key: the summary entry written (``{"preset", "initial", "final", "drag_change"}``) and the cases' prefix:
             ``<car>/<key>_initial`` (shared by the car's runs) and ``<car>/<param>/<key>_final``. The default
             ``"cfd"`` is the comparison's own verification; another key (e.g. ``"cfd_medium"``) checks the same
             shapes at another preset without touching it.
         flow: the free stream of the cases.
+        procs: cores (MPI ranks) per case; cluster: where the cases run (None: a local Dask cluster).
     """
     jobs: dict[Path, Path] = {}
     for _, _, run_dir in runs:
         jobs.setdefault(run_dir.parent / f"{key}_initial", run_dir / "initial.stl")
         jobs[run_dir / f"{key}_final"] = run_dir / "final.stl"
-    todo = [(case, verify.SimJob(mesh, case, preset, flow.speed, flow.rho)) for case, mesh in jobs.items()
+    todo = [(case, verify.SimJob(mesh, case, preset, flow.speed, flow.rho, procs=procs)) for case, mesh in jobs.items()
             if not (case / "summary.json").is_file()]
     results: dict[Path, dict[str, Any]] = {}
-    for case, result in verify.simulate_many(todo, workers, desc=f"cfd {preset}", progress=progress):
+    for case, result in verify.simulate_many(todo, workers, desc=f"cfd {preset}", progress=progress,
+                                             cluster=cluster, procs=procs):
         if isinstance(result, AeroOptError):
             log.error("%s: CFD failed: %s", case, result)
         else:

@@ -19,6 +19,7 @@ import yaml
 
 from aero_opt.app.optimize import OptimizeConfig
 from aero_opt.cfd.case import PRESETS
+from aero_opt.cfd.executor import ClusterConfig
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import Flow
 from aero_opt.geometry.mesh_import import ImportOptions
@@ -56,9 +57,12 @@ class CFDConfig:
     preset: str = field(default="coarse", metadata={"choices": tuple(PRESETS)})
     """Mesh and iteration preset of ``cfd run`` and ``cfd batch`` (``optimize.verify_preset`` is the verification's)."""
     procs: int = 1
-    """MPI ranks of one ``cfd run`` case."""
-    workers: int = 2
-    """Cases run side by side, one core each."""
+    """Cores (MPI ranks) of one case: ``cfd run``, and every case of ``cfd batch``, ``compare --verify`` and
+    ``demo``, which reserves that many cores on a worker."""
+    workers: int | None = None
+    """Cases run side by side on this machine; None: as many as fit its cores (cores // procs)."""
+    oversubscribe: bool = False
+    """Let Open MPI start more ranks than a node has cores (off: it refuses)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,8 @@ class Config:
     """The free stream of every drag number (CFD, prediction, optimization)."""
     cfd: CFDConfig = field(default_factory=CFDConfig)
     """OpenFOAM runs."""
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    """Where CFD cases run side by side (a local Dask cluster, a running scheduler, SLURM or PBS)."""
     fit: FitConfig = field(default_factory=FitConfig)
     """Latent fitting of ``aero-opt fit``."""
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)

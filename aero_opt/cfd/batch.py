@@ -1,9 +1,12 @@
-"""Run many CFD cases: resumable, parallel over independent 1-core cases, failures recorded not fatal.
+"""Run many CFD cases: resumable, side by side on the CFD executor (:mod:`aero_opt.cfd.executor`), failures
+recorded not fatal, one batch per folder.
 
 Per mesh ``<stem>`` the batch folder holds ``<stem>/`` (the case). A case with ``summary.json`` is finished and
 skipped; a case with ``failed.json`` failed before (reason and log tail inside) and is skipped unless
-``retry_failed``; any other existing case folder was interrupted half-way and is deleted and redone. Two 1-core
-cases side by side gave 1.45x the throughput of one 2-core case here, hence workers x 1 core.
+``retry_failed``; any other existing case folder was interrupted half-way and is deleted and redone, by the
+worker that takes it (so also after that worker's predecessor died mid-case). The folder is locked while the batch
+runs (:func:`aero_opt.core.atomic.folder_lock`). Independent 1-core cases side by side beat one MPI case on the
+same cores (``docs/cfd.md``), hence one core per case by default.
 """
 
 from __future__ import annotations
@@ -13,21 +16,21 @@ import logging
 import shutil
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from aero_opt.cfd.env import log_tail
-from aero_opt.core.atomic import write_json_atomic
+from aero_opt.cfd.executor import CaseExecutor, ClusterConfig
+from aero_opt.core.atomic import folder_lock, write_json_atomic
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import RHO_AIR, U_INF
 
 log = logging.getLogger(__name__)
 
 Runner = Callable[..., dict[str, Any]]
-"""``runner(mesh_path, case_dir, preset_name=..., speed=..., rho=..., procs=1) -> summary`` (raises on failure)."""
+"""``runner(mesh_path, case_dir, preset_name=, speed=, rho=, procs=, oversubscribe=) -> summary`` (raises on
+failure)."""
 
 
 def case_status(case: Path) -> str:
@@ -39,37 +42,66 @@ def case_status(case: Path) -> str:
     return "partial" if case.exists() else "new"
 
 
-def _one(runner: Runner, mesh: Path, case: Path, preset: str, speed: float, rho: float) -> tuple[str, dict[str, Any]]:
-    """Run one case in a worker; never raises: a failure is written to ``failed.json`` and returned."""
+@dataclass(frozen=True)
+class BatchCase:
+    """One case of a batch, as data a worker receives."""
+
+    runner: Runner
+    mesh: Path
+    case: Path
+    preset: str
+    speed: float
+    rho: float
+    procs: int = 1
+    oversubscribe: bool = False
+
+
+def run_one(job: BatchCase) -> tuple[str, dict[str, Any]]:
+    """Run one case on a worker; never raises: a failure is written to ``failed.json`` and returned.
+
+    The case folder is cleared first: it holds a half-written case, an earlier failure being retried, or the
+    attempt of a worker that died (whose OpenFOAM processes died with it).
+    """
+    case = job.case
+    if case.exists():
+        shutil.rmtree(case)
     try:
-        return "done", runner(mesh, case, preset_name=preset, speed=speed, rho=rho, procs=1)
+        return "done", job.runner(job.mesh, case, preset_name=job.preset, speed=job.speed, rho=job.rho,
+                                  procs=job.procs, oversubscribe=job.oversubscribe)
     except Exception as exc:  # any failure of one case must not stop the batch
-        logs = sorted(case.glob("log.*"), key=lambda p: p.stat().st_mtime) if case.exists() else []
-        info = {"mesh": str(mesh), "reason": str(exc) if isinstance(exc, AeroOptError) else
-                f"{type(exc).__name__}: {exc}", "log": logs[-1].name if logs else None,
-                "log_tail": log_tail(logs[-1], 20) if logs else None,
-                "traceback": None if isinstance(exc, AeroOptError) else traceback.format_exc(limit=5)}
-        case.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(case / "failed.json", info)
-        return "failed", info
+        return "failed", _record_failure(job, exc, None if isinstance(exc, AeroOptError) else
+                                         traceback.format_exc(limit=5))
+
+
+def _record_failure(job: BatchCase, exc: Exception, trace: str | None) -> dict[str, Any]:
+    case = job.case
+    logs = sorted(case.glob("log.*"), key=lambda p: p.stat().st_mtime) if case.exists() else []
+    info = {"mesh": str(job.mesh), "reason": str(exc) if isinstance(exc, AeroOptError) else
+            f"{type(exc).__name__}: {exc}", "log": logs[-1].name if logs else None,
+            "log_tail": log_tail(logs[-1], 20) if logs else None, "traceback": trace}
+    case.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(case / "failed.json", info)
+    return info
 
 
 def run_batch(mesh_dir: Path, out_dir: Path, preset: str = "coarse", speed: float = U_INF, rho: float = RHO_AIR,
-              workers: int = 2,
-              runner: Runner | None = None, retry_failed: bool = False, pattern: str = "*.stl",
-              progress: bool = True) -> dict[str, Any]:
-    """Run a case for every mesh in ``mesh_dir`` into ``out_dir/<stem>``; resumable.
+              workers: int | None = None, runner: Runner | None = None, retry_failed: bool = False,
+              pattern: str = "*.stl", progress: bool = True, procs: int = 1, oversubscribe: bool = False,
+              cluster: ClusterConfig | None = None) -> dict[str, Any]:
+    """Run a case for every mesh in ``mesh_dir`` into ``out_dir/<stem>``; resumable; one job per folder.
 
     Args:
         mesh_dir: folder of watertight meshes in the car frame.
-        out_dir: batch folder.
+        out_dir: batch folder (locked while the batch runs: a second batch on it is refused).
         preset: CFD preset name.
         speed: free-stream speed (m/s); rho: air density (kg/m³).
-        workers: cases run side by side (each on one core).
-        runner: the case runner (default :func:`aero_opt.cfd.case.run_case`; tests pass a fake).
+        workers: cases side by side on this machine (None: as many as fit the cores).
+        runner: the case runner (default :func:`aero_opt.cfd.case.run_case`; tests pass a stand-in).
         retry_failed: redo cases that failed before.
         pattern: glob of the meshes.
         progress: show a progress bar.
+        procs: cores (MPI ranks) per case; oversubscribe: let Open MPI exceed a node's cores.
+        cluster: where the cases run (:class:`aero_opt.cfd.executor.ClusterConfig`; None: a local Dask cluster).
 
     Returns:
         The batch summary (also ``out_dir/batch_summary.json``): counts and one row per case.
@@ -82,35 +114,24 @@ def run_batch(mesh_dir: Path, out_dir: Path, preset: str = "coarse", speed: floa
     meshes = sorted(mesh_dir.glob(pattern))
     if not meshes:
         raise AeroOptError(f"{mesh_dir}: no meshes matching {pattern}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    todo = []
-    skipped = 0
-    for mesh in meshes:
-        case = out_dir / mesh.stem
-        status = case_status(case)
-        if status == "done" or (status == "failed" and not retry_failed):
-            skipped += 1
-            continue
-        if status in ("partial", "failed"):
-            shutil.rmtree(case)
-        todo.append((mesh, case))
-    log.info("batch: %d meshes, %d already finished or failed, %d to run with %d workers",
-             len(meshes), skipped, len(todo), workers)
-    bar = tqdm(total=len(todo), desc=f"cfd {preset}", unit="case", disable=not progress)
-    if workers <= 1:
-        for mesh, case in todo:
-            status, _ = _one(runner, mesh, case, preset, speed, rho)
-            bar.update(1)
-            bar.set_postfix_str(f"{mesh.stem}: {status}")
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_one, runner, mesh, case, preset, speed, rho): mesh for mesh, case in todo}
-            for fut in as_completed(futures):
-                status, _ = fut.result()
-                bar.update(1)
-                bar.set_postfix_str(f"{futures[fut].stem}: {status}")
-    bar.close()
-    return summarize_batch(out_dir, [m.stem for m in meshes])
+    with folder_lock(out_dir):
+        todo = []
+        for mesh in meshes:
+            case = out_dir / mesh.stem
+            status = case_status(case)
+            if status == "done" or (status == "failed" and not retry_failed):
+                continue
+            todo.append((mesh.stem, BatchCase(runner, mesh, case, preset, speed, rho, procs, oversubscribe)))
+        log.info("batch: %d meshes, %d already finished or failed, %d to run", len(meshes),
+                 len(meshes) - len(todo), len(todo))
+        if todo:
+            with CaseExecutor(cluster, workers, procs) as ex:
+                ex.check_shared_folder(out_dir)
+                jobs = dict(todo)
+                for name, result in ex.map(run_one, todo, desc=f"cfd {preset}", progress=progress):
+                    if isinstance(result, AeroOptError):  # every worker that took it died
+                        _record_failure(jobs[name], result, None)
+        return summarize_batch(out_dir, [m.stem for m in meshes])
 
 
 def summarize_batch(out_dir: Path, names: list[str]) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import trimesh
 
-from aero_opt.cfd.env import log_tail, openfoam_env, run_tool
+from aero_opt.cfd.env import die_with_parent, log_tail, openfoam_env, run_tool
 from aero_opt.core.atomic import write_json_atomic
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import RHO_AIR, U_INF, dynamic_pressure, frontal_area
@@ -304,19 +304,20 @@ def _residuals(log_path: Path) -> dict[str, float]:
     return res
 
 
-def _run_solver(case: Path, preset: Preset, procs: int) -> tuple[np.ndarray, bool, float]:
+def _run_solver(case: Path, preset: Preset, procs: int, oversubscribe: bool = False
+                ) -> tuple[np.ndarray, bool, float]:
     """Run simpleFoam while watching Cd; returns (Cd history, converged, seconds)."""
     env = openfoam_env()
     if procs > 1:
         run_tool(["decomposePar", "-force"], case, "decomposePar")
-        cmd = ["mpirun", "-np", str(procs), "--oversubscribe", "simpleFoam", "-parallel"]
+        cmd = ["mpirun", "-np", str(procs), *(["--oversubscribe"] if oversubscribe else []), "simpleFoam", "-parallel"]
     else:
         cmd = ["simpleFoam"]
     t0 = time.perf_counter()
     stopped = False
     with open(case / "log.simpleFoam", "w") as logf:
         proc = subprocess.Popen(cmd, cwd=case, env=env, stdout=logf, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=die_with_parent)
         try:
             while proc.poll() is None:
                 time.sleep(1.0)
@@ -352,6 +353,7 @@ def clean_case(case: Path) -> None:
 
 def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: float = U_INF, rho: float = RHO_AIR,
              procs: int = 1, half: bool | None = None, keep: bool = False, mesh_only: bool = False,
+             oversubscribe: bool = False,
              grid_shift: float = 0.0, grid_scale: float = 1.0) -> dict[str, Any]:
     """Build and run one case; writes and returns ``summary.json``.
 
@@ -362,6 +364,7 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
         speed: free-stream speed (m/s).
         rho: air density (kg/m³).
         procs: MPI ranks for simpleFoam (1 = serial).
+        oversubscribe: let Open MPI start more ranks than the machine has cores (off: it refuses).
         half: force half/full model; None: half when the body is symmetric.
         keep: keep the mesh and time folders (otherwise they are deleted after the run).
         mesh_only: stop after meshing and the mesh checks (cells and meshing times; no forces).
@@ -401,7 +404,7 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
         summary["seconds"]["total"] = round(time.perf_counter() - t0, 2)
         write_json_atomic(case / "summary.json", summary)
         return summary
-    cd_hist, ok, times["simpleFoam"] = _run_solver(case, preset, procs)
+    cd_hist, ok, times["simpleFoam"] = _run_solver(case, preset, procs, oversubscribe)
     coeffs = _last_coefficients(case)
     forces = read_forces(case)
     factor = 2.0 if geo.half else 1.0

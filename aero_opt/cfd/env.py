@@ -7,8 +7,11 @@ variables that allow ``mpirun`` as root.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -37,6 +40,23 @@ def openfoam_env() -> dict[str, str]:
     return env
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` of every OpenFOAM process: the kernel sends it SIGTERM when the thread that started it dies
+    (Linux ``prctl(PR_SET_PDEATHSIG)``), so a killed batch or Dask worker leaves no solver running (mpirun passes
+    the SIGTERM on to its ranks). The starting thread waits for the process, so it only dies with its process.
+    Does nothing where prctl is missing."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def run_tool(args: list[str], case: Path, log_name: str, timeout: float | None = None) -> float:
     """Run one OpenFOAM tool in ``case`` with its output in ``case/log.<log_name>``; returns the wall time (s).
 
@@ -47,7 +67,7 @@ def run_tool(args: list[str], case: Path, log_name: str, timeout: float | None =
     t0 = time.perf_counter()
     with open(log_path, "w") as log:
         proc = subprocess.run(args, cwd=case, env=openfoam_env(), stdout=log, stderr=subprocess.STDOUT,
-                              timeout=timeout)
+                              timeout=timeout, preexec_fn=die_with_parent)
     if proc.returncode != 0:
         raise AeroOptError(f"{args[0]} failed in {case} (exit {proc.returncode}): {log_tail(log_path)}")
     return time.perf_counter() - t0

@@ -3,7 +3,7 @@
 :func:`simulate` moves the body into the car frame when an optimizer has shifted it, reuses a finished case and
 redoes a half-written one; :func:`simulate_many` runs many of them side by side, yielding each result as it
 finishes. The optimizer's verification (``aero-opt compare``), label averaging and the CFD probes all go through
-these two.
+these two; where the cases run is :mod:`aero_opt.cfd.executor`'s business.
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ import json
 import logging
 import shutil
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import trimesh
-from tqdm import tqdm
 
 from aero_opt.cfd.case import run_case
+from aero_opt.cfd.executor import CaseExecutor, ClusterConfig
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import RHO_AIR, U_INF, dynamic_pressure
 from aero_opt.geometry.mesh_import import export_mesh, frame_shift, load_mesh
@@ -57,7 +56,8 @@ def in_car_frame(mesh: Path, moved: Path) -> Path:
 
 
 def simulate(mesh: Path, case: Path, preset: str, speed: float = U_INF, rho: float = RHO_AIR,
-             grid_shift: float = 0.0, grid_scale: float = 1.0) -> dict[str, Any]:
+             grid_shift: float = 0.0, grid_scale: float = 1.0, procs: int = 1,
+             oversubscribe: bool = False) -> dict[str, Any]:
     """CFD of one shape, resumable: a finished case (its ``summary.json``) is reused, a half-written one redone.
 
     Args:
@@ -66,6 +66,7 @@ def simulate(mesh: Path, case: Path, preset: str, speed: float = U_INF, rho: flo
         preset: CFD preset name (:data:`aero_opt.cfd.case.PRESETS`).
         speed: free-stream speed (m/s); rho: air density (kg/m³).
         grid_shift, grid_scale: see :func:`aero_opt.cfd.case.write_case`.
+        procs: MPI ranks of the solver; oversubscribe: let Open MPI exceed the cores.
 
     Returns:
         Cd, A_ref (m²), drag force (N), converged, cells.
@@ -78,7 +79,8 @@ def simulate(mesh: Path, case: Path, preset: str, speed: float = U_INF, rho: flo
         if case.exists():
             shutil.rmtree(case)
         s = run_case(in_car_frame(Path(mesh), case.with_name(case.name + "_input.stl")), case, preset_name=preset,
-                     speed=speed, rho=rho, grid_shift=grid_shift, grid_scale=grid_scale)
+                     speed=speed, rho=rho, grid_shift=grid_shift, grid_scale=grid_scale, procs=procs,
+                     oversubscribe=oversubscribe)
     return {"Cd": s["Cd"], "A_ref": s["A_ref"], "drag_N": s["Cd"] * dynamic_pressure(rho, speed) * s["A_ref"],
             "converged": s.get("converged"), "cells": s.get("cells")}
 
@@ -94,23 +96,31 @@ class SimJob:
     rho: float = RHO_AIR
     grid_shift: float = 0.0
     grid_scale: float = 1.0
+    procs: int = 1
+    oversubscribe: bool = False
 
 
 def run_job(job: SimJob) -> dict[str, Any]:
     """:func:`simulate` of a :class:`SimJob`."""
-    return simulate(job.mesh, job.case, job.preset, job.speed, job.rho, job.grid_shift, job.grid_scale)
+    return simulate(job.mesh, job.case, job.preset, job.speed, job.rho, job.grid_shift, job.grid_scale, job.procs,
+                    job.oversubscribe)
 
 
-def simulate_many(jobs: Iterable[tuple[K, SimJob]], workers: int, desc: str = "cfd", progress: bool = True,
-                  run: Callable[[SimJob], T] | None = None) -> Iterator[tuple[K, T | AeroOptError]]:
-    """Run CFD jobs side by side (``workers`` processes, each case on one core), yielding as each finishes.
+def simulate_many(jobs: Iterable[tuple[K, SimJob]], workers: int | None = None, desc: str = "cfd",
+                  progress: bool = True, run: Callable[[SimJob], T] | None = None,
+                  cluster: ClusterConfig | None = None, procs: int = 1) -> Iterator[tuple[K, T | AeroOptError]]:
+    """Run CFD jobs side by side on the CFD executor (:class:`aero_opt.cfd.executor.CaseExecutor`), yielding as
+    each finishes.
 
     Args:
         jobs: (key, job) pairs; keys identify the results.
-        workers: cases run at once (at least 1).
+        workers: cases at once on this machine (None: as many as fit the cores).
         desc: the progress bar's label.
         progress: show a progress bar.
-        run: what a worker does with a job (a module-level function: it is pickled); None: :func:`run_job`.
+        run: what a worker does with a job (a module-level function: it is sent to the workers); None:
+            :func:`run_job`.
+        cluster: where the cases run (None: a local Dask cluster).
+        procs: cores each case reserves on a worker (give the jobs the same ``procs`` for their MPI ranks).
 
     Yields:
         (key, result) in order of completion; a case that failed with an :class:`AeroOptError` yields that error
@@ -119,11 +129,6 @@ def simulate_many(jobs: Iterable[tuple[K, SimJob]], workers: int, desc: str = "c
     pairs = list(jobs)
     if not pairs:
         return
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {pool.submit(run or run_job, job): key for key, job in pairs}
-        for fut in tqdm(as_completed(futures), total=len(futures), desc=desc, unit="case", disable=not progress):
-            try:
-                result: T | AeroOptError = fut.result()
-            except AeroOptError as exc:
-                result = exc
-            yield futures[fut], result
+    with CaseExecutor(cluster, workers, procs) as ex:
+        ex.check_shared_folder(Path(pairs[0][1].case).parent)
+        yield from ex.map(run or run_job, pairs, desc=desc, progress=progress)

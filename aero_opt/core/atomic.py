@@ -9,12 +9,15 @@ names the files it was made from: relative to the repository, not this machine's
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from aero_opt.core.errors import AeroOptError
 
 
 def recorded_path(path: str | Path, base: str | Path) -> str:
@@ -89,3 +92,40 @@ def savez_atomic(path: str | Path, **arrays: Any) -> None:
 
     with atomic_open(path, "wb") as fh:
         np.savez_compressed(fh, **arrays)
+
+
+LOCK_FILE = ".aero-opt.lock"
+"""The lock file a writer holds in the folder it writes (:func:`folder_lock`)."""
+
+
+@contextmanager
+def folder_lock(folder: str | Path) -> Iterator[Path]:
+    """Hold ``folder/.aero-opt.lock`` (an exclusive ``flock``) while a job writes the folder.
+
+    The lock dies with its process (a ``kill -9`` included), so a rerun after a crash is never refused; a second
+    job started on the same folder while the first runs is.
+
+    Yields:
+        the folder (created if missing).
+    Raises:
+        AeroOptError: another process holds the lock (the message names the folder and that process's pid).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    fh = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            raise AeroOptError(f"{folder}: another aero-opt job (pid {holder}) is writing this folder; wait for it "
+                               f"or stop it (its lock: {path})") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield folder
+    finally:
+        fh.close()

@@ -44,6 +44,10 @@ CASES: list[tuple[str, str, str, Callable[[tuple, dict], bool]]] = [
      "cfd:\n  preset: tiny\n" + FLOW, lambda a, k: (k["preset_name"], k["speed"], k["rho"]) == ("medium", 30.0, 1.2)),
     ("cfd batch {tmp} --out {tmp}/b", "aero_opt.cfd.batch.run_batch", "cfd:\n  preset: tiny\n  workers: 3\n" + FLOW,
      lambda a, k: (k["preset"], k["workers"], k["speed"], k["rho"]) == ("tiny", 3, 20.0, 1.2)),
+    ("cfd batch {tmp} --out {tmp}/b --procs-per-case 2 --scheduler tcp://h:1", "aero_opt.cfd.batch.run_batch",
+     "cfd:\n  procs: 1\n  oversubscribe: true\ncluster:\n  kind: slurm\n",
+     lambda a, k: (k["procs"], k["oversubscribe"], k["cluster"].address, k["cluster"].kind) == (2, True, "tcp://h:1",
+                                                                                              "slurm")),
     ("cfd collect {tmp} --patch car --out {tmp}/d", "aero_opt.cfd.collect.collect_cases", FLOW,
      lambda a, k: (k["speed"], k["rho"]) == (20.0, 1.2)),
     ("train-sdf --data {tmp} --out {tmp}/r", "aero_opt.meshsdf.train.train",
@@ -67,8 +71,14 @@ CASES: list[tuple[str, str, str, Callable[[tuple, dict], bool]]] = [
     ("compare --cars 3 --out {tmp}/o", "aero_opt.app.compare.run_compare",
      "optimize:\n  iters: 5\ncfd:\n  workers: 3\n" + FLOW,
      lambda a, k: (a[3].iters, k["workers"], k["flow"].speed) == (5, 3, 20.0)),
-    ("demo --out {tmp}/d", "aero_opt.app.demo.run_compare", "optimize:\n  knn_k: 4\ncfd:\n  workers: 3\n" + FLOW,
-     lambda a, k: (a[3].knn_k, k["workers"], k["flow"].rho) == (4, 3, 1.2)),
+    ("compare --cars 3 --out {tmp}/o --procs-per-case 2", "aero_opt.app.compare.run_compare",
+     "cluster:\n  kind: pbs\n  jobs: 4\n",
+     lambda a, k: (k["procs"], k["cluster"].kind, k["cluster"].jobs) == (2, "pbs", 4)),
+    ("demo --out {tmp}/d", "aero_opt.app.demo.run_compare",
+     "optimize:\n  knn_k: 4\ncfd:\n  workers: 3\n  procs: 2\ncluster:\n  kind: pool\n" + FLOW,
+     lambda a, k: (a[3].knn_k, k["workers"], k["flow"].rho, k["procs"], k["cluster"].kind) == (4, 3, 1.2, 2, "pool")),
+    ("demo --out {tmp}/d --scheduler tcp://h:2", "aero_opt.app.demo.run_compare", "",
+     lambda a, k: k["cluster"].address == "tcp://h:2"),
 ]
 
 

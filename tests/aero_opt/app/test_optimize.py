@@ -209,7 +209,8 @@ def fake_simulate(job: SimJob) -> dict:
 def test_compare_verify_shares_the_initial_case(models: Models, start: StartShape, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import aero_opt.app.compare as compare
-    from aero_opt.cfd import verify
+    from aero_opt.cfd import executor, verify
+    from aero_opt.cfd.executor import ClusterConfig
 
     monkeypatch.setattr(compare.Models, "load", classmethod(lambda cls, a, b: models))
     monkeypatch.setattr(compare, "model_fingerprints", lambda a, b: {"surrogate": "s0", "car_decoder": "d0"})
@@ -221,7 +222,7 @@ def test_compare_verify_shares_the_initial_case(models: Models, start: StartShap
         return fake_simulate(job)
 
     monkeypatch.setattr(verify, "run_job", recording)
-    monkeypatch.setattr(verify, "ProcessPoolExecutor", _InlinePool)
+    monkeypatch.setattr(executor, "default_cluster", lambda: ClusterConfig(kind="threads"))
     run_compare(["ellipsoid"], ["scaling", "polycube"], tmp_path, CFG, Path("s"), Path("d"), Path("data"),
                 do_verify=True, progress=False)
     initial = tmp_path / "ellipsoid" / "cfd_initial"
@@ -231,23 +232,3 @@ def test_compare_verify_shares_the_initial_case(models: Models, start: StartShap
     assert s["cfd"]["drag_change"] == 0.0  # same vertex count before and after: the fake drag is unchanged
     assert "OpenFOAM" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "comparison.png").is_file() and (tmp_path / "surrogate_vs_cfd.png").is_file()
-
-
-class _InlinePool:
-    """ProcessPoolExecutor stand-in that runs jobs in this process (so monkeypatches apply)."""
-
-    def __init__(self, max_workers: int) -> None:
-        pass
-
-    def __enter__(self) -> _InlinePool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def submit(self, fn, *args):  # noqa: ANN001, ANN002, ANN201
-        from concurrent.futures import Future
-
-        fut: Future = Future()
-        fut.set_result(fn(*args))
-        return fut

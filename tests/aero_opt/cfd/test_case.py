@@ -123,3 +123,12 @@ def test_grid_scale_scales_every_cell_and_keeps_the_ground_and_symmetry_plane(tm
     assert (x1 - x0) / g1.base_cell == pytest.approx(round((x1 - x0) / g1.base_cell))  # whole cells
     with pytest.raises(AeroOptError, match="grid_scale"):
         write_case(body, tmp_path / "c", PRESETS["coarse"], grid_scale=1.5)
+
+
+def test_two_mpi_ranks_give_the_same_cd(tiny_case, tmp_path: Path) -> None:
+    """decomposePar + mpirun on 2 ranks (no --oversubscribe on this 2-core machine): the same Cd within the
+    preset's convergence band."""
+    stl, _, s1 = tiny_case
+    s2 = run_case(stl, tmp_path / "case2", preset_name="tiny", speed=40.0, procs=2)
+    assert s2["procs"] == 2 and (tmp_path / "case2" / "log.decomposePar").is_file()
+    assert abs(s2["Cd"] - s1["Cd"]) <= PRESETS["tiny"].tol * s1["Cd"], (s1["Cd"], s2["Cd"])

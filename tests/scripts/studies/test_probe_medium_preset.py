@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
-from aero_opt.cfd import verify
+from aero_opt.cfd import executor, verify
+from aero_opt.cfd.executor import ClusterConfig
 from aero_opt.geometry.dataset import split_names
 
 
@@ -47,7 +47,7 @@ def test_report_correlates_the_error_with_the_preset_difference(
 
     monkeypatch.setattr(mod, "run_job", fake_simulate)
     monkeypatch.setattr(mod, "read_coefficients", fake_history)
-    monkeypatch.setattr(verify, "ProcessPoolExecutor", ThreadPoolExecutor)
+    monkeypatch.setattr(executor, "default_cluster", lambda: ClusterConfig(kind="threads"))
     sample = [names[i] for i in np.random.default_rng(0).permutation(5)[:4]]
     extra = next(n for n in names if n not in sample)
     out = tmp_path / "probe.json"

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 import trimesh
 
-from aero_opt.cfd import verify
+from aero_opt.cfd import executor, verify
+from aero_opt.cfd.executor import ClusterConfig
 
 
 def _run(root: Path, param: str, verts_initial: int, verts_final: int, coarse_change: float) -> Path:
@@ -49,7 +49,7 @@ def test_finer_preset_goes_beside_the_coarse_verification(
         return {"Cd": n / 1000, "A_ref": 2.0, "drag_N": float(n), "converged": True, "cells": 1}
 
     monkeypatch.setattr(verify, "run_job", fake_simulate)
-    monkeypatch.setattr(verify, "ProcessPoolExecutor", ThreadPoolExecutor)
+    monkeypatch.setattr(executor, "default_cluster", lambda: ClusterConfig(kind="threads"))
     out = tmp_path / "verify.json"
     monkeypatch.setattr(sys, "argv", ["verify", str(root), "--preset", "medium", "--out", str(out)])
     assert mod.main() == 0
