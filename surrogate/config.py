@@ -37,6 +37,9 @@ class TrainSurrogateConfig:
     """What the drag term compares: ``parts`` — the pressure and viscous parts of the predicted Cd each against
     the CFD's, so the shear head cannot correct the pressure integral; ``total`` — the Cd of the predicted
     pressure and shear together."""
+    cars_per_step: int | None = None
+    """Cars whose gradients are averaged in one Adam step; None: one per training process (1 without torchrun).
+    Under ``torchrun`` with K processes it must be a multiple of K: each process takes its share of every step."""
     mirror_augment: bool = False
     """Each step trains on the car or, with probability 1/2, on its mirror image in y = 0
     (:func:`surrogate.samples.mirror_sample`): the same symmetric body with its tessellation oriented the other

@@ -274,8 +274,10 @@ def summarize(rows: list[dict[str, Any]], sections: list[str] | None = None) -> 
     return out
 
 
-def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict[str, Any]:
-    """Evaluate a trained surrogate on one split; writes metrics.json, parity.png, pictures and VTP files.
+def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path,
+             device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Evaluate a trained surrogate (run on ``device``) on one split; writes metrics.json, parity.png, pictures and
+    VTP files.
 
     Args:
         model_dir: folder with ``model.pt``; data_dir: dataset folder (``.npz`` cars, ``split.json``);
@@ -284,7 +286,7 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path) -> dict
     Returns:
         The metrics written to ``metrics.json`` (see the module docstring), with a row per car in ``per_car``.
     """
-    sur = Surrogate.load(Path(model_dir))
+    sur = Surrogate.load(Path(model_dir), device)
     cars = load_split(data_dir, split)
     out_dir = Path(out_dir)
     (out_dir / "vtp").mkdir(parents=True, exist_ok=True)
@@ -380,8 +382,8 @@ def _pictures(cars: list, rows: list[dict[str, Any]], sur: Surrogate, out_dir: P
 
 
 def predict_mesh(mesh_path: Path, model_dir: Path, out_dir: Path, rho: float = RHO_AIR,
-                 speed: float = U_INF, regrid: bool = True) -> dict[str, Any]:
-    """Predicted pressure field and Cd of a watertight car mesh (car frame, metres).
+                 speed: float = U_INF, regrid: bool = True, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Predicted pressure field and Cd of a watertight car mesh (car frame, metres); the model runs on ``device``.
 
     With ``regrid`` (default) the mesh is first turned into the kind of mesh the surrogate was trained on
     (:func:`aero_opt.geometry.dataset.grid_mesh`: its exact SDF on the dataset grid, marching cubes), and the fields are
@@ -402,7 +404,7 @@ def predict_mesh(mesh_path: Path, model_dir: Path, out_dir: Path, rho: float = R
     mesh = load_mesh(mesh_path)
     if not mesh.is_watertight:
         raise AeroOptError(f"{mesh_path}: mesh is not watertight; run `aero-opt import` on it first")
-    sur = Surrogate.load(Path(model_dir))
+    sur = Surrogate.load(Path(model_dir), device)
     if regrid:
         from aero_opt.geometry.dataset import grid_mesh
 

@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from aero_opt.core.atomic import save_torch_atomic
+from aero_opt.core.device import autocast
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import RHO_AIR, U_INF, drag_coefficient, dynamic_pressure, surface_force
 from surrogate.domain import TrainingDomain
@@ -31,8 +32,9 @@ class Surrogate:
     own model and hands a Surrogate only its weight average."""
 
     def __init__(self, model: PressureSplineCNN, max_value: float, train_cd: tuple[float, float] | None = None,
-                 domain: TrainingDomain | None = None) -> None:
-        self.model = model.eval().requires_grad_(False)
+                 domain: TrainingDomain | None = None, device: torch.device | str | None = None) -> None:
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.model = model.eval().requires_grad_(False).to(self.device)
         self.max_value = max_value
         self.train_cd = train_cd
         self.domain = domain
@@ -48,11 +50,12 @@ class Surrogate:
 
     def coefficients_and_embedding(self, verts: torch.Tensor, faces: torch.Tensor, bf16: bool = False
                                    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`coefficients` (V, 4 or 1) and the car's embedding (blocks · width,), both float32."""
-        g = self.graph(verts, faces)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        """:meth:`coefficients` (V, 4 or 1) and the car's embedding (blocks · width,), both float32 on the
+        vertices' device; the model runs on :attr:`device` (the moves are differentiable)."""
+        g = self.graph(verts.to(self.device), faces.to(self.device))
+        with autocast(self.device, bf16):
             out, emb = self.model.forward_with_embedding(g)
-        return out.float(), emb.float()
+        return out.float().to(verts.device), emb.float().to(verts.device)
 
     def domain_score(self, embedding: torch.Tensor) -> float | None:
         """Domain score of a car's embedding (:mod:`surrogate.domain`; ~1: like a training car, above
@@ -85,14 +88,14 @@ class Surrogate:
         return path
 
     @classmethod
-    def load(cls, path: Path) -> Surrogate:
-        """Read a model written by :meth:`save` (or a training checkpoint), frozen for inference."""
+    def load(cls, path: Path, device: torch.device | str = "cpu") -> Surrogate:
+        """Read a model written by :meth:`save` (or a training checkpoint), frozen for inference on ``device``."""
         ck = torch.load(cls._file(path), map_location="cpu", weights_only=False)
         model = PressureSplineCNN(SurrogateConfig(**{**LEGACY_DEFAULTS, **ck["config"]}))
         model.load_state_dict(ck["state"])
         cds, dom = ck.get("train_cd"), ck.get("domain")
         return cls(model, float(ck["max_value"]), None if cds is None else (float(cds[0]), float(cds[1])),
-                   None if dom is None else TrainingDomain.from_dict(dom))
+                   None if dom is None else TrainingDomain.from_dict(dom), device)
 
     def fit_domain(self, samples: list[Sample], path: Path | None = None, progress: bool = True) -> TrainingDomain:
         """Record the training domain from the embeddings of ``samples`` (the training cars) and, when ``path``

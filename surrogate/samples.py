@@ -3,7 +3,7 @@ car's mesh, their integrated Cd, and mirror images."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,14 @@ class Sample:
     """Cd of ``target`` on this mesh (:func:`coefficient_cd`; pressure + shear)."""
     cd_pressure_target: float = 0.0
     """Its pressure part."""
+
+
+def samples_on(samples: list[Sample], device: torch.device) -> list[Sample]:
+    """The samples with their tensors (vertices, faces, targets) on ``device`` (the same objects on the CPU)."""
+    if device.type == "cpu":
+        return samples
+    return [replace(s, verts=s.verts.to(device), faces=s.faces.to(device), target=s.target.to(device))
+            for s in samples]
 
 
 def mirror_sample(s: Sample) -> Sample:

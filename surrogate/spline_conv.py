@@ -53,9 +53,12 @@ def native_bf16() -> bool:
         return False
 
 
-def resolve_bf16(setting: bool | None) -> bool:
-    """A config's ``bf16`` setting: ``True``/``False`` as given; ``None`` (the default) -> :func:`native_bf16`."""
-    return native_bf16() if setting is None else setting
+def resolve_bf16(setting: bool | None, device: torch.device | str = "cpu") -> bool:
+    """A config's ``bf16`` setting: ``True``/``False`` as given; ``None`` (the default): whether ``device`` runs
+    bfloat16 natively (:func:`native_bf16` on a CPU, ``torch.cuda.is_bf16_supported`` on a GPU)."""
+    if setting is not None:
+        return setting
+    return torch.cuda.is_bf16_supported() if torch.device(device).type == "cuda" else native_bf16()
 
 
 def cell_corners(frac: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,7 +188,7 @@ class _Aggregate(torch.autograd.Function):
         x = x.to(values.dtype)
         ctx.save_for_backward(x, values)
         ctx.basis = basis
-        with torch.autocast("cpu", enabled=False):  # MKL's sparse product has no bfloat16 kernel
+        with torch.autocast(x.device.type, enabled=False):  # the sparse product has no bfloat16 kernel
             return s @ x
 
     @staticmethod

@@ -24,11 +24,13 @@ import torch
 from tqdm import tqdm
 
 from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
+from aero_opt.core.device import autocast
+from aero_opt.core.distributed import barrier, init_from_env, local_device, sum_over_ranks, world
 from aero_opt.core.errors import AeroOptError
 from surrogate.config import TrainSurrogateConfig
 from surrogate.graph import MeshGraph, max_edge_component
 from surrogate.model import Surrogate
-from surrogate.samples import Sample, coefficient_cd, load_split, mirror_sample
+from surrogate.samples import Sample, coefficient_cd, load_split, mirror_sample, samples_on
 from surrogate.spline_conv import resolve_bf16
 from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig, extend_state, widen_state
 
@@ -71,7 +73,7 @@ def _loss(model: PressureSplineCNN, s: Sample, max_value: float, tcfg: TrainSurr
             cache[s.name] = model.graph(s.verts, s.faces, max_value)
         g = cache[s.name]
         basis = model.basis(g)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=resolve_bf16(tcfg.bf16)):
+    with autocast(s.verts.device, resolve_bf16(tcfg.bf16, s.verts.device)):
         pred = model(g, basis)
     pred = pred.float()
     loss = (pred[:, 0] - s.target[:, 0]).square().mean()
@@ -91,16 +93,24 @@ def validation_scores(model: PressureSplineCNN, samples: list[Sample], max_value
                       ) -> tuple[float, float]:
     """Mean training loss (as ``tcfg`` weighs it) and mean absolute total-Cd error of ``model`` over ``samples``
     (the validation cars), without gradients: the figures ``history.json`` records per epoch. ``cache``: graphs
-    by car name, filled as needed."""
+    by car name, filled as needed. Under torchrun each process scores its share of the cars and the means are
+    over all of them."""
     cache = {} if cache is None else cache
+    rank, size = world()
+    mine = samples[rank::size]
     with torch.no_grad():
-        losses, cd_err = zip(*((float(lo), e) for lo, e in (_loss(model, s, max_value, tcfg, cache)
-                                                             for s in samples)))
-    return float(np.mean(losses)), float(np.mean(cd_err))
+        scores = [(float(lo), e) for lo, e in (_loss(model, s, max_value, tcfg, cache) for s in mine)]
+    if size == 1:
+        losses, cd_err = zip(*scores)
+        return float(np.mean(losses)), float(np.mean(cd_err))
+    total = sum_over_ranks(torch.tensor([sum(lo for lo, _ in scores), sum(e for _, e in scores), len(scores)],
+                                        dtype=torch.float64))
+    return float(total[0] / total[2]), float(total[1] / total[2])
 
 
 def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: TrainSurrogateConfig,
-                    resume: bool = False, progress: bool = True, init: Path | None = None) -> dict[str, Any]:
+                    resume: bool = False, progress: bool = True, init: Path | None = None,
+                    device: torch.device | str = "cpu") -> dict[str, Any]:
     """Train (or resume) the surrogate; writes ``model.pt`` (best, with the training cars' domain recorded at the
     end), ``checkpoint.pt``, ``history.json``, ``loss.png`` in ``run_dir`` and returns the history summary. The
     checkpoint, history and loss curves are rewritten after every epoch, so a long run can be watched (and resumed).
@@ -109,13 +119,20 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
     cars or with other loss settings; its configuration must be ``cfg``, except that ``cfg`` may be wider (the
     model is widened by :func:`~surrogate.splinecnn.widen_state`) and may add a coarse grid or a volume branch
     (:func:`~surrogate.splinecnn.extend_state`), so training starts from the given model's function; its
-    pseudo-coordinate scale is kept.
+    pseudo-coordinate scale is kept. ``device``: where the model trains (the cars are moved there once).
     """
     if tcfg.drag_loss not in ("total", "parts"):
         raise AeroOptError(f"train_surrogate.drag_loss: {tcfg.drag_loss!r} is not one of total, parts")
+    device = local_device(torch.device(device))
+    rank, size = init_from_env(device)
+    per_step = tcfg.cars_per_step or size
+    if per_step < 1 or per_step % size:
+        raise AeroOptError(f"train_surrogate.cars_per_step {per_step} must be a positive multiple of the {size} "
+                           "training processes")
     train_set, val_set = load_split(data_dir, "train"), load_split(data_dir, "val")
     if not train_set or not val_set:
         raise AeroOptError(f"{data_dir}: the train and val splits must both be non-empty")
+    train_set, val_set = samples_on(train_set, device), samples_on(val_set, device)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ck_path = run_dir / "checkpoint.pt"
@@ -135,6 +152,7 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
             raise AeroOptError(f"{init}: {err}") from None
         model.load_state_dict(state)
         max_value = start_from.max_value
+    model.to(device)
     opt = make_optimizer(model, tcfg)
     ema = WeightEMA(model, tcfg.ema_decay)
     start, history, best, since_best = 0, [], math.inf, 0
@@ -154,47 +172,69 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
     cache: dict[str, MeshGraph] = {}
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)  # seconds count across resumes
     bar = tqdm(range(start, tcfg.epochs), desc="train-surrogate", unit="epoch", initial=start, total=tcfg.epochs,
-               disable=not progress)
+               disable=not progress or rank != 0)
     for epoch in bar:
         lr = tcfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * epoch / tcfg.epochs)))
         for group in opt.param_groups:
             group["lr"] = lr
         model.train()
-        losses = []
-        for i in torch.randperm(len(train_set), generator=gen).tolist():
-            sample = train_set[i]
-            if tcfg.mirror_augment and float(torch.rand((), generator=gen)) < 0.5:
-                sample = mirror_sample(sample)
-            loss, _ = _loss(model, sample, max_value, tcfg, cache)
+        picked = [(i, tcfg.mirror_augment and float(torch.rand((), generator=gen)) < 0.5)
+                  for i in torch.randperm(len(train_set), generator=gen).tolist()]  # the same on every rank
+        loss_sum, loss_count = 0.0, 0
+        for first in range(0, len(picked), per_step):
+            cars = picked[first:first + per_step]
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            for i, flip in cars[rank::size]:
+                sample = mirror_sample(train_set[i]) if flip else train_set[i]
+                loss, _ = _loss(model, sample, max_value, tcfg, cache)
+                (loss / len(cars)).backward()
+                loss_sum, loss_count = loss_sum + loss.item(), loss_count + 1
+            if size > 1:
+                _sum_gradients(model)
             opt.step()
             ema.update(model)
-            losses.append(loss.item())
+        if size > 1:
+            loss_sum, loss_count = sum_over_ranks(torch.tensor([loss_sum, loss_count], dtype=torch.float64)).tolist()
         val, val_cd_mae = validation_scores(ema.model, val_set, max_value, tcfg, cache)
         if not math.isfinite(val):
             raise AeroOptError(f"training diverged at epoch {epoch + 1} (validation loss NaN); lower the lr")
-        history.append({"epoch": epoch + 1, "train": float(np.mean(losses)), "val": val,
+        history.append({"epoch": epoch + 1, "train": loss_sum / loss_count, "val": val,
                         "val_cd_mae": val_cd_mae, "lr": lr, "seconds": time.perf_counter() - t0})
         if val < best:
             best, since_best = val, 0
-            surrogate.save(run_dir / "model.pt", {"epoch": epoch + 1, "val": val})
+            if rank == 0:
+                surrogate.save(run_dir / "model.pt", {"epoch": epoch + 1, "val": val})
         else:
             since_best += 1
-        _save_checkpoint(ck_path, model, opt, ema, epoch + 1, history, best, since_best, max_value, gen)
-        write_json_atomic(run_dir / "history.json", history)
-        _plot(history, run_dir / "loss.png")
+        if rank == 0:
+            _save_checkpoint(ck_path, model, opt, ema, epoch + 1, history, best, since_best, max_value, gen)
+            write_json_atomic(run_dir / "history.json", history)
+            _plot(history, run_dir / "loss.png")
         bar.set_postfix(train=f"{history[-1]['train']:.4f}", val=f"{val:.4f}", best=f"{best:.4f}",
                         cd_mae=f"{history[-1]['val_cd_mae']:.4f}")
         if since_best >= tcfg.patience:
             log.info("early stop at epoch %d (no improvement for %d epochs)", epoch + 1, tcfg.patience)
             break
     bar.close()
-    best_model = Surrogate.load(run_dir / "model.pt")
-    if best_model.domain is None:
-        best_model.fit_domain(train_set, run_dir / "model.pt", progress=progress)
+    if rank == 0:
+        best_model = Surrogate.load(run_dir / "model.pt")
+        if best_model.domain is None:
+            best_model.fit_domain(train_set, run_dir / "model.pt", progress=progress)
+    barrier()
     return {"epochs_run": len(history), "best_val": best, "max_value": max_value,
-            "train_cars": len(train_set), "val_cars": len(val_set)}
+            "train_cars": len(train_set), "val_cars": len(val_set), "processes": size,
+            "weights": ema.model.state_dict()}
+
+
+def _sum_gradients(model: PressureSplineCNN) -> None:
+    """Sum every parameter's gradient over the ranks (one flat all-reduce; a rank without cars adds zeros)."""
+    params = list(model.parameters())
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = sum_over_ranks(torch.cat([g.reshape(-1) for g in grads]))
+    offset = 0
+    for p in params:
+        p.grad = flat[offset:offset + p.numel()].view_as(p).clone()
+        offset += p.numel()
 
 
 def make_optimizer(model: PressureSplineCNN, tcfg: TrainSurrogateConfig) -> torch.optim.Adam:

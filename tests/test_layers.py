@@ -112,6 +112,17 @@ def test_inference_never_reaches_training(root: str) -> None:
     assert reached == set()
 
 
+def test_no_package_needs_the_compiled_spline_conv_kernel() -> None:
+    """torch-spline-conv is optional (only the equivalence test and the benchmark use it): nothing imports it."""
+    users = []
+    for name, path in all_modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                users += [name for m in mods if m.split(".")[0] == "torch_spline_conv"]
+    assert users == []
+
+
 def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     """The reader finds function-level imports and ``from package import module`` forms."""
     src = tmp_path / "m.py"

@@ -42,6 +42,18 @@ def _settings(section: Any, **flags: Any) -> Any:
     return replace(section, **given) if given else section
 
 
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None,
+                   help="where the networks run: auto (a GPU when there is one), cpu, cuda or cuda:N "
+                        "(default: device in the config)")
+
+
+def _device(args: argparse.Namespace, cfg: Config) -> Any:
+    from aero_opt.core.device import resolve_device
+
+    return resolve_device(args.device or cfg.device)
+
+
 def _add_config(p: argparse.ArgumentParser, sections: str) -> None:
     p.add_argument("--config", type=Path, default=None,
                    help=f"YAML config; this command reads its {sections} section(s) (see configs/default.yaml)")
@@ -268,7 +280,8 @@ def _cmd_train_sdf(args: argparse.Namespace) -> Path:
     from aero_opt.meshsdf.train import train
 
     cfg = _config(args)
-    rep = train(args.data, args.out, cfg.decoder, _settings(cfg.train_sdf, epochs=args.epochs), resume=args.resume)
+    rep = train(args.data, args.out, cfg.decoder, _settings(cfg.train_sdf, epochs=args.epochs), resume=args.resume,
+                device=_device(args, cfg))
     ch = [r["chamfer"] for r in rep["reconstruction"] if r.get("chamfer") is not None]
     log.info("final clamped L1 %.5f after %d epochs (%.0f s); train Chamfer-L2 (normalized) median %s",
              rep["final_l1"], rep["epochs"], rep["train_seconds"] or 0, f"{np.median(ch):.2e}" if ch else "n/a")
@@ -281,15 +294,18 @@ def _parser_train_sdf(sub: Any) -> None:
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, loss plot, report)")
     p.add_argument("--epochs", type=int, default=None, help="override train_sdf.epochs")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
-    _add_config(p, "decoder and train_sdf")
+    _add_device(p)
+    _add_config(p, "decoder, train_sdf and device")
     p.set_defaults(func=_cmd_train_sdf)
 
 
 def _cmd_fit(args: argparse.Namespace) -> Path:
     from aero_opt.meshsdf.fit import fit_mesh
 
-    cfg = _settings(_config(args).fit, samples=args.samples, steps=args.steps)
-    rep = fit_mesh(args.mesh, args.model, args.out, normalization=args.normalization, settings=cfg)
+    config = _config(args)
+    cfg = _settings(config.fit, samples=args.samples, steps=args.steps)
+    rep = fit_mesh(args.mesh, args.model, args.out, normalization=args.normalization, settings=cfg,
+                   device=_device(args, config))
     log.info("Chamfer-L2 %.3e (normalized) = %s", rep["chamfer"],
              f"{rep['chamfer_m2']:.3e} m2" if rep["chamfer_m2"] is not None else "n/a")
     return Path(args.out)
@@ -304,14 +320,17 @@ def _parser_fit(sub: Any) -> None:
     p.add_argument("--samples", type=int, default=None, help="SDF samples of the mesh (default: fit.samples)")
     p.add_argument("--steps", type=int, default=None,
                    help="Adam steps (default: fit.steps, or the decoder's own when that is null)")
-    _add_config(p, "fit")
+    _add_device(p)
+    _add_config(p, "fit and device")
     p.set_defaults(func=_cmd_fit)
 
 
 def _cmd_finetune_sdf(args: argparse.Namespace) -> Path:
     from aero_opt.meshsdf.finetune import run_finetune
 
-    r = run_finetune(args.model, args.data, args.out, args.test, _settings(_config(args).finetune, epochs=args.epochs))
+    cfg = _config(args)
+    r = run_finetune(args.model, args.data, args.out, args.test, _settings(cfg.finetune, epochs=args.epochs),
+                     device=_device(args, cfg))
     ch = r["relative_change"]
     log.info("Chamfer-L2 change: train %s, held-out %s", f"{100 * ch['train']:+.1f} %",
              "n/a" if ch["test"] is None else f"{100 * ch['test']:+.1f} %")
@@ -326,7 +345,8 @@ def _parser_finetune_sdf(sub: Any) -> None:
     p.add_argument("--out", type=Path, required=True, help="output run folder (checkpoint.pt, finetune.json)")
     p.add_argument("--epochs", type=int, default=None, help="passes over the training shapes (default: "
                                                             "finetune.epochs)")
-    _add_config(p, "finetune")
+    _add_device(p)
+    _add_config(p, "finetune and device")
     p.set_defaults(func=_cmd_finetune_sdf)
 
 
@@ -362,7 +382,7 @@ def _cmd_train_surrogate(args: argparse.Namespace) -> Path:
 
     cfg = _config(args)
     rep = train_surrogate(args.data, args.out, cfg.surrogate, _settings(cfg.train_surrogate, epochs=args.epochs),
-                          resume=args.resume, init=args.init)
+                          resume=args.resume, init=args.init, device=_device(args, cfg))
     log.info("best validation loss %.5f after %d epochs (%d train / %d val cars)", rep["best_val"],
              rep["epochs_run"], rep["train_cars"], rep["val_cars"])
     return Path(args.out)
@@ -376,14 +396,15 @@ def _parser_train_surrogate(sub: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     p.add_argument("--init", type=Path, default=None,
                    help="start from this trained model (run folder or model.pt) instead of random weights")
-    _add_config(p, "surrogate and train_surrogate")
+    _add_device(p)
+    _add_config(p, "surrogate, train_surrogate and device")
     p.set_defaults(func=_cmd_train_surrogate)
 
 
 def _cmd_eval_surrogate(args: argparse.Namespace) -> Path:
     from surrogate.evaluate import evaluate
 
-    m = evaluate(args.model, args.data, args.split, args.out)
+    m = evaluate(args.model, args.data, args.split, args.out, device=_device(args, _config(args)))
     log.info("%s: %d cars, pressure rel. L2 mean %.3f; Cd R2 %s, Spearman %s, MAE %.4f", args.split, m["cars"],
              m["pressure_rel_l2"]["mean"], m["cd_total"]["r2"], m["cd_total"]["spearman"], m["cd_total"]["mae"])
     return Path(args.out)
@@ -396,6 +417,8 @@ def _parser_eval_surrogate(sub: Any) -> None:
     p.add_argument("--split", choices=["train", "val", "test", "all"], default="test",
                    help="split of split.json, or all: every car of the folder (e.g. the real-car set)")
     p.add_argument("--out", type=Path, required=True, help="output folder (metrics.json, plots, vtp/)")
+    _add_device(p)
+    _add_config(p, "device")
     p.set_defaults(func=_cmd_eval_surrogate)
 
 
@@ -421,8 +444,10 @@ def _parser_fit_domain(sub: Any) -> None:
 def _cmd_predict(args: argparse.Namespace) -> Path:
     from surrogate.evaluate import predict_mesh
 
-    flow = _flow(args, _config(args))
-    s = predict_mesh(args.mesh, args.model, args.out, rho=flow.rho, speed=flow.speed, regrid=not args.as_is)
+    cfg = _config(args)
+    flow = _flow(args, cfg)
+    s = predict_mesh(args.mesh, args.model, args.out, rho=flow.rho, speed=flow.speed, regrid=not args.as_is,
+                     device=_device(args, cfg))
     log.info("predicted Cd %.4f (pressure %.4f + viscous %.4f), A_ref %.3f m2, %.2f s, domain score %s", s["Cd"],
              s["Cd_pressure"], s["Cd_viscous"], s["A_ref"], s["seconds"],
              "unknown (model without a recorded domain)" if s["domain_score"] is None else
@@ -439,7 +464,8 @@ def _parser_predict(sub: Any) -> None:
     p.add_argument("--as-is", action="store_true",
                    help="predict on the mesh as given (default: on its marching-cubes mesh on the dataset grid, the "
                         "kind of mesh the surrogate was trained on)")
-    _add_config(p, "flow")
+    _add_device(p)
+    _add_config(p, "flow and device")
     p.set_defaults(func=_cmd_predict)
 
 
@@ -456,6 +482,7 @@ def _add_models(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iters", type=int, default=None, help="Adam steps (default: optimize.iters)")
     p.add_argument("--verify", action="store_true", help="simulate the initial and final shapes with OpenFOAM")
     _add_flow(p)
+    _add_device(p)
 
 
 def _cmd_optimize(args: argparse.Namespace) -> Path:
@@ -463,7 +490,8 @@ def _cmd_optimize(args: argparse.Namespace) -> Path:
 
     cfg = _config(args)
     s = run_optimize(args.param, args.car, args.out, _settings(cfg.optimize, iters=args.iters), args.surrogate,
-                     args.decoder, args.data, lr=args.lr, do_verify=args.verify, flow=_flow(args, cfg))
+                     args.decoder, args.data, lr=args.lr, do_verify=args.verify, flow=_flow(args, cfg),
+                     device=_device(args, cfg))
     log.info("%s on %s: surrogate drag %.1f N -> %.1f N (%+.1f %%), Cd %.4f -> %.4f%s", s["param"], s["car"],
              s["initial"]["drag_N"], s["final"]["drag_N"], 100 * s["drag_change"], s["initial"]["Cd"],
              s["final"]["Cd"], f"; OpenFOAM drag change {100 * s['cfd']['drag_change']:+.1f} %" if "cfd" in s else "")
@@ -477,7 +505,7 @@ def _parser_optimize(sub: Any) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: optimize.lr.<param>)")
     _add_models(p)
-    _add_config(p, "optimize and flow")
+    _add_config(p, "optimize, flow and device")
     p.set_defaults(func=_cmd_optimize)
 
 
@@ -490,7 +518,7 @@ def _cmd_compare(args: argparse.Namespace) -> Path:
     cfd, cluster = _fanout(args, cfg)
     run_compare(cars, params, args.out, _settings(cfg.optimize, iters=args.iters), args.surrogate, args.decoder,
                 args.data, do_verify=args.verify, workers=cfd.workers, flow=_flow(args, cfg), procs=cfd.procs,
-                cluster=cluster)
+                cluster=cluster, device=_device(args, cfg))
     log.info("%s", (Path(args.out) / "results.md").read_text())
     return Path(args.out)
 
@@ -502,7 +530,7 @@ def _parser_compare(sub: Any) -> None:
     _add_fanout(p, "OpenFOAM cases of --verify")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     _add_models(p)
-    _add_config(p, "optimize, flow, cfd and cluster")
+    _add_config(p, "optimize, flow, cfd, cluster and device")
     p.set_defaults(func=_cmd_compare)
 
 
@@ -511,7 +539,7 @@ def _cmd_demo(args: argparse.Namespace) -> Path:
 
     cluster = None if args.scheduler is None else _settings(_config(args).cluster, address=args.scheduler)
     run_demo(Path(args.out), config=args.config, workers=args.workers, verify=not args.no_verify, docs=args.docs,
-             cluster=cluster)
+             cluster=cluster, device=args.device)
     return Path(args.out)
 
 
@@ -524,10 +552,11 @@ def _parser_demo(sub: Any) -> None:
     p.add_argument("--scheduler", default=None,
                    help="run the cases on this running Dask scheduler, tcp://HOST:PORT (default: cluster.address)")
     p.add_argument("--no-verify", action="store_true", help="skip the OpenFOAM check")
+    _add_device(p)
     p.add_argument("--docs", type=Path, default=None,
                    help="also copy the table and each run's summary, history and picture here "
                         "(the repository's copy: docs/results/demo)")
-    _add_config(p, "optimize, flow, cfd and cluster")
+    _add_config(p, "optimize, flow, cfd, cluster and device")
     p.set_defaults(func=_cmd_demo)
 
 

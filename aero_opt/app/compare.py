@@ -111,7 +111,7 @@ def _start(car: str, models: Models, cfg: OptimizeConfig, data_dir: Path, car_di
 def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: OptimizeConfig, surrogate_dir: Path,
                 decoder_dir: Path, data_dir: Path, do_verify: bool = False, workers: int | None = None,
                 flow: Flow = Flow(), progress: bool = True, procs: int = 1,
-                cluster: ClusterConfig | None = None) -> dict[str, Any]:
+                cluster: ClusterConfig | None = None, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Run (or resume) the comparison and write the tables and the chart.
 
     All optimizations run first; with ``do_verify`` the OpenFOAM cases (one per car for the shared start shape,
@@ -121,6 +121,7 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
         cars: dataset IDs or mesh paths; params: parameterization names or ["all"].
         flow: the free stream (recorded in ``inputs.json`` when it is not the default).
         workers, procs, cluster: how the OpenFOAM cases run (:func:`verify_runs`).
+        device: where the networks run.
 
     Returns:
         The per-parameterization summary (also in ``results.md``).
@@ -131,7 +132,7 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
     if not cars:
         raise AeroOptError("--cars: give at least one car")
     out_dir = Path(out_dir)
-    models = Models.load(surrogate_dir, decoder_dir)
+    models = Models.load(surrogate_dir, decoder_dir, device=device)
     inputs = {"models": model_fingerprints(surrogate_dir, decoder_dir), "optimize": asdict(cfg)}
     claim_folder(out_dir, inputs if flow == Flow() else {**inputs, "flow": asdict(flow)})
     cd_floor = data_cd_floor(cfg, data_dir, models.surrogate)

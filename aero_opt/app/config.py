@@ -89,6 +89,8 @@ class Config:
     """The free stream of every drag number (CFD, prediction, optimization)."""
     cfd: CFDConfig = field(default_factory=CFDConfig)
     """OpenFOAM runs."""
+    device: str = "auto"
+    """Where the networks learn and run: auto (a GPU when there is one), cpu, cuda or cuda:N (``--device``)."""
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     """Where CFD cases run side by side (a local Dask cluster, a running scheduler, SLURM or PBS)."""
     fit: FitConfig = field(default_factory=FitConfig)

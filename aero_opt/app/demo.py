@@ -21,6 +21,7 @@ from aero_opt.app.compare import recorded_models, run_compare
 from aero_opt.app.config import load_config
 from aero_opt.cfd.executor import ClusterConfig
 from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.device import resolve_device
 from aero_opt.core.errors import AeroOptError
 from aero_opt.geometry.dataset import split_names
 from parameterizations import NAMES
@@ -43,7 +44,8 @@ committed results stay the same when the dataset grows."""
 
 
 def run_demo(out: Path, config: Path | None = None, data_dir: Path | None = None, workers: int | None = None,
-             verify: bool = True, docs: Path | None = None, cluster: ClusterConfig | None = None) -> dict[str, Any]:
+             verify: bool = True, docs: Path | None = None, cluster: ClusterConfig | None = None,
+             device: str | None = None) -> dict[str, Any]:
     """Run the demo comparison; writes ``out/`` as ``compare`` does plus ``out/summary.json``.
 
     Args:
@@ -53,6 +55,7 @@ def run_demo(out: Path, config: Path | None = None, data_dir: Path | None = None
         data_dir: folder with ``dataset/`` and ``models/`` (default: the repository's ``data/``).
         workers: OpenFOAM cases side by side (None: ``cfd.workers`` of the config).
         cluster: where they run (None: the config's ``cluster`` section).
+        device: where the networks run (None: the config's ``device``).
         verify: simulate the start and final shapes with OpenFOAM.
         docs: when given, :func:`publish_demo` copies the results there (the repository keeps them in
             ``docs/results/demo``).
@@ -72,7 +75,8 @@ def run_demo(out: Path, config: Path | None = None, data_dir: Path | None = None
     surrogate_dir, decoder_dir = data_dir / "models" / "surrogate", data_dir / "models" / "car_decoder"
     table = run_compare([car], ["all"], out, cfg, surrogate_dir, decoder_dir, data_dir / "dataset",
                         do_verify=verify, workers=settings.cfd.workers if workers is None else workers,
-                        flow=settings.flow, procs=settings.cfd.procs, cluster=cluster or settings.cluster)
+                        flow=settings.flow, procs=settings.cfd.procs, cluster=cluster or settings.cluster,
+                        device=resolve_device(device or settings.device))
     summary = {"car": car, "iterations": cfg.iters, "verify_preset": cfg.verify_preset if verify else None,
                "models_sha256": recorded_models(Path(out)), "table": table,
                "seconds": round(time.perf_counter() - t0, 1), "results": str(Path(out) / "results.md")}

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from aero_opt.cfd.verify import simulate
 from aero_opt.core.atomic import write_csv_atomic, write_json_atomic
+from aero_opt.core.device import on_device
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.frame import CAR_BOUNDS, CAR_OFFSET, CAR_SCALE
 from aero_opt.core.physics import Flow, frontal_area, surface_force
@@ -127,10 +128,13 @@ class Models:
     train_config: TrainSDFConfig
 
     @classmethod
-    def load(cls, surrogate_dir: Path, decoder_dir: Path) -> Models:
-        """Load a surrogate run folder and a decoder run folder."""
-        sur = Surrogate.load(Path(surrogate_dir))
-        dec, latents, ck = load_model(Path(decoder_dir))
+    def load(cls, surrogate_dir: Path, decoder_dir: Path, device: torch.device | str = "cpu") -> Models:
+        """Load a surrogate run folder and a decoder run folder; both networks run on ``device`` (meshes, codes
+        and the optimizer stay on the CPU)."""
+        device = torch.device(device)
+        sur = Surrogate.load(Path(surrogate_dir), device)
+        weights, latents, ck = load_model(Path(decoder_dir))
+        dec = on_device(weights, device)
         if not ck.get("car_frame", False):
             raise AeroOptError(f"{decoder_dir}: the decoder was not trained in the car frame; it cannot shape cars")
         tcfg = replace(TrainSDFConfig(), **ck["train_config"])
@@ -196,7 +200,8 @@ class Evaluation:
 def _evaluate(param: Parameterization, models: Models, room: RoomConstraint, cfg: OptimizeConfig,
               drag0: float | None, flow: Flow) -> Evaluation:
     verts, faces = param.mesh()
-    coeffs, emb = models.surrogate.coefficients_and_embedding(verts, faces, bf16=resolve_bf16(cfg.bf16))
+    bf16 = resolve_bf16(cfg.bf16, models.surrogate.device)
+    coeffs, emb = models.surrogate.coefficients_and_embedding(verts, faces, bf16=bf16)
     q = flow.q
     shear = coeffs[:, 1:4] * q if coeffs.shape[1] == 4 else None
     drag = surface_force(verts, faces, coeffs[:, 0] * q, shear)[0]
@@ -370,9 +375,9 @@ def run_start(param: str, start: StartShape, models: Models, cfg: OptimizeConfig
 
 def run_optimize(param: str, car: str, out_dir: Path, cfg: OptimizeConfig, surrogate_dir: Path, decoder_dir: Path,
                  data_dir: Path, lr: float | None = None, do_verify: bool = False, flow: Flow = Flow(),
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, device: torch.device | str = "cpu") -> dict[str, Any]:
     """``aero-opt optimize``: load the models, build the start shape of ``car`` (dataset ID or mesh path), run
-    (:func:`run_start`).
+    (:func:`run_start`); the networks run on ``device``.
 
     Returns:
         The summary (also ``out_dir/summary.json``).
@@ -380,7 +385,7 @@ def run_optimize(param: str, car: str, out_dir: Path, cfg: OptimizeConfig, surro
     parameterization_class(param)
     if Path(car).suffix and not Path(car).is_file():
         raise AeroOptError(f"{car}: mesh file not found")
-    models = Models.load(surrogate_dir, decoder_dir)
+    models = Models.load(surrogate_dir, decoder_dir, device=device)
     start = start_shape(car, models, cfg.resolution, data_dir)
     return run_start(param, start, models, cfg, out_dir, lr, do_verify,
                      cd_floor=data_cd_floor(cfg, data_dir, models.surrogate), flow=flow, progress=progress)

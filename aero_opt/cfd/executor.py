@@ -124,6 +124,7 @@ class CaseExecutor:
             return self
         from distributed import Client, LocalCluster
 
+        logging.getLogger("distributed").setLevel(max(logging.WARNING, logging.getLogger().level))
         if c.address is not None:
             self._client = Client(c.address, timeout="30s")
         elif c.kind == "local":

@@ -26,6 +26,7 @@ from scipy.spatial import cKDTree
 from tqdm import tqdm
 
 from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
+from aero_opt.core.device import on_device
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import face_corners
 from aero_opt.geometry.isosurface import Bounds, EmptySurfaceError, extract
@@ -121,15 +122,18 @@ def report(dec: torch.nn.Module, codes: torch.Tensor, train_shapes: list[ShapeSa
 
 
 def run_finetune(model_dir: Path, data_dir: Path, out_dir: Path, test_dir: Path | None,
-                 cfg: FinetuneConfig = FinetuneConfig(), progress: bool = True) -> dict[str, Any]:
+                 cfg: FinetuneConfig = FinetuneConfig(), progress: bool = True,
+                 device: torch.device | str = "cpu") -> dict[str, Any]:
     """Fine-tune a trained decoder; writes ``out_dir/checkpoint.pt`` (same format as training) and
     ``out_dir/finetune.json`` (Chamfer before and after, train and held-out, and the settings).
 
     Args:
         model_dir: a ``train-sdf`` run folder; data_dir: its training samples (same names);
         test_dir: SDF samples of held-out shapes (or None).
+        device: where the decoder runs (meshes, codes and the Chamfer losses stay on the CPU).
     """
-    dec, latents, ck = load_model(model_dir)
+    weights, latents, ck = load_model(model_dir)
+    dec = on_device(weights, torch.device(device))
     shapes = load_samples(data_dir)
     if [s.name for s in shapes] != list(ck["names"]):
         raise AeroOptError(f"{data_dir}: these are not the samples {model_dir} was trained on")
@@ -149,7 +153,7 @@ def run_finetune(model_dir: Path, data_dir: Path, out_dir: Path, test_dir: Path 
     after = report(dec, codes.detach()[eval_idx], eval_train, test_shapes, tcfg, cfg, bounds, progress)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_torch_atomic({**{k: v for k, v in ck.items() if k not in ("optimizer",)}, "decoder": dec.state_dict(),
+    save_torch_atomic({**{k: v for k, v in ck.items() if k not in ("optimizer",)}, "decoder": weights.state_dict(),
                        "latents": codes.detach().clone(), "finetuned_from": str(model_dir)}, out_dir / "checkpoint.pt")
 
     def change(key: str) -> float | None:

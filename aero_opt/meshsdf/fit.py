@@ -12,6 +12,7 @@ import trimesh
 from tqdm import tqdm
 
 from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
+from aero_opt.core.device import on_device
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.frame import CAR_FRAME, CAR_SCALE, Similarity, unit_sphere_transform
 from aero_opt.geometry.isosurface import extract
@@ -23,11 +24,11 @@ from aero_opt.meshsdf.samples import ShapeSamples
 
 
 def fit_mesh(mesh_path: Path, run_dir: Path, out_dir: Path, normalization: str = "car",
-             settings: FitConfig = FitConfig()) -> dict[str, Any]:
+             settings: FitConfig = FitConfig(), device: torch.device | str = "cpu") -> dict[str, Any]:
     """Fit a latent code to a mesh (decoder frozen), extract the mesh, and report Chamfer-L2.
 
     ``settings``: sample count, and steps and learning rate where they differ from the decoder's own training
-    settings (recorded in its checkpoint).
+    settings (recorded in its checkpoint). The decoder runs on ``device``.
 
     Writes ``out_dir/latent.pt`` (the code, (D,)), ``out_dir/fit.stl`` (in the mesh's frame: metres for cars)
     and ``out_dir/summary.json``.
@@ -38,7 +39,8 @@ def fit_mesh(mesh_path: Path, run_dir: Path, out_dir: Path, normalization: str =
     mesh = load_mesh(mesh_path)
     if not mesh.is_watertight:
         raise AeroOptError(f"{mesh_path}: mesh is not watertight; run `aero-opt import` on it first")
-    dec, latents, ck = load_model(run_dir)
+    weights, latents, ck = load_model(run_dir)
+    dec = on_device(weights, torch.device(device))
     tcfg = settings.applied_to(replace(TrainSDFConfig(), **ck["train_config"]))
     car = normalization == "car"
     if car != ck["car_frame"]:

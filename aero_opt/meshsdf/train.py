@@ -37,8 +37,10 @@ log = logging.getLogger(__name__)
 
 
 def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFConfig, resume: bool = False,
-          progress: bool = True) -> dict[str, Any]:
-    """Train (or resume) a DeepSDF auto-decoder; returns the final report (also ``run_dir/report.json``)."""
+          progress: bool = True, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Train (or resume) a DeepSDF auto-decoder on ``device`` (the report's extractions run on the CPU); returns
+    the final report (also ``run_dir/report.json``)."""
+    device = torch.device(device)
     shapes = load_samples(data_dir)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -50,6 +52,8 @@ def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFCo
     dec = SDFDecoder(dec_cfg)
     latents = torch.nn.Embedding(len(shapes), dec_cfg.latent_size)
     torch.nn.init.normal_(latents.weight, 0.0, cfg.init_std)
+    dec.to(device)
+    latents.to(device)
     opt = torch.optim.Adam([{"params": dec.parameters(), "lr": cfg.lr_decoder},
                             {"params": latents.parameters(), "lr": cfg.lr_latent}])
     start, history = 0, []
@@ -93,7 +97,8 @@ def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFCo
                 pts.append(s.points[sel])
                 tgt.append(s.sdf[sel])
                 who.append(torch.full((cfg.points_per_shape,), i, dtype=torch.long))
-            x, y, w = torch.cat(pts), torch.cat(tgt), torch.cat(who)
+            x, y, w = torch.cat(pts).to(device), torch.cat(tgt).to(device), torch.cat(who).to(device)
+            idx = idx.to(device)
             z = latents(w)
             pred = dec(z, x)
             loss_l1 = (pred.clamp(-cfg.clamp, cfg.clamp) - y.clamp(-cfg.clamp, cfg.clamp)).abs().mean()
@@ -112,7 +117,8 @@ def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFCo
     if start >= cfg.epochs:
         checkpoint(cfg.epochs)
     _loss_plot(history, run_dir / "loss.png")
-    dec.eval()
+    dec.cpu().eval()
+    latents.cpu()
     recon = reconstruction_report(dec, latents.weight.detach(), shapes[: min(5, n)], cfg)
     report = {"epochs": cfg.epochs, "final_l1": history[-1]["l1"] if history else None,
               "train_seconds": history[-1]["seconds"] if history else None, "shapes": n,

@@ -13,18 +13,19 @@ Work files (meshes, cases) go to results/dataset_work/ (not committed).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import trimesh
 
 from aero_opt.cfd.batch import case_status, run_batch
+from aero_opt.cfd.executor import CaseExecutor, ClusterConfig
 from aero_opt.cfd.results import case_to_dataset
 from aero_opt.core.atomic import write_json_atomic
 from aero_opt.core.frame import CAR_BOUNDS
@@ -58,7 +59,8 @@ def main() -> int:
     ap.add_argument("--wing-fraction", type=float, default=0.25)
     ap.add_argument("--preset", default="coarse")
     ap.add_argument("--speed", type=float, default=15.0)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=None, help="cases side by side here (default: as many as fit)")
+    ap.add_argument("--scheduler", default=None, help="a running Dask scheduler, tcp://HOST:PORT (default: local)")
     ap.add_argument("--chunk", type=int, default=20, help="cars per round (prepare, simulate, collect)")
     ap.add_argument("--out", type=Path, default=ROOT / "data" / "dataset")
     ap.add_argument("--work", type=Path, default=ROOT / "results" / "dataset_work")
@@ -68,14 +70,20 @@ def main() -> int:
     for d in (mesh_dir, case_root, args.out):
         d.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
+    cluster = ClusterConfig(address=args.scheduler)
     for start in range(0, args.n, args.chunk):
         ids = [i for i in range(start, min(args.n, start + args.chunk))
                if not (args.out / f"car_{i:04d}.npz").is_file()]
         if not ids:
             continue
-        with ProcessPoolExecutor(max_workers=args.workers) as pool:
-            names = list(pool.map(prepare_mesh, ids, [args.seed] * len(ids), [args.wing_fraction] * len(ids),
-                                  [mesh_dir] * len(ids)))
+        prepare = functools.partial(prepare_mesh, seed=args.seed, wing_fraction=args.wing_fraction, mesh_dir=mesh_dir)
+        with CaseExecutor(cluster, args.workers) as ex:
+            ex.check_shared_folder(mesh_dir)
+            prepared = dict(ex.map(prepare, [(i, i) for i in ids], desc="meshes"))
+        for i in ids:
+            if not isinstance(prepared[i], str):
+                log.error("car_%04d: mesh not made, left out: %s", i, prepared[i])
+        names = [prepared[i] for i in ids if isinstance(prepared[i], str)]
         chunk_meshes = args.work / "chunk"
         if chunk_meshes.exists():
             for p in chunk_meshes.iterdir():
@@ -83,7 +91,7 @@ def main() -> int:
         chunk_meshes.mkdir(exist_ok=True)
         for n in names:
             os.symlink((mesh_dir / f"{n}.stl").resolve(), chunk_meshes / f"{n}.stl")
-        run_batch(chunk_meshes, case_root, preset=args.preset, speed=args.speed, workers=args.workers)
+        run_batch(chunk_meshes, case_root, preset=args.preset, speed=args.speed, workers=args.workers, cluster=cluster)
         for n in names:
             if case_status(case_root / n) == "done":
                 params = json.loads((mesh_dir / f"{n}.json").read_text())

@@ -72,7 +72,7 @@ def main() -> int:
         shutil.copy(run / "eval_test" / f"pressure_{tag}.png", args.out / f"pressure_{tag}.png")
     write_json_atomic(args.out / "report.json", {
         "command": " ".join(["python scripts/pipeline/train_surrogate_model.py", *sys.argv[1:]]), "init": init_record,
-        "training": rep,
+        "training": {k: v for k, v in rep.items() if k != "weights"},
         "surrogate": cfg.surrogate.__dict__, "train_surrogate": cfg.train_surrogate.__dict__,
         "test": {k: test[k] for k in ("cars", "pressure_rel_l2", "cd_pressure", "cd_total", "seconds_per_car")},
         "real_cars": {"cd_total": real["cd_total"], "per_car": [

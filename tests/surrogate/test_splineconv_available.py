@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch_geometric.nn import SplineConv
+
+pytest.importorskip("torch_spline_conv", reason="the optional compiled kernel (scripts/setup.sh installs it)")
 
 
 def test_splineconv_forward_backward() -> None:

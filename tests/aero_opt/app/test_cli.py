@@ -21,7 +21,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-WITHOUT_SETTINGS = {"ahmed", "eval-surrogate", "fit-domain"}
+WITHOUT_SETTINGS = {"ahmed", "fit-domain"}
 
 
 @pytest.mark.parametrize("cmd", [*SUBCOMMANDS, "fit-domain", "cfd run", "cfd batch", "cfd collect"])

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from aero_opt.app.cli import PRESET_NAMES, main
 from aero_opt.cfd.case import PRESETS
@@ -63,6 +64,10 @@ CASES: list[tuple[str, str, str, Callable[[tuple, dict], bool]]] = [
      "surrogate:\n  width: 16\ntrain_surrogate:\n  epochs: 2\n", lambda a, k: a[2].width == 16 and a[3].epochs == 2),
     ("predict {tmp}/m.stl --model {tmp} --out {tmp}/p", "surrogate.evaluate.predict_mesh", FLOW,
      lambda a, k: (k["speed"], k["rho"]) == (20.0, 1.2)),
+    ("eval-surrogate --model {tmp} --data {tmp} --out {tmp}/e --device cpu", "surrogate.evaluate.evaluate", "",
+     lambda a, k: k["device"] == torch.device("cpu")),
+    ("train-surrogate --data {tmp} --out {tmp}/r", "surrogate.train.train_surrogate", "device: cpu\n",
+     lambda a, k: k["device"] == torch.device("cpu")),
     ("optimize --param scaling --car 3 --out {tmp}/o", "aero_opt.app.optimize.run_optimize",
      "optimize:\n  iters: 5\n  knn_k: 4\n" + FLOW,
      lambda a, k: (a[3].iters, a[3].knn_k, k["flow"].speed, k["flow"].rho) == (5, 4, 20.0, 1.2)),
@@ -95,9 +100,7 @@ def test_command_takes_its_settings_from_the_config(tmp_path: Path, monkeypatch:
     assert check(got.value.args_, got.value.kwargs), (got.value.args_, got.value.kwargs)
 
 
-@pytest.mark.parametrize("command", [["ahmed", "--out", "a.stl"], ["eval-surrogate", "--model", "m", "--data", "d",
-                                                                   "--out", "o"],
-                                     ["fit-domain", "--model", "m", "--data", "d"]])
+@pytest.mark.parametrize("command", [["ahmed", "--out", "a.stl"], ["fit-domain", "--model", "m", "--data", "d"]])
 def test_commands_without_settings_refuse_a_config(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main([*command, "--config", "c.yaml"])
@@ -106,3 +109,16 @@ def test_commands_without_settings_refuse_a_config(command: list[str], capsys: p
 
 def test_the_preset_choices_are_the_presets() -> None:
     assert PRESET_NAMES == tuple(PRESETS)
+
+
+@pytest.mark.parametrize("where", ["flag", "config"])
+def test_a_gpu_this_machine_lacks_is_one_error_line(tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    config = tmp_path / "c.yaml"
+    config.write_text("device: cuda:1\n" if where == "config" else "")
+    flag = ["--device", "cuda:1"] if where == "flag" else []
+    code = main(["predict", str(tmp_path / "m.stl"), "--model", str(tmp_path), "--out", str(tmp_path / "p"),
+                 "--config", str(config), *flag])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("error: device 'cuda:1': this machine has 0 CUDA device")

@@ -123,7 +123,7 @@ def test_bad_param_is_a_clear_error(models: Models, start: StartShape, tmp_path:
 def test_compare_resumes(models: Models, start: StartShape, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import aero_opt.app.compare as compare
 
-    monkeypatch.setattr(compare.Models, "load", classmethod(lambda cls, a, b: models))
+    monkeypatch.setattr(compare.Models, "load", classmethod(lambda cls, a, b, **kw: models))
     monkeypatch.setattr(compare, "model_fingerprints", lambda a, b: {"surrogate": "s0", "car_decoder": "d0"})
     monkeypatch.setattr(compare, "start_shape", lambda car, m, r, d: start)
     calls: list[str] = []
@@ -212,7 +212,7 @@ def test_compare_verify_shares_the_initial_case(models: Models, start: StartShap
     from aero_opt.cfd import executor, verify
     from aero_opt.cfd.executor import ClusterConfig
 
-    monkeypatch.setattr(compare.Models, "load", classmethod(lambda cls, a, b: models))
+    monkeypatch.setattr(compare.Models, "load", classmethod(lambda cls, a, b, **kw: models))
     monkeypatch.setattr(compare, "model_fingerprints", lambda a, b: {"surrogate": "s0", "car_decoder": "d0"})
     monkeypatch.setattr(compare, "start_shape", lambda car, m, r, d: start)
     cases: list[Path] = []

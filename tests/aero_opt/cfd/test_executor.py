@@ -77,3 +77,24 @@ def test_killing_the_batch_leaves_no_solver_running(tmp_path: Path) -> None:
     finally:
         for pid in _processes_in(out):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_remote_cluster_must_share_the_output_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through a scheduler address the executor proves the workers see the output folder before any case runs;
+    a worker whose files land elsewhere stops it with one clear error."""
+    from distributed import LocalCluster
+
+    from aero_opt.cfd import executor
+    from aero_opt.cfd.executor import CaseExecutor, ClusterConfig
+
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        with CaseExecutor(ClusterConfig(address=cluster.scheduler_address)) as ex:
+            ex.check_shared_folder(tmp_path / "shared")  # same machine: seen
+            assert list((tmp_path / "shared").iterdir()) == []  # the marker is cleaned up
+            elsewhere = tmp_path / "elsewhere"
+            elsewhere.mkdir()
+            monkeypatch.setattr(executor, "_touch", lambda path: (elsewhere / Path(path).name).write_text("x") and
+                                "node7")
+            with pytest.raises(AeroOptError, match="a Dask worker \\(node7\\) wrote a file here that this machine "
+                                                   "cannot see"):
+                ex.check_shared_folder(tmp_path / "shared")
