@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
 from aero_opt.core.device import autocast
-from aero_opt.core.distributed import barrier, init_from_env, local_device, sum_over_ranks, world
+from aero_opt.core.distributed import barrier, init_from_env, local_device, sum_gradients, sum_over_ranks, world
 from aero_opt.core.errors import AeroOptError
 from surrogate.config import TrainSurrogateConfig
 from surrogate.graph import MeshGraph, max_edge_component
@@ -189,8 +189,7 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
                 loss, _ = _loss(model, sample, max_value, tcfg, cache)
                 (loss / len(cars)).backward()
                 loss_sum, loss_count = loss_sum + loss.item(), loss_count + 1
-            if size > 1:
-                _sum_gradients(model)
+            sum_gradients(list(model.parameters()))
             opt.step()
             ema.update(model)
         if size > 1:
@@ -225,16 +224,6 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
             "train_cars": len(train_set), "val_cars": len(val_set), "processes": size,
             "weights": ema.model.state_dict()}
 
-
-def _sum_gradients(model: PressureSplineCNN) -> None:
-    """Sum every parameter's gradient over the ranks (one flat all-reduce; a rank without cars adds zeros)."""
-    params = list(model.parameters())
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = sum_over_ranks(torch.cat([g.reshape(-1) for g in grads]))
-    offset = 0
-    for p in params:
-        p.grad = flat[offset:offset + p.numel()].view_as(p).clone()
-        offset += p.numel()
 
 
 def make_optimizer(model: PressureSplineCNN, tcfg: TrainSurrogateConfig) -> torch.optim.Adam:

@@ -304,13 +304,32 @@ def _residuals(log_path: Path) -> dict[str, float]:
     return res
 
 
+def _mpirun(procs: int, oversubscribe: bool) -> list[str]:
+    """The ``mpirun`` prefix of a tool run on ``procs`` ranks (Open MPI refuses more ranks than cores unless
+    ``oversubscribe``)."""
+    return ["mpirun", "-np", str(procs), *(["--oversubscribe"] if oversubscribe else [])]
+
+
+def _run_snappy(case: Path, procs: int, oversubscribe: bool) -> float:
+    """snappyHexMesh, on ``procs`` MPI ranks when more than one (decomposePar, snappyHexMesh -parallel,
+    reconstructParMesh -constant); returns the wall time (s)."""
+    if procs <= 1:
+        return run_tool(["snappyHexMesh", "-overwrite"], case, "snappyHexMesh")
+    t = run_tool(["decomposePar", "-force"], case, "decomposePar.mesh")
+    t += run_tool([*_mpirun(procs, oversubscribe), "snappyHexMesh", "-overwrite", "-parallel"], case, "snappyHexMesh")
+    t += run_tool(["reconstructParMesh", "-constant"], case, "reconstructParMesh")
+    for sub in case.glob("processor*"):
+        shutil.rmtree(sub)
+    return t
+
+
 def _run_solver(case: Path, preset: Preset, procs: int, oversubscribe: bool = False
                 ) -> tuple[np.ndarray, bool, float]:
     """Run simpleFoam while watching Cd; returns (Cd history, converged, seconds)."""
     env = openfoam_env()
     if procs > 1:
         run_tool(["decomposePar", "-force"], case, "decomposePar")
-        cmd = ["mpirun", "-np", str(procs), *(["--oversubscribe"] if oversubscribe else []), "simpleFoam", "-parallel"]
+        cmd = [*_mpirun(procs, oversubscribe), "simpleFoam", "-parallel"]
     else:
         cmd = ["simpleFoam"]
     t0 = time.perf_counter()
@@ -363,7 +382,7 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
         preset_name: tiny, coarse, medium or fine.
         speed: free-stream speed (m/s).
         rho: air density (kg/m³).
-        procs: MPI ranks for simpleFoam (1 = serial).
+        procs: MPI ranks for snappyHexMesh and simpleFoam (1 = serial).
         oversubscribe: let Open MPI start more ranks than the machine has cores (off: it refuses).
         half: force half/full model; None: half when the body is symmetric.
         keep: keep the mesh and time folders (otherwise they are deleted after the run).
@@ -395,7 +414,7 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
     times["setup"] = time.perf_counter() - t0
     times["blockMesh"] = run_tool(["blockMesh"], case, "blockMesh")
     times["surfaceFeatureExtract"] = run_tool(["surfaceFeatureExtract"], case, "surfaceFeatureExtract")
-    times["snappyHexMesh"] = run_tool(["snappyHexMesh", "-overwrite"], case, "snappyHexMesh")
+    times["snappyHexMesh"] = _run_snappy(case, procs, oversubscribe)
     mesh_info = _check_mesh(case, geo)
     if mesh_only:
         summary = {"mesh": str(mesh_path), "preset": preset_name, "half_model": geo.half, "A_ref": geo.a_ref,

@@ -50,3 +50,16 @@ def barrier() -> None:
     """Wait for every rank (nothing without a process group)."""
     if world()[1] > 1:
         dist.barrier()
+
+
+def sum_gradients(params: list[torch.nn.Parameter]) -> None:
+    """Sum every parameter's gradient over the ranks, in one flat all-reduce (a parameter without a gradient on
+    this rank contributes zeros). Nothing without a process group."""
+    if world()[1] == 1:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = sum_over_ranks(torch.cat([g.reshape(-1) for g in grads]))
+    offset = 0
+    for p in params:
+        p.grad = flat[offset:offset + p.numel()].view_as(p).clone()
+        offset += p.numel()

@@ -25,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
+from aero_opt.core.distributed import barrier, init_from_env, local_device, sum_gradients, sum_over_ranks
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.frame import CAR_SCALE
 from aero_opt.geometry.isosurface import EmptySurfaceError, extract
@@ -39,8 +40,10 @@ log = logging.getLogger(__name__)
 def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFConfig, resume: bool = False,
           progress: bool = True, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Train (or resume) a DeepSDF auto-decoder on ``device`` (the report's extractions run on the CPU); returns
-    the final report (also ``run_dir/report.json``)."""
-    device = torch.device(device)
+    the final report (also ``run_dir/report.json``). Under ``torchrun`` the processes split every batch's shapes,
+    sum their gradients (so K processes take the steps one process would) and only rank 0 writes."""
+    device = local_device(torch.device(device))
+    rank, size = init_from_env(device)
     shapes = load_samples(data_dir)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -70,7 +73,8 @@ def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFCo
         gen.set_state(ck["rng"])
     meta = {"names": [s.name for s in shapes], "decoder_config": asdict(dec_cfg), "train_config": asdict(cfg),
             "car_frame": all(s.car_frame for s in shapes), "data": str(data_dir)}
-    write_json_atomic(run_dir / "config.json", meta)
+    if rank == 0:
+        write_json_atomic(run_dir / "config.json", meta)
 
     def checkpoint(epoch: int) -> None:
         save_torch_atomic({**meta, "decoder": dec.state_dict(), "latents": latents.weight.detach().clone(),
@@ -79,7 +83,7 @@ def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFCo
 
     n = len(shapes)
     t0 = time.perf_counter()
-    bar = tqdm(range(start, cfg.epochs), desc="train-sdf", unit="epoch", disable=not progress,
+    bar = tqdm(range(start, cfg.epochs), desc="train-sdf", unit="epoch", disable=not progress or rank != 0,
                initial=start, total=cfg.epochs)
     dec.train()
     for epoch in bar:
@@ -91,29 +95,34 @@ def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFCo
         for b in range(0, n, cfg.shapes_per_batch):
             idx = order[b:b + cfg.shapes_per_batch]
             pts, tgt, who = [], [], []
-            for i in idx.tolist():
+            for j, i in enumerate(idx.tolist()):
                 s = shapes[i]
-                sel = torch.randint(0, len(s.sdf), (cfg.points_per_shape,), generator=gen)
-                pts.append(s.points[sel])
-                tgt.append(s.sdf[sel])
-                who.append(torch.full((cfg.points_per_shape,), i, dtype=torch.long))
-            x, y, w = torch.cat(pts).to(device), torch.cat(tgt).to(device), torch.cat(who).to(device)
-            idx = idx.to(device)
-            z = latents(w)
-            pred = dec(z, x)
-            loss_l1 = (pred.clamp(-cfg.clamp, cfg.clamp) - y.clamp(-cfg.clamp, cfg.clamp)).abs().mean()
-            loss = loss_l1 + cfg.code_reg * latents(idx).square().sum(dim=1).mean()
+                sel = torch.randint(0, len(s.sdf), (cfg.points_per_shape,), generator=gen)  # every rank draws all
+                if j % size == rank:
+                    pts.append(s.points[sel])
+                    tgt.append(s.sdf[sel])
+                    who.append(torch.full((cfg.points_per_shape,), i, dtype=torch.long))
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if size == 1:
+                x, y, w = torch.cat(pts).to(device), torch.cat(tgt).to(device), torch.cat(who).to(device)
+                pred = dec(latents(w), x)
+                loss_l1 = (pred.clamp(-cfg.clamp, cfg.clamp) - y.clamp(-cfg.clamp, cfg.clamp)).abs().mean()
+                loss = loss_l1 + cfg.code_reg * latents(idx.to(device)).square().sum(dim=1).mean()
+                loss.backward()
+                losses.append(loss_l1.item())
+            else:
+                losses.append(_shard_backward(dec, latents, pts, tgt, who, idx[rank::size], len(idx), cfg, device))
             opt.step()
-            losses.append(loss_l1.item())
         history.append({"epoch": epoch + 1, "l1": float(np.mean(losses)), "seconds": time.perf_counter() - t0})
         bar.set_postfix(l1=f"{history[-1]['l1']:.5f}")
         if not math.isfinite(history[-1]["l1"]):
             raise AeroOptError(f"training diverged at epoch {epoch + 1} (loss NaN); lower the learning rates")
-        if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
+        if rank == 0 and ((epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs):
             checkpoint(epoch + 1)
     bar.close()
+    if rank != 0:
+        barrier()
+        return {"epochs": cfg.epochs, "final_l1": history[-1]["l1"] if history else None, "rank": rank}
     if start >= cfg.epochs:
         checkpoint(cfg.epochs)
     _loss_plot(history, run_dir / "loss.png")
@@ -124,7 +133,25 @@ def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFCo
               "train_seconds": history[-1]["seconds"] if history else None, "shapes": n,
               "decoder_flops_per_query": dec.flops_per_query(), "reconstruction": recon}
     write_json_atomic(run_dir / "report.json", report)
+    barrier()
     return report
+
+
+def _shard_backward(dec: SDFDecoder, latents: torch.nn.Embedding, pts: list[torch.Tensor], tgt: list[torch.Tensor],
+                    who: list[torch.Tensor], mine: torch.Tensor, batch: int, cfg: TrainSDFConfig,
+                    device: torch.device) -> float:
+    """This rank's part of one batch: backward of its shapes' share of the batch loss, gradients summed over the
+    ranks (the batch gradient); returns the batch's clamped L1 (all ranks)."""
+    points = batch * cfg.points_per_shape
+    l1_sum = torch.zeros((), dtype=torch.float64)
+    if pts:
+        x, y, w = torch.cat(pts).to(device), torch.cat(tgt).to(device), torch.cat(who).to(device)
+        pred = dec(latents(w), x)
+        l1 = (pred.clamp(-cfg.clamp, cfg.clamp) - y.clamp(-cfg.clamp, cfg.clamp)).abs().sum()
+        (l1 / points + cfg.code_reg * latents(mine.to(device)).square().sum() / batch).backward()
+        l1_sum += float(l1.detach())
+    sum_gradients([*dec.parameters(), *latents.parameters()])
+    return float(sum_over_ranks(l1_sum)) / points
 
 
 def reconstruction_report(dec: SDFDecoder, latents: torch.Tensor, shapes: list[ShapeSamples],

@@ -126,9 +126,11 @@ def test_grid_scale_scales_every_cell_and_keeps_the_ground_and_symmetry_plane(tm
 
 
 def test_two_mpi_ranks_give_the_same_cd(tiny_case, tmp_path: Path) -> None:
-    """decomposePar + mpirun on 2 ranks (no --oversubscribe on this 2-core machine): the same Cd within the
-    preset's convergence band."""
+    """snappyHexMesh and simpleFoam on 2 MPI ranks (no --oversubscribe on this 2-core machine): about the same
+    mesh, and the same Cd within the preset's convergence band."""
     stl, _, s1 = tiny_case
     s2 = run_case(stl, tmp_path / "case2", preset_name="tiny", speed=40.0, procs=2)
     assert s2["procs"] == 2 and (tmp_path / "case2" / "log.decomposePar").is_file()
+    assert (tmp_path / "case2" / "log.reconstructParMesh").is_file()  # meshed on 2 ranks too
+    assert abs(s2["cells"] - s1["cells"]) <= 0.05 * s1["cells"], (s1["cells"], s2["cells"])
     assert abs(s2["Cd"] - s1["Cd"]) <= PRESETS["tiny"].tol * s1["Cd"], (s1["Cd"], s2["Cd"])

@@ -73,3 +73,38 @@ def test_resume_refuses_other_data(spheres: Path, tmp_path: Path) -> None:
         train(spheres, tmp_path / "r", replace(TINY, hidden=16), replace(cfg, epochs=2), resume=True,
               progress=False)
     json.loads((tmp_path / "r" / "report.json").read_text())
+
+
+def _sdf_rank(rank: int, world: int, init_file: str, data: str, run_dir: str, out: str) -> None:
+    """One training process of the data-parallel test: trains, then saves its decoder and codes."""
+    import torch.distributed as dist
+
+    import aero_opt.meshsdf.train as train_mod
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    writes: list[str] = []
+    for name in ("save_torch_atomic", "write_json_atomic", "_loss_plot"):
+        fn = getattr(train_mod, name)
+        setattr(train_mod, name, lambda *a, _fn=fn, _n=name, **k: (writes.append(_n), _fn(*a, **k))[1])
+    cfg = TrainSDFConfig(epochs=3, shapes_per_batch=3, points_per_shape=512, checkpoint_every=1, eval_resolution=16)
+    torch.manual_seed(0)
+    train_mod.train(Path(data), Path(run_dir), TINY, cfg, progress=False)
+    dist.destroy_process_group()
+    torch.save({"writes": writes}, Path(out) / f"sdf_rank{rank}.pt")
+
+
+def test_two_processes_train_the_decoder_like_one(spheres: Path, tmp_path: Path) -> None:
+    """torchrun-style data parallelism for train-sdf: the batch's shapes split over 2 gloo processes give the weights
+    one process gets from the whole batch; only rank 0 writes."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_sdf_rank, args=(2, str(tmp_path / "init"), str(spheres), str(tmp_path / "ddp"), str(tmp_path)),
+             nprocs=2)
+    w0, w1 = (torch.load(tmp_path / f"sdf_rank{r}.pt", weights_only=False)["writes"] for r in (0, 1))
+    assert w1 == [] and "save_torch_atomic" in w0
+    cfg = TrainSDFConfig(epochs=3, shapes_per_batch=3, points_per_shape=512, checkpoint_every=1, eval_resolution=16)
+    train(spheres, tmp_path / "one", TINY, cfg, progress=False)
+    ddp, one = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=False) for d in ("ddp", "one"))
+    for name, w in one["decoder"].items():
+        torch.testing.assert_close(ddp["decoder"][name], w, rtol=1e-4, atol=1e-6, msg=name)
+    torch.testing.assert_close(ddp["latents"], one["latents"], rtol=1e-4, atol=1e-6)
