@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -24,6 +22,7 @@ from pathlib import Path
 from aero_opt.cfd.batch import run_batch
 from aero_opt.cfd.executor import ClusterConfig, local_slots
 from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.machine import machine_facts
 from aero_opt.geometry.shapes import make_ahmed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,16 +37,6 @@ def instant_runner(mesh: Path, case: Path, **kw: object) -> dict:
     s = {"Cd": 0.3, "cells": 1, "iterations": 1, "converged": True, "seconds": {"total": 0.0}}
     (case / "summary.json").write_text(json.dumps(s))
     return s
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _meshes(folder: Path, n: int) -> Path:
@@ -99,8 +88,7 @@ def main() -> int:
         "meets_overhead_target": overhead["dask"]["ms_per_case"] <= 1000 * OVERHEAD_TARGET_S,
         "note": args.note + ("; " if args.note else "") + "overhead: wall time of a batch of instant stand-in cases "
                 "(start-up of the executor included) over the case count",
-        "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
-        "python": platform.python_version(),
+        **machine_facts(),
     }
     write_json_atomic(args.out, result)
     print(json.dumps(result, indent=2))

@@ -36,6 +36,7 @@ from torch_geometric.nn import SplineConv as PygSplineConv
 
 from aero_opt.cfd.case import run_case
 from aero_opt.core.atomic import recorded_path, write_json_atomic
+from aero_opt.core.machine import cpu_model
 from aero_opt.geometry.dataset import load_car
 from aero_opt.geometry.mesh_import import export_mesh
 from surrogate.graph import build_graph
@@ -69,17 +70,6 @@ def _time(sur: Surrogate, verts: torch.Tensor, faces: torch.Tensor, repeats: int
                 out.backward()
         times.append(time.perf_counter() - t0)
     return statistics.median(times[1:])
-
-
-def _cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else :func:`platform.processor`."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def _time_cfd(verts: np.ndarray, faces: np.ndarray) -> dict[str, float | int | bool]:
@@ -159,7 +149,7 @@ def main() -> int:
            **({"openfoam_coarse_this_run": cfd_here} if cfd_here else {}),
            "speedup_vs_cfd_forward_backward": cfd / t_model,
            "speedup_vs_cfd_forward": cfd / model_times[f"{precision}_forward"],
-           "cpu_count": os.cpu_count(), "machine": platform.machine(), "cpu_model": _cpu_model(),
+           "cpu_count": os.cpu_count(), "machine": platform.machine(), "cpu_model": cpu_model(),
            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": torch.get_num_threads(),
            "note": "one layer with PyG's compiled kernel is timed once (it takes tens of seconds); the whole model "
                    "with it would take minutes"}
