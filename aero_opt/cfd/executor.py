@@ -162,6 +162,14 @@ class CaseExecutor:
             raise AeroOptError(f"cluster {self.cluster.address or self.cluster.kind}: no worker offers "
                                f"{self.procs} cores (start workers with `--resources cores=N`, N >= {self.procs})")
 
+    def capacity(self) -> int:
+        """How many cases run at once: the local slots, or the remote workers' threads (or ``cores``) per case."""
+        if self._client is None or self._dask_cluster is not None and self.cluster.kind == "local":
+            return local_slots(self.workers, self.procs)
+        workers = self._client.scheduler_info().get("workers", {}).values()
+        per_worker = [w.get("resources", {}).get("cores", w.get("nthreads", 1)) // self.procs for w in workers]
+        return max(1, sum(per_worker))
+
     def check_shared_folder(self, folder: Path) -> None:
         """Prove that the workers see ``folder`` (a worker writes a marker there and this process reads it).
 
@@ -187,19 +195,21 @@ class CaseExecutor:
 
         ``fn`` must be importable by the workers (a module-level function). A case that raised
         :class:`AeroOptError`, or whose workers kept dying (Dask gives up after three), yields an
-        :class:`AeroOptError` as its result; other exceptions propagate. The progress bar counts cases done and
-        failed.
+        :class:`AeroOptError` as its result; other exceptions propagate. The progress bar counts cases done, and
+        shows how many run (the free slots, :meth:`capacity`), wait and failed.
         """
         pairs = list(items)
         if not pairs:
             return
         bar = tqdm(total=len(pairs), desc=desc, unit="case", disable=not progress)
-        failed = 0
+        failed, slots = 0, self.capacity()
+        bar.set_postfix(running=min(slots, len(pairs)), failed=0, queued=max(0, len(pairs) - slots))
         try:
             for key, result in self._completed(fn, pairs):
                 failed += isinstance(result, AeroOptError)
                 bar.update(1)
-                bar.set_postfix(failed=failed, left=bar.total - bar.n)
+                left = bar.total - bar.n
+                bar.set_postfix(running=min(slots, left), failed=failed, queued=max(0, left - slots))
                 yield key, result
         finally:
             bar.close()

@@ -98,3 +98,19 @@ def test_a_remote_cluster_must_share_the_output_folder(tmp_path: Path, monkeypat
             with pytest.raises(AeroOptError, match="a Dask worker \\(node7\\) wrote a file here that this machine "
                                                    "cannot see"):
                 ex.check_shared_folder(tmp_path / "shared")
+
+
+def test_map_yields_every_result_and_errors_as_values() -> None:
+    from aero_opt.cfd.executor import CaseExecutor, ClusterConfig
+
+    with CaseExecutor(ClusterConfig(kind="threads"), workers=2) as ex:
+        assert ex.capacity() == 2
+        got = dict(ex.map(_square_or_fail, [(i, i) for i in range(5)], progress=False))
+    assert {k: v for k, v in got.items() if not isinstance(v, AeroOptError)} == {0: 0, 1: 1, 2: 4, 4: 16}
+    assert isinstance(got[3], AeroOptError) and "3 is unlucky" in str(got[3])
+
+
+def _square_or_fail(i: int) -> int:
+    if i == 3:
+        raise AeroOptError("3 is unlucky")
+    return i * i
