@@ -489,9 +489,10 @@ def _cmd_optimize(args: argparse.Namespace) -> Path:
     from aero_opt.app.optimize import run_optimize
 
     cfg = _config(args)
+    cfd, cluster = _fanout(args, cfg)
     s = run_optimize(args.param, args.car, args.out, _settings(cfg.optimize, iters=args.iters), args.surrogate,
                      args.decoder, args.data, lr=args.lr, do_verify=args.verify, flow=_flow(args, cfg),
-                     device=_device(args, cfg))
+                     device=_device(args, cfg), cluster=cluster, procs=cfd.procs, workers=cfd.workers)
     log.info("%s on %s: surrogate drag %.1f N -> %.1f N (%+.1f %%), Cd %.4f -> %.4f%s", s["param"], s["car"],
              s["initial"]["drag_N"], s["final"]["drag_N"], 100 * s["drag_change"], s["initial"]["Cd"],
              s["final"]["Cd"], f"; OpenFOAM drag change {100 * s['cfd']['drag_change']:+.1f} %" if "cfd" in s else "")
@@ -505,7 +506,8 @@ def _parser_optimize(sub: Any) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: optimize.lr.<param>)")
     _add_models(p)
-    _add_config(p, "optimize, flow and device")
+    _add_fanout(p, "the two OpenFOAM cases of --verify")
+    _add_config(p, "optimize, flow, device, cfd and cluster")
     p.set_defaults(func=_cmd_optimize)
 
 

@@ -28,7 +28,8 @@ import torch
 import trimesh
 from tqdm import tqdm
 
-from aero_opt.cfd.verify import simulate
+from aero_opt.cfd.executor import ClusterConfig
+from aero_opt.cfd.verify import SimJob, simulate_many
 from aero_opt.core.atomic import write_csv_atomic, write_json_atomic
 from aero_opt.core.device import on_device
 from aero_opt.core.errors import AeroOptError
@@ -342,15 +343,17 @@ def data_cd_floor(cfg: OptimizeConfig, data_dir: Path, surrogate: Surrogate | No
 
 
 def run_start(param: str, start: StartShape, models: Models, cfg: OptimizeConfig, out_dir: Path,
-              lr: float | None = None, do_verify: bool = False, initial_case: Path | None = None,
-              cd_floor: float | None = None, flow: Flow = Flow(), progress: bool = True) -> dict[str, Any]:
+              lr: float | None = None, do_verify: bool = False, cd_floor: float | None = None, flow: Flow = Flow(),
+              progress: bool = True, cluster: ClusterConfig | None = None, procs: int = 1,
+              workers: int | None = None) -> dict[str, Any]:
     """Optimize one start shape with one parameterization (and optionally verify with OpenFOAM).
 
     Args:
         flow: the free stream of the drag (surrogate and OpenFOAM).
         cd_floor: stop below this predicted Cd (:func:`data_cd_floor`).
-        initial_case: where the CFD case of the initial shape lives (shared by the runs of one car);
-            default ``out_dir/cfd_initial``.
+        do_verify: simulate the initial and final shapes side by side (``out_dir/cfd_initial``, ``cfd_final``) on
+            the CFD executor: ``cluster`` (None: a local Dask cluster), ``procs`` cores per case, ``workers`` cases
+            at once on this machine (None: as many as fit).
 
     Returns:
         The summary (also ``out_dir/summary.json``, written last).
@@ -363,21 +366,30 @@ def run_start(param: str, start: StartShape, models: Models, cfg: OptimizeConfig
     summary = optimize(p, models, room, cfg, out_dir, lr=lr, flow=flow, cd_floor=cd_floor, progress=progress)
     summary.update({"car": start.name, "latent_source": start.source, "room_points": len(room.points)})
     if do_verify:
-        out_dir = Path(out_dir)
-        ini = simulate(out_dir / "initial.stl", initial_case or out_dir / "cfd_initial", cfg.verify_preset,
-                       flow.speed, flow.rho)
-        fin = simulate(out_dir / "final.stl", out_dir / "cfd_final", cfg.verify_preset, flow.speed, flow.rho)
-        summary["cfd"] = {"preset": cfg.verify_preset, "initial": ini, "final": fin,
-                          "drag_change": fin["drag_N"] / ini["drag_N"] - 1.0}
+        summary["cfd"] = _verify(Path(out_dir), cfg.verify_preset, flow, cluster, procs, workers, progress)
     write_json_atomic(Path(out_dir) / "summary.json", summary)
     return summary
 
 
+def _verify(out_dir: Path, preset: str, flow: Flow, cluster: ClusterConfig | None, procs: int,
+            workers: int | None, progress: bool) -> dict[str, Any]:
+    """OpenFOAM drag of a run's initial and final shapes, the two cases side by side; raises on a failed case."""
+    jobs = [(k, SimJob(out_dir / f"{k}.stl", out_dir / f"cfd_{k}", preset, flow.speed, flow.rho, procs=procs))
+            for k in ("initial", "final")]
+    got = dict(simulate_many(jobs, workers, desc=f"cfd {preset}", progress=progress, cluster=cluster, procs=procs))
+    for key, result in got.items():
+        if isinstance(result, AeroOptError):
+            raise AeroOptError(f"{out_dir / f'cfd_{key}'}: {result}")
+    ini, fin = got["initial"], got["final"]
+    return {"preset": preset, "initial": ini, "final": fin, "drag_change": fin["drag_N"] / ini["drag_N"] - 1.0}
+
+
 def run_optimize(param: str, car: str, out_dir: Path, cfg: OptimizeConfig, surrogate_dir: Path, decoder_dir: Path,
                  data_dir: Path, lr: float | None = None, do_verify: bool = False, flow: Flow = Flow(),
-                 progress: bool = True, device: torch.device | str = "cpu") -> dict[str, Any]:
+                 progress: bool = True, device: torch.device | str = "cpu", cluster: ClusterConfig | None = None,
+                 procs: int = 1, workers: int | None = None) -> dict[str, Any]:
     """``aero-opt optimize``: load the models, build the start shape of ``car`` (dataset ID or mesh path), run
-    (:func:`run_start`); the networks run on ``device``.
+    (:func:`run_start`, where ``cluster``, ``procs`` and ``workers`` are); the networks run on ``device``.
 
     Returns:
         The summary (also ``out_dir/summary.json``).
@@ -388,4 +400,5 @@ def run_optimize(param: str, car: str, out_dir: Path, cfg: OptimizeConfig, surro
     models = Models.load(surrogate_dir, decoder_dir, device=device)
     start = start_shape(car, models, cfg.resolution, data_dir)
     return run_start(param, start, models, cfg, out_dir, lr, do_verify,
-                     cd_floor=data_cd_floor(cfg, data_dir, models.surrogate), flow=flow, progress=progress)
+                     cd_floor=data_cd_floor(cfg, data_dir, models.surrogate), flow=flow, progress=progress,
+                     cluster=cluster, procs=procs, workers=workers)

@@ -232,3 +232,26 @@ def test_compare_verify_shares_the_initial_case(models: Models, start: StartShap
     assert s["cfd"]["drag_change"] == 0.0  # same vertex count before and after: the fake drag is unchanged
     assert "OpenFOAM" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "comparison.png").is_file() and (tmp_path / "surrogate_vs_cfd.png").is_file()
+
+
+def test_optimize_verify_runs_both_cases_on_the_executor(models: Models, start: StartShape, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """``optimize --verify``: the start and final shapes go to the CFD executor together; a failed case is one
+    error naming its folder."""
+    from aero_opt.cfd import executor, verify
+    from aero_opt.cfd.executor import ClusterConfig
+
+    monkeypatch.setattr(executor, "default_cluster", lambda: ClusterConfig(kind="threads"))
+    monkeypatch.setattr(verify, "run_job", fake_simulate)
+    s = run_start("scaling", start, models, replace(CFG, iters=2), tmp_path / "run", do_verify=True, progress=False)
+    assert (tmp_path / "run" / "cfd_initial" / "summary.json").is_file()
+    assert (tmp_path / "run" / "cfd_final" / "summary.json").is_file()
+    assert s["cfd"]["drag_change"] == 0.0 and s["cfd"]["preset"] == CFG.verify_preset
+
+    def failing(job: SimJob) -> dict:
+        raise AeroOptError("simpleFoam diverged")
+
+    monkeypatch.setattr(verify, "run_job", failing)
+    with pytest.raises(AeroOptError, match="cfd_initial: simpleFoam diverged|cfd_final: simpleFoam diverged"):
+        run_start("scaling", start, models, replace(CFG, iters=2), tmp_path / "again", do_verify=True,
+                  progress=False)
