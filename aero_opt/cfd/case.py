@@ -173,7 +173,7 @@ def write_case(mesh: trimesh.Trimesh, case: Path, preset: Preset, speed: float =
     half = is_symmetric(mesh) if half is None else half
     base = L / preset.base_cells_per_length * grid_scale
     if not 0.0 <= grid_shift < 1.0:
-        raise AeroOptError(f"grid_shift {grid_shift}: must be in [0, 1)")
+        raise AeroOptError(f"--grid-shift {grid_shift}: must be in [0, 1) (a fraction of the background cell)")
     if not 0.8 <= grid_scale <= 1.25:
         raise AeroOptError(f"grid_scale {grid_scale}: must be in [0.8, 1.25]")
     x0, x1 = -3.0 * L - grid_shift * base, L + 6.0 * L

@@ -43,6 +43,8 @@ CASES: list[tuple[str, str, str, Callable[[tuple, dict], bool]]] = [
      lambda a, k: (k["preset_name"], k["procs"], k["speed"], k["rho"]) == ("tiny", 2, 20.0, 1.2)),
     ("cfd run {tmp}/m.stl --out {tmp}/case --preset medium --speed 30", "aero_opt.cfd.case.run_case",
      "cfd:\n  preset: tiny\n" + FLOW, lambda a, k: (k["preset_name"], k["speed"], k["rho"]) == ("medium", 30.0, 1.2)),
+    ("cfd run {tmp}/m.stl --out {tmp}/case --grid-shift 0.33", "aero_opt.cfd.case.run_case", "",
+     lambda a, k: k["grid_shift"] == 0.33),
     ("cfd batch {tmp} --out {tmp}/b", "aero_opt.cfd.batch.run_batch", "cfd:\n  preset: tiny\n  workers: 3\n" + FLOW,
      lambda a, k: (k["preset"], k["workers"], k["speed"], k["rho"]) == ("tiny", 3, 20.0, 1.2)),
     ("cfd batch {tmp} --out {tmp}/b --procs-per-case 2 --scheduler tcp://h:1", "aero_opt.cfd.batch.run_batch",

@@ -105,7 +105,7 @@ def test_grid_shift_moves_the_background_grid_only(tmp_path: Path) -> None:
     g1 = write_case(body, tmp_path / "b", PRESETS["coarse"], grid_shift=0.4)
     assert g1.tunnel[0][0] == pytest.approx(g0.tunnel[0][0] - 0.4 * g0.base_cell)
     assert (g1.base_cell, g1.a_ref, g1.tunnel[0][1:]) == (g0.base_cell, g0.a_ref, g0.tunnel[0][1:])
-    with pytest.raises(AeroOptError, match="grid_shift"):
+    with pytest.raises(AeroOptError, match="--grid-shift"):
         write_case(body, tmp_path / "c", PRESETS["coarse"], grid_shift=1.0)
 
 
@@ -134,3 +134,4 @@ def test_two_mpi_ranks_give_the_same_cd(tiny_case, tmp_path: Path) -> None:
     assert (tmp_path / "case2" / "log.reconstructParMesh").is_file()  # meshed on 2 ranks too
     assert abs(s2["cells"] - s1["cells"]) <= 0.05 * s1["cells"], (s1["cells"], s2["cells"])
     assert abs(s2["Cd"] - s1["Cd"]) <= PRESETS["tiny"].tol * s1["Cd"], (s1["Cd"], s2["Cd"])
+
