@@ -6,7 +6,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(PY) -m aero_opt demo --out results/demo
+	$(PY) -m aero_opt.app demo --out results/demo
 
 lint: setup
 	$(PY) -m ruff check .

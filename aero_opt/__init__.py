@@ -8,7 +8,8 @@ The package is layered; a module imports only from its own layer's package or a 
 2. :mod:`aero_opt.meshsdf` (decoder, training, fitting), :mod:`aero_opt.cfd` (OpenFOAM), and the top-level packages
    :mod:`surrogate`, :mod:`constraints`.
 3. :mod:`parameterizations`.
-4. :mod:`aero_opt.app`: configs, the ``aero-opt`` command, optimize, compare, demo. Nothing imports it.
+4. :mod:`aero_opt.app`: configs, the ``aero-opt`` command (``python -m aero_opt.app``), optimize, compare, demo.
+   Nothing imports it.
 """
 
 __version__ = "0.1.0"

@@ -58,8 +58,8 @@ def project_imports(path: Path, modules: dict[str, Path]) -> set[str]:
     return found
 
 
-ALIASES = {"aero_opt": "aero_opt.core", "aero_opt.__main__": "aero_opt.app"}
-"""The package's own ``__init__`` belongs to the base layer, ``python -m aero_opt`` to the application."""
+ALIASES = {"aero_opt": "aero_opt.core"}
+"""The package's own ``__init__`` belongs to the base layer."""
 
 
 def layer_of(module: str) -> str | None:

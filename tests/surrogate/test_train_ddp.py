@@ -1,4 +1,4 @@
-"""Data-parallel training (what ``torchrun --nproc_per_node 2 -m aero_opt train-surrogate`` runs): two gloo
+"""Data-parallel training (what ``torchrun --nproc_per_node 2 -m aero_opt.app train-surrogate`` runs): two gloo
 processes end with identical weights, equal to one process averaging the same cars per step; only rank 0 writes."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ SUBCOMMANDS = ["cars", "import", "ahmed", "sdf-samples", "train-sdf", "fit", "tr
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "aero_opt", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "aero_opt.app", *args], capture_output=True, text=True,
                           timeout=300)
 
 

@@ -60,7 +60,7 @@ def test_killing_the_batch_leaves_no_solver_running(tmp_path: Path) -> None:
     """``kill -9`` of a batch while its simpleFoam runs (coarse preset: tens of seconds of solver per case): the
     Dask workers die with the batch and their OpenFOAM processes with them, within seconds."""
     meshes, out = _ahmed_meshes(tmp_path / "meshes"), tmp_path / "out"
-    cmd = [sys.executable, "-m", "aero_opt", "cfd", "batch", str(meshes), "--out", str(out), "--preset", "coarse",
+    cmd = [sys.executable, "-m", "aero_opt.app", "cfd", "batch", str(meshes), "--out", str(out), "--preset", "coarse",
            "--speed", "40", "--workers", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
