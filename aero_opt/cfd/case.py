@@ -66,6 +66,15 @@ class Preset:
     """Band width relative to |mean Cd|."""
     base_cells_per_length: float = 5.0
     """Base (blockMesh) cells per body length."""
+    layers: int = 0
+    """Prism layers snappyHexMesh grows on the body (``addLayers``); 0: none."""
+    near_wake_level: int = 0
+    """Level of a box around the body's rear and its near wake (the last 30% of the body to 0.35 body lengths
+    behind it, up to 1.1 heights); 0: no such box."""
+    turbulence_convection: str = "upwind"
+    """Convection scheme of k and ω: ``upwind`` (first order) or ``linearUpwind`` (second order)."""
+    average: int = 0
+    """Report forces as the mean over the last ``average`` iterations instead of the last one; 0: the last."""
 
 
 PRESETS: dict[str, Preset] = {
@@ -74,6 +83,30 @@ PRESETS: dict[str, Preset] = {
     "medium": Preset(5, 5, (2, 3, 4), 3, max_iter=800),
     "fine": Preset(6, 6, (2, 3, 4, 5), 3, max_iter=1500),
 }
+"""The presets a user chooses from (``--preset``)."""
+
+CANDIDATE_PRESETS: dict[str, Preset] = {
+    "coarse-body5": Preset(5, 5, (2, 3), 2),
+    "coarse-layers": Preset(4, 4, (2, 3), 2, layers=3),
+    "coarse-wake4": Preset(4, 4, (2, 3), 2, near_wake_level=4),
+    "coarse-2nd": Preset(4, 4, (2, 3), 2, turbulence_convection="linearUpwind"),
+}
+"""Levers of the CFD fidelity study (``scripts/studies/study_fidelity.py``, ``docs/validation/fidelity.md``):
+each changes one thing of ``coarse`` (averaging the forces over the last iterations needs no run of its own: the
+study computes it from every case's force history). Runnable by name like a preset, not offered by ``--preset``."""
+
+
+def get_preset(name: str) -> Preset:
+    """The preset or study candidate called ``name``.
+
+    Raises:
+        AeroOptError: unknown name (the message lists the user presets).
+    """
+    if name in PRESETS:
+        return PRESETS[name]
+    if name in CANDIDATE_PRESETS:
+        return CANDIDATE_PRESETS[name]
+    raise AeroOptError(f"--preset {name!r}: choose from {', '.join(PRESETS)}")
 
 
 @dataclass
@@ -125,23 +158,33 @@ def is_symmetric(mesh: trimesh.Trimesh, tol: float = 2e-3) -> bool:
     return bool(np.sqrt(d2.max()) < tol * mesh.extents[0])
 
 
-def _box_entries(geo: CaseGeometry, levels: tuple[int, ...]) -> tuple[str, str]:
-    """snappyHexMeshDict geometry and refinementRegions entries of the nested wake boxes."""
+def _box_entries(geo: CaseGeometry, preset: Preset) -> tuple[str, str]:
+    """snappyHexMeshDict geometry and refinementRegions entries of the nested wake boxes (and the near-wake box)."""
     L, W, H = geo.length, geo.width, geo.height
-    geometry, regions = [], []
-    n = len(levels)
-    for i, level in enumerate(levels):
+    boxes = []
+    n = len(preset.box_levels)
+    for i, level in enumerate(preset.box_levels):
         t = (i + 1) / n  # 0 -> widest box, 1 -> tightest
-        x0 = -(0.5 - 0.3 * t) * L
-        x1 = L + (2.5 - 1.6 * t) * L
-        y1 = 0.5 * W + (1.2 - 0.8 * t) * H
+        boxes.append((f"wake{level}", level, -(0.5 - 0.3 * t) * L, L + (2.5 - 1.6 * t) * L,
+                      0.5 * W + (1.2 - 0.8 * t) * H, H * (2.0 - 0.6 * t)))
+    if preset.near_wake_level:
+        boxes.append(("nearWake", preset.near_wake_level, 0.7 * L, 1.35 * L, 0.5 * W + 0.1 * H, 1.1 * H))
+    geometry, regions = [], []
+    for name, level, x0, x1, y1, z1 in boxes:
         y0 = 0.0 if geo.half else -y1
-        z1 = H * (2.0 - 0.6 * t)
-        name = f"wake{level}"
         geometry.append(f"    {name} {{ type searchableBox; min ({x0:.4f} {y0:.4f} -1); max ({x1:.4f} {y1:.4f} "
                         f"{z1:.4f}); }}")
         regions.append(f"        {name} {{ mode inside; levels ((1e15 {level})); }}")
     return "\n".join(geometry), "\n".join(regions)
+
+
+def _convection(preset: Preset, name: str) -> str:
+    """The fvSchemes divergence scheme of the turbulence field ``name`` (k or omega)."""
+    if preset.turbulence_convection == "upwind":
+        return "bounded Gauss upwind"
+    if preset.turbulence_convection == "linearUpwind":
+        return f"bounded Gauss linearUpwind grad({name})"
+    raise AeroOptError(f"turbulence_convection {preset.turbulence_convection!r}: choose upwind or linearUpwind")
 
 
 def write_case(mesh: trimesh.Trimesh, case: Path, preset: Preset, speed: float = U_INF, rho: float = RHO_AIR,
@@ -187,7 +230,7 @@ def write_case(mesh: trimesh.Trimesh, case: Path, preset: Preset, speed: float =
     geo = CaseGeometry(length=L, width=W, height=H, a_ref=frontal_area(mesh.vertices, mesh.faces),
                        volume=float(mesh.volume), area=float(mesh.area), half=half,
                        tunnel=[[x0, y0, 0.0], [x1, y1, z1]], base_cell=base)
-    box_geometry, box_regions = _box_entries(geo, preset.box_levels)
+    box_geometry, box_regions = _box_entries(geo, preset)
     k = 1.5 * (0.005 * speed) ** 2
     values = {
         "max_iter": preset.max_iter, "rho": rho, "speed": speed, "nu": NU_AIR, "cofr_x": 0.5 * L, "l_ref": L,
@@ -199,6 +242,9 @@ def write_case(mesh: trimesh.Trimesh, case: Path, preset: Preset, speed: float =
         "between": preset.between, "box_geometry": box_geometry, "box_regions": box_regions,
         "loc_x": x0 + 0.5137 * base, "loc_y": y1 - 0.5129 * base, "loc_z": z1 - 0.5113 * base,
         "k": f"{k:.6g}", "omega": f"{k / (10.0 * NU_AIR):.6g}",
+        "add_layers": "true" if preset.layers else "false",
+        "layer_entries": f"body {{ nSurfaceLayers {preset.layers}; }}" if preset.layers else "",
+        "div_k": _convection(preset, "k"), "div_omega": _convection(preset, "omega"),
     }
     case = Path(case)
     if case.exists() and any(case.iterdir()):
@@ -237,6 +283,19 @@ def _check_mesh(case: Path, geo: CaseGeometry) -> dict[str, Any]:
     return {"cells": int(cells.group(1)), "fluid_volume": fluid, "expected_fluid_volume": expected}
 
 
+def layer_report(case: Path) -> dict[str, float] | None:
+    """The body's prism layers from ``log.snappyHexMesh``: mean layers per face and the overall thickness reached
+    (% of the asked); None when the case asked for none."""
+    path = Path(case) / "log.snappyHexMesh"
+    text = path.read_text(errors="replace") if path.is_file() else ""
+    table = text.rfind("layers   overall thickness")  # the final table (an earlier one lists the asked layers)
+    m = re.search(r"^body\s+\d+\s+([0-9.eE+-]+)\s+([0-9.eE+-]+)\s+([0-9.eE+-]+)\s*$", text[table:], re.M) \
+        if table >= 0 else None
+    if not m:
+        return None
+    return {"mean_layers": float(m.group(1)), "thickness_m": float(m.group(2)), "thickness_pct": float(m.group(3))}
+
+
 def read_coefficients(case: Path) -> np.ndarray:
     """Cd history (N,) from ``postProcessing/forceCoeffs/0/coefficient.dat`` (empty if not yet written)."""
     path = case / "postProcessing" / "forceCoeffs" / "0" / "coefficient.dat"
@@ -267,17 +326,27 @@ def _last_coefficients(case: Path) -> dict[str, float]:
     return {h: float(v) for h, v in zip(header, last) if h != "Time"}
 
 
-def read_forces(case: Path) -> dict[str, np.ndarray]:
-    """Last total, pressure and viscous force vectors (N) on the case's body patch (half body for half models)."""
-    path = case / "postProcessing" / "forces" / "0" / "force.dat"
-    last = None
+def read_force_history(case: Path) -> np.ndarray:
+    """Force history (N, 9) on the case's body patch (half body for half models), one row per iteration: total,
+    pressure and viscous force vectors (N), from ``postProcessing/forces/0/force.dat``."""
+    path = Path(case) / "postProcessing" / "forces" / "0" / "force.dat"
+    rows = []
     for line in path.read_text(errors="replace").splitlines():
         if line.strip() and not line.startswith("#"):
-            last = line
-    if last is None:
+            nums = line.replace("(", " ").replace(")", " ").split()
+            if len(nums) >= 10:
+                rows.append([float(x) for x in nums[1:10]])
+    if not rows:
         raise AeroOptError(f"{path}: no forces written")
-    nums = [float(x) for x in last.replace("(", " ").replace(")", " ").split()]
-    return {"total": np.array(nums[1:4]), "pressure": np.array(nums[4:7]), "viscous": np.array(nums[7:10])}
+    return np.asarray(rows)
+
+
+def read_forces(case: Path, average: int = 0) -> dict[str, np.ndarray]:
+    """Total, pressure and viscous force vectors (3,) N on the case's body patch (half body for half models): the
+    last iteration's, or with ``average`` > 0 the mean over the last ``average`` iterations."""
+    hist = read_force_history(case)
+    row = hist[-average:].mean(axis=0) if average > 0 else hist[-1]
+    return {"total": row[0:3], "pressure": row[3:6], "viscous": row[6:9]}
 
 
 def converged(cd: np.ndarray, preset: Preset) -> bool:
@@ -398,12 +467,10 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
     """
     from aero_opt.geometry.mesh_import import load_mesh
 
-    if preset_name not in PRESETS:
-        raise AeroOptError(f"--preset {preset_name!r}: choose from {', '.join(PRESETS)}")
+    preset = get_preset(preset_name)
     if speed <= 0:
         raise AeroOptError(f"--speed {speed}: must be positive")
     openfoam_env()
-    preset = PRESETS[preset_name]
     mesh = load_mesh(mesh_path)
     check_body(mesh, str(mesh_path))
     case = Path(case)
@@ -416,16 +483,19 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
     times["surfaceFeatureExtract"] = run_tool(["surfaceFeatureExtract"], case, "surfaceFeatureExtract")
     times["snappyHexMesh"] = _run_snappy(case, procs, oversubscribe)
     mesh_info = _check_mesh(case, geo)
+    if preset.layers:
+        mesh_info["layers"] = layer_report(case)
     if mesh_only:
         summary = {"mesh": str(mesh_path), "preset": preset_name, "half_model": geo.half, "A_ref": geo.a_ref,
                    "length": geo.length, "cells": mesh_info["cells"], "fluid_volume_m3": mesh_info["fluid_volume"],
-                   "mesh_only": True, "seconds": {k: round(v, 2) for k, v in times.items()}}
+                   "layers": mesh_info.get("layers"), "mesh_only": True,
+                   "seconds": {k: round(v, 2) for k, v in times.items()}}
         summary["seconds"]["total"] = round(time.perf_counter() - t0, 2)
         write_json_atomic(case / "summary.json", summary)
         return summary
     cd_hist, ok, times["simpleFoam"] = _run_solver(case, preset, procs, oversubscribe)
     coeffs = _last_coefficients(case)
-    forces = read_forces(case)
+    forces = read_forces(case, preset.average)
     factor = 2.0 if geo.half else 1.0
     q_a = dynamic_pressure(rho, speed) * geo.a_ref
     summary = {
@@ -437,10 +507,10 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
         "Cl": factor * forces["total"][2] / q_a,
         "Cd_forceCoeffs": coeffs.get("Cd"),
         "drag_N": factor * float(forces["total"][0]),
-        "cells": mesh_info["cells"], "fluid_volume_m3": mesh_info["fluid_volume"],
+        "cells": mesh_info["cells"], "fluid_volume_m3": mesh_info["fluid_volume"], "layers": mesh_info.get("layers"),
         "iterations": int(len(cd_hist)), "converged": ok,
         "convergence": {"min_iter": preset.min_iter, "window": preset.window, "tol": preset.tol,
-                        "max_iter": preset.max_iter,
+                        "max_iter": preset.max_iter, "forces_averaged_over": max(1, preset.average),
                         "cd_band": float(np.ptp(cd_hist[-preset.window:]) / abs(cd_hist[-preset.window:].mean()))},
         "residuals": _residuals(case / "log.simpleFoam"),
         "seconds": {k: round(v, 2) for k, v in times.items()},

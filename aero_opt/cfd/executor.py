@@ -191,7 +191,8 @@ class CaseExecutor:
 
     def map(self, fn: Callable[[A], T], items: Iterable[tuple[K, A]], desc: str = "cfd",
             progress: bool = True) -> Iterator[tuple[K, T | AeroOptError]]:
-        """Run ``fn(arg)`` for every (key, arg), yielding (key, result) in order of completion.
+        """Run ``fn(arg)`` for every (key, arg), started in the given order, yielding (key, result) in order of
+        completion.
 
         ``fn`` must be importable by the workers (a module-level function). A case that raised
         :class:`AeroOptError`, or whose workers kept dying (Dask gives up after three), yields an
@@ -227,8 +228,8 @@ class CaseExecutor:
 
         resources = {"cores": self.procs} if self.procs > 1 or self.cluster.address is None else None
         futures = {}
-        for key, arg in pairs:
-            fut = self._client.submit(fn, arg, pure=False, resources=resources)
+        for i, (key, arg) in enumerate(pairs):  # in the given order: Dask would start resource-bound tasks in any
+            fut = self._client.submit(fn, arg, pure=False, resources=resources, priority=len(pairs) - i)
             futures[fut] = key
         for fut in as_completed(futures):
             yield futures[fut], _outcome(fut.result)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 import trimesh
 
-from aero_opt.cfd.case import run_case
+from aero_opt.cfd.case import get_preset, run_case
 from aero_opt.cfd.executor import CaseExecutor, ClusterConfig
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import RHO_AIR, U_INF, dynamic_pressure
@@ -83,6 +83,83 @@ def simulate(mesh: Path, case: Path, preset: str, speed: float = U_INF, rho: flo
                      oversubscribe=oversubscribe)
     return {"Cd": s["Cd"], "A_ref": s["A_ref"], "drag_N": s["Cd"] * dynamic_pressure(rho, speed) * s["A_ref"],
             "converged": s.get("converged"), "cells": s.get("cells")}
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """Mean, spread and 95% interval of K repeated runs of one quantity (e.g. Cd over grid shifts)."""
+
+    mean: float
+    std: float | None
+    """Sample standard deviation of one run (ddof 1); None with fewer than two runs."""
+    half_width: float | None
+    """Half width of the 95% confidence interval of the mean (Student t, K - 1 degrees of freedom); None with
+    fewer than two runs."""
+    n: int
+    """Runs that entered the mean."""
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        """JSON-ready fields."""
+        return {"mean": self.mean, "std": self.std, "ci95": self.half_width, "n": self.n}
+
+
+def run_stats(values: Iterable[float]) -> RunStats:
+    """:class:`RunStats` of the finite ``values`` (a run that failed is passed as NaN and left out).
+
+    Raises:
+        AeroOptError: no finite value.
+    """
+    from scipy import stats
+
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], np.float64)
+    if len(v) == 0:
+        raise AeroOptError("no successful run to average")
+    if len(v) == 1:
+        return RunStats(float(v[0]), None, None, 1)
+    std = float(v.std(ddof=1))
+    return RunStats(float(v.mean()), std, float(stats.t.ppf(0.975, len(v) - 1) * std / np.sqrt(len(v))), len(v))
+
+
+def pooled_std(table: np.ndarray, remove_column_means: bool = False) -> float | None:
+    """One run's noise std from repeated runs: the pooled within-row std of a (shapes, runs) table.
+
+    Args:
+        table: (N, K) values (e.g. Cd), one row per shape, one column per run; NaN marks a missing run (rows
+            with fewer than two runs add nothing).
+        remove_column_means: also remove each column's mean offset from the grand mean (a two-way layout: the
+            systematic effect of a run setting, e.g. a resolution change, is not counted as noise); needs a
+            table without NaN.
+
+    Returns:
+        sqrt(residual sum of squares / degrees of freedom), or None when no row has two runs.
+    """
+    t = np.asarray(table, np.float64)
+    if remove_column_means:
+        if not np.isfinite(t).all():
+            raise AeroOptError("pooled_std: remove_column_means needs a table without missing runs")
+        resid = t - t.mean(axis=1, keepdims=True)
+        resid = resid - resid.mean(axis=0, keepdims=True)
+        dof = (t.shape[0] - 1) * (t.shape[1] - 1)
+        return float(np.sqrt(np.sum(resid**2) / dof)) if dof > 0 else None
+    ss, dof = 0.0, 0
+    for row in t:
+        v = row[np.isfinite(row)]
+        if len(v) >= 2:
+            ss += float(((v - v.mean()) ** 2).sum())
+            dof += len(v) - 1
+    return float(np.sqrt(ss / dof)) if dof else None
+
+
+def grid_shifts(k: int, preset: str) -> list[float]:
+    """``k`` background-grid shifts (fractions of the background cell) that give ``k`` evenly spaced, distinct
+    near-body grids at ``preset``.
+
+    The grid near the body repeats when the background grid moves by one cell of the coarsest refinement box
+    (2^-level of a background cell: shifts 0 and ¼ give the same near-body cells at box level 2, measured in
+    ``docs/validation/fidelity.md``), so the shifts are spread over that period.
+    """
+    period = 2.0 ** -min(get_preset(preset).box_levels)
+    return [round(period * i / k, 6) for i in range(k)]
 
 
 @dataclass(frozen=True)

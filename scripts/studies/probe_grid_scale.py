@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aero_opt.cfd.verify import SimJob, simulate_many
+from aero_opt.cfd.verify import SimJob, pooled_std, simulate_many
 from aero_opt.core.atomic import write_json_atomic
 from aero_opt.core.errors import AeroOptError
 from aero_opt.geometry.dataset import car_stl, load_car, split_names
@@ -33,26 +33,6 @@ from aero_opt.geometry.dataset import car_stl, load_car, split_names
 ROOT = Path(__file__).resolve().parents[2]
 X_PHASES = (0.0, 0.33, 0.67)  # x shifts that give distinct near-body grids (the label runs of every averaged car)
 log = logging.getLogger("probe_grid_scale")
-
-
-def pooled_std(rows: np.ndarray, remove_column_means: bool = False) -> float:
-    """Pooled within-row standard deviation of a (cars, runs) table of Cd.
-
-    Args:
-        rows: (N, K) Cd, one row per car, one column per grid.
-        remove_column_means: also remove each column's mean offset from the grand mean (a two-way layout: the
-            systematic effect of a grid setting, e.g. a resolution change, is not counted as noise).
-
-    Returns:
-        The noise std of one run: sqrt(residual sum of squares / degrees of freedom).
-    """
-    n, k = rows.shape
-    resid = rows - rows.mean(axis=1, keepdims=True)
-    dof = n * (k - 1)
-    if remove_column_means:
-        resid = resid - resid.mean(axis=0, keepdims=True)
-        dof = (n - 1) * (k - 1)
-    return float(np.sqrt(np.sum(resid**2) / dof))
 
 
 def main() -> int:

@@ -135,3 +135,55 @@ def test_two_mpi_ranks_give_the_same_cd(tiny_case, tmp_path: Path) -> None:
     assert abs(s2["cells"] - s1["cells"]) <= 0.05 * s1["cells"], (s1["cells"], s2["cells"])
     assert abs(s2["Cd"] - s1["Cd"]) <= PRESETS["tiny"].tol * s1["Cd"], (s1["Cd"], s2["Cd"])
 
+
+
+def test_study_levers_reach_the_dictionaries(tmp_path: Path) -> None:
+    """Prism layers, the near-wake box and second-order turbulence convection each change the written case, and
+    a study candidate is run by name like a preset while --preset lists the user presets only."""
+    from aero_opt.cfd.case import CANDIDATE_PRESETS, get_preset, write_case
+
+    body = make_ahmed(25.0)
+    write_case(body, tmp_path / "c", PRESETS["coarse"])
+    base_snappy = (tmp_path / "c" / "system" / "snappyHexMeshDict").read_text()
+    assert "addLayers       false;" in base_snappy and "nearWake" not in base_snappy
+    assert "div(phi,k)      bounded Gauss upwind;" in (tmp_path / "c" / "system" / "fvSchemes").read_text()
+    write_case(body, tmp_path / "l", CANDIDATE_PRESETS["coarse-layers"])
+    snappy = (tmp_path / "l" / "system" / "snappyHexMeshDict").read_text()
+    assert "addLayers       true;" in snappy and "layers { body { nSurfaceLayers 3; } }" in snappy
+    geo = write_case(body, tmp_path / "w", CANDIDATE_PRESETS["coarse-wake4"])
+    snappy = (tmp_path / "w" / "system" / "snappyHexMeshDict").read_text()
+    assert f"nearWake {{ type searchableBox; min ({0.7 * geo.length:.4f} 0.0000 -1)" in snappy
+    assert "nearWake { mode inside; levels ((1e15 4)); }" in snappy
+    write_case(body, tmp_path / "t", CANDIDATE_PRESETS["coarse-2nd"])
+    schemes = (tmp_path / "t" / "system" / "fvSchemes").read_text()
+    assert "div(phi,k)      bounded Gauss linearUpwind grad(k);" in schemes
+    assert "div(phi,omega)  bounded Gauss linearUpwind grad(omega);" in schemes
+    assert get_preset("coarse-layers").layers == 3 and "coarse-layers" not in PRESETS
+    with pytest.raises(AeroOptError, match=r"--preset 'nope': choose from tiny, coarse, medium, fine"):
+        get_preset("nope")
+
+
+def test_forces_averaged_over_the_last_iterations(tmp_path: Path) -> None:
+    from aero_opt.cfd.case import read_force_history
+
+    folder = tmp_path / "postProcessing" / "forces" / "0"
+    folder.mkdir(parents=True)
+    rows = [f"{i} ({i} 0 {-i}) ({i - 1} 0 0) (1 0 0)" for i in range(1, 11)]
+    (folder / "force.dat").write_text("# Time total pressure viscous\n" + "\n".join(rows) + "\n")
+    assert read_force_history(tmp_path).shape == (10, 9)
+    assert read_forces(tmp_path)["total"].tolist() == [10.0, 0.0, -10.0]
+    avg = read_forces(tmp_path, average=4)  # iterations 7..10
+    assert avg["total"].tolist() == [8.5, 0.0, -8.5] and avg["pressure"][0] == 7.5 and avg["viscous"][0] == 1.0
+
+
+def test_layer_report_reads_the_final_layer_table(tmp_path: Path) -> None:
+    from aero_opt.cfd.case import layer_report
+
+    (tmp_path / "log.snappyHexMesh").write_text(
+        "patch faces    layers avg thickness[m]\n                     near-wall overall\n"
+        "----- -----    ------ --------- -------\nbody 3681     3      0.0209    0.076   \n\n...\n"
+        "patch faces    layers   overall thickness\n                       [m]       [%]\n"
+        "-----  -----    ------   ---       ---\nbody 3681     2.98     0.068     89.4    \n")
+    assert layer_report(tmp_path) == {"mean_layers": 2.98, "thickness_m": 0.068, "thickness_pct": 89.4}
+    (tmp_path / "log.snappyHexMesh").write_text("no layers here\n")
+    assert layer_report(tmp_path) is None

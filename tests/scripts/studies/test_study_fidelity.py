@@ -1,0 +1,71 @@
+"""scripts/studies/study_fidelity.py: surface regions, and the report's numbers from a constructed set of runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+
+import numpy as np
+import pytest
+import trimesh
+
+
+def test_regions_of_a_box_car(load_script: Callable[[str], ModuleType]) -> None:
+    mod = load_script("study_fidelity.py")
+    box = trimesh.creation.box(extents=(4.0, 1.8, 1.4))
+    box.apply_translation([2.0, 0.0, 0.7])  # car frame: nose at x = 0
+    sub = box.subdivide().subdivide().subdivide()
+    region = mod.region_of_faces(np.asarray(sub.vertices), np.asarray(sub.faces), 4.0)
+    centres, normals = sub.triangles_center, sub.face_normals
+    names = np.array(mod.REGIONS)[region]
+    assert set(names[normals[:, 0] > 0.9]) == {"base"}  # the rear face
+    assert set(names[normals[:, 0] < -0.9]) == {"nose"}  # the front face
+    assert set(names[normals[:, 2] < -0.9][centres[normals[:, 2] < -0.9][:, 0] > 0.7]) == {"underbody"}
+    top = normals[:, 2] > 0.9
+    assert set(names[top & (centres[:, 0] > 2.6)]) == {"rear_upper"}
+    assert set(names[top & (centres[:, 0] > 0.7) & (centres[:, 0] < 2.3)]) == {"roof_sides"}
+
+
+def _case(cd: float, regions: dict[str, float], converged: bool = True) -> dict:
+    return {"Cd_last": cd, "Cd_window": cd, "Cd_window_drift": 0.0, "regions": regions,
+            "Cd_surface_sum": sum(regions.values()), "cells": 1000, "iterations": 300, "converged": converged,
+            "seconds": 60.0, "layers": None}
+
+
+def test_summary_gives_the_noise_ranking_bias_and_where_the_noise_lives(load_script) -> None:
+    mod = load_script("study_fidelity.py")
+    shapes = ["a", "b", "c", "d"]
+    ref_cd = {"a": 0.20, "b": 0.25, "c": 0.30, "d": 0.35}
+    noise = [-0.01, 0.0, 0.01]  # one run's deviation per grid shift: std 0.01 exactly
+    results = {}
+    for s in shapes:
+        for j, e in enumerate(noise):
+            cd = 1.1 * ref_cd[s] + e  # 10% high, noise all in the base
+            rest = 0.5 * ref_cd[s]
+            results[("coarse", s, j)] = _case(cd, {"nose": 0.0, "roof_sides": rest, "rear_upper": 0.0,
+                                                   "base": cd - rest, "underbody": 0.0})
+            results[("medium", s, j)] = _case(ref_cd[s], {r: ref_cd[s] / 5 for r in mod.REGIONS})
+    results[("coarse", "d", 2)]["converged"] = False  # excluded from the last-iteration numbers, counted
+    rep = mod.summarize(results, ["coarse", "medium"], shapes, 3, "medium")
+    assert rep["reference_cd"] == pytest.approx(ref_cd)
+    c = rep["presets"]["coarse"]
+    assert c["cases"] == 12 and c["converged"] == 11 and c["cost_vs_coarse"] == 1.0
+    assert c["window_mean"]["noise_std"] == pytest.approx(0.01)
+    assert c["last_iteration"]["excluded_not_converged"] == 1
+    vr = c["window_mean"]["vs_reference"]
+    assert vr["spearman_one_run"] == pytest.approx(1.0) and vr["spearman_mean_of_runs"] == pytest.approx(1.0)
+    assert vr["bias_relative_mean"] == pytest.approx(0.10) and vr["shapes"] == 4
+    assert c["regions"]["base"]["variance_share"] == pytest.approx(1.0)
+    assert c["regions"]["roof_sides"]["variance_share"] == pytest.approx(0.0, abs=1e-9)
+    assert rep["presets"]["medium"]["window_mean"]["noise_std"] == pytest.approx(0.0)
+
+
+def test_demo_change_interval_from_both_shapes_runs(load_script) -> None:
+    mod = load_script("study_fidelity.py")
+    regions = {r: 0.0 for r in mod.REGIONS}
+    results = {("p", "demo_start", j): _case(v, regions) for j, v in enumerate([0.30, 0.32, 0.28])}
+    results.update({("p", "demo_meshsdf", j): _case(v, regions) for j, v in enumerate([0.24, 0.24, 0.24])})
+    d = mod._demo_changes(results, "p", 3)["meshsdf"]
+    assert d["cd_change"] == pytest.approx(0.24 / 0.30 - 1)
+    assert d["ci95"] == pytest.approx(0.8 * 4.302653 * 0.02 / np.sqrt(3) / 0.30, rel=1e-5)  # only the start varies
+    assert d["runs"] == [3, 3] and "scaling" not in mod._demo_changes(results, "p", 3)
