@@ -484,8 +484,23 @@ def _add_models(p: argparse.ArgumentParser) -> None:
                    help="dataset folder for car IDs (default: the shipped dataset)")
     p.add_argument("--iters", type=int, default=None, help="Adam steps (default: optimize.iters)")
     p.add_argument("--verify", action="store_true", help="simulate the initial and final shapes with OpenFOAM")
+    _add_verify_settings(p)
     _add_flow(p)
     _add_device(p)
+
+
+def _add_verify_settings(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verify-runs", type=int, default=None,
+                   help="OpenFOAM runs per shape on distinct near-body grids; the shape's drag is their mean, with "
+                        "its 95%% interval (default: optimize.verify_runs)")
+    p.add_argument("--verify-preset", default=None,
+                   help=f"OpenFOAM preset of the check: {', '.join(PRESET_NAMES)} (default: optimize.verify_preset)")
+
+
+def _optimize_settings(args: argparse.Namespace, cfg: Config) -> Any:
+    """The config's optimize section with the command's --iters, --verify-runs and --verify-preset."""
+    return _settings(cfg.optimize, iters=getattr(args, "iters", None), verify_runs=args.verify_runs,
+                     verify_preset=args.verify_preset)
 
 
 def _cmd_optimize(args: argparse.Namespace) -> Path:
@@ -493,7 +508,7 @@ def _cmd_optimize(args: argparse.Namespace) -> Path:
 
     cfg = _config(args)
     cfd, cluster = _fanout(args, cfg)
-    s = run_optimize(args.param, args.car, args.out, _settings(cfg.optimize, iters=args.iters), args.surrogate,
+    s = run_optimize(args.param, args.car, args.out, _optimize_settings(args, cfg), args.surrogate,
                      args.decoder, args.data, lr=args.lr, do_verify=args.verify, flow=_flow(args, cfg),
                      device=_device(args, cfg), cluster=cluster, procs=cfd.procs, workers=cfd.workers)
     log.info("%s on %s: surrogate drag %.1f N -> %.1f N (%+.1f %%), Cd %.4f -> %.4f%s", s["param"], s["car"],
@@ -521,7 +536,7 @@ def _cmd_compare(args: argparse.Namespace) -> Path:
     cars = [c.strip() for c in args.cars.split(",") if c.strip()]
     params = [p.strip() for p in args.params.split(",") if p.strip()]
     cfd, cluster = _fanout(args, cfg)
-    run_compare(cars, params, args.out, _settings(cfg.optimize, iters=args.iters), args.surrogate, args.decoder,
+    run_compare(cars, params, args.out, _optimize_settings(args, cfg), args.surrogate, args.decoder,
                 args.data, do_verify=args.verify, workers=cfd.workers, flow=_flow(args, cfg), procs=cfd.procs,
                 cluster=cluster, device=_device(args, cfg))
     log.info("%s", (Path(args.out) / "results.md").read_text())
@@ -544,7 +559,7 @@ def _cmd_demo(args: argparse.Namespace) -> Path:
 
     cluster = None if args.scheduler is None else _settings(_config(args).cluster, address=args.scheduler)
     run_demo(Path(args.out), config=args.config, workers=args.workers, verify=not args.no_verify, docs=args.docs,
-             cluster=cluster, device=args.device)
+             cluster=cluster, device=args.device, verify_runs=args.verify_runs, verify_preset=args.verify_preset)
     return Path(args.out)
 
 
@@ -557,6 +572,7 @@ def _parser_demo(sub: Any) -> None:
     p.add_argument("--scheduler", default=None,
                    help="run the cases on this running Dask scheduler, tcp://HOST:PORT (default: cluster.address)")
     p.add_argument("--no-verify", action="store_true", help="skip the OpenFOAM check")
+    _add_verify_settings(p)
     _add_device(p)
     p.add_argument("--docs", type=Path, default=None,
                    help="also copy the table and each run's summary, history and picture here "

@@ -31,6 +31,7 @@ from aero_opt.cfd.executor import ClusterConfig
 from aero_opt.core.atomic import save_torch_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import Flow
+from aero_opt.core.stats import bootstrap_mean
 from parameterizations import NAMES, parameterization_class
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,16 @@ def model_fingerprints(surrogate_dir: Path, decoder_dir: Path) -> dict[str, str]
     return out
 
 
+VERIFY_KEYS = ("verify_preset", "verify_runs")
+"""Optimize settings that choose how the shapes are checked, not the shapes: a folder may be re-verified with
+others."""
+
+
+def optimize_record(cfg: OptimizeConfig) -> dict[str, Any]:
+    """The optimize settings a comparison folder's shapes depend on (all but :data:`VERIFY_KEYS`)."""
+    return {k: v for k, v in asdict(cfg).items() if k not in VERIFY_KEYS}
+
+
 def claim_folder(out_dir: Path, inputs: dict[str, Any]) -> None:
     """Record ``inputs`` in ``out_dir/inputs.json``, or check that the folder's earlier runs used the same.
 
@@ -75,6 +86,8 @@ def claim_folder(out_dir: Path, inputs: dict[str, Any]) -> None:
     path = Path(out_dir) / INPUTS_FILE
     if path.is_file():
         old = json.loads(path.read_text())
+        if isinstance(old.get("optimize"), dict):  # records made before the verification keys were left out
+            old["optimize"] = {k: v for k, v in old["optimize"].items() if k not in VERIFY_KEYS}
         for key in sorted(set(old) | set(inputs)):
             if old.get(key) != inputs.get(key):
                 diff = key
@@ -133,7 +146,9 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
         raise AeroOptError("--cars: give at least one car")
     out_dir = Path(out_dir)
     models = Models.load(surrogate_dir, decoder_dir, device=device)
-    inputs = {"models": model_fingerprints(surrogate_dir, decoder_dir), "optimize": asdict(cfg)}
+    if do_verify:
+        verify.check_verification(cfg.verify_preset, cfg.verify_runs)
+    inputs = {"models": model_fingerprints(surrogate_dir, decoder_dir), "optimize": optimize_record(cfg)}
     claim_folder(out_dir, inputs if flow == Flow() else {**inputs, "flow": asdict(flow)})
     cd_floor = data_cd_floor(cfg, data_dir, models.surrogate)
     runs: list[tuple[str, str, Path]] = []
@@ -147,68 +162,63 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
                 run_start(param, start, models, cfg, run_dir, cd_floor=cd_floor, flow=flow, progress=progress)
             runs.append((start.name, param, run_dir))
     if do_verify:
-        verify_runs(runs, cfg.verify_preset, workers, progress, flow=flow, procs=procs, cluster=cluster)
-    rows = [_row(car, param, run_dir) for car, param, run_dir in runs]
+        verify_runs(runs, cfg.verify_preset, workers, progress, flow=flow, procs=procs, cluster=cluster,
+                    n_runs=cfg.verify_runs)
+    rows = [result_row(car, param, run_dir) for car, param, run_dir in runs]
     table = summarize(rows, params)
     write_tables(rows, table, out_dir)
     return table
 
 
 def verify_runs(runs: list[tuple[str, str, Path]], preset: str, workers: int | None, progress: bool,
-                key: str = "cfd", flow: Flow = Flow(), procs: int = 1, cluster: ClusterConfig | None = None) -> None:
-    """OpenFOAM for every start shape and final shape not yet simulated; adds ``key`` to each run's summary.
+                key: str = "cfd", flow: Flow = Flow(), procs: int = 1, cluster: ClusterConfig | None = None,
+                n_runs: int = 1) -> None:
+    """OpenFOAM for every start shape and final shape, ``n_runs`` grid-shifted runs each (finished cases are
+    reused); adds ``key`` to each run's summary.
 
     Args:
         runs: (car, parameterization, run folder) of finished optimizations (``<car>/<param>``).
         preset: CFD preset.
         workers: cases side by side on this machine (None: as many as fit the cores).
         progress: show a progress bar.
-        key: the summary entry written (``{"preset", "initial", "final", "drag_change"}``) and the cases' prefix:
-            ``<car>/<key>_initial`` (shared by the car's runs) and ``<car>/<param>/<key>_final``. The default
+        key: the summary entry written (``{"preset", "runs", "initial", "final", "drag_change",
+            "drag_change_ci95", "drag_change_se"}``, the shapes' verdicts from
+            :func:`aero_opt.cfd.verify.check_shapes`) and the cases' prefix: ``<car>/<key>_initial`` (shared by the
+            car's runs) and ``<car>/<param>/<key>_final`` (further runs beside them, ``..._s<shift>``). The default
             ``"cfd"`` is the comparison's own verification; another key (e.g. ``"cfd_medium"``) checks the same
             shapes at another preset without touching it.
         flow: the free stream of the cases.
         procs: cores (MPI ranks) per case; cluster: where the cases run (None: a local Dask cluster).
+        n_runs: runs per shape (``--verify-runs``).
     """
-    jobs: dict[Path, Path] = {}
+    shapes: dict[Path, Path] = {}
     for _, _, run_dir in runs:
-        jobs.setdefault(run_dir.parent / f"{key}_initial", run_dir / "initial.stl")
-        jobs[run_dir / f"{key}_final"] = run_dir / "final.stl"
-    todo = [(case, verify.SimJob(mesh, case, preset, flow.speed, flow.rho, procs=procs)) for case, mesh in jobs.items()
-            if not (case / "summary.json").is_file()]
-    results: dict[Path, dict[str, Any]] = {}
-    for case, result in verify.simulate_many(todo, workers, desc=f"cfd {preset}", progress=progress,
-                                             cluster=cluster, procs=procs):
+        shapes.setdefault(run_dir.parent / f"{key}_initial", run_dir / "initial.stl")
+        shapes[run_dir / f"{key}_final"] = run_dir / "final.stl"
+    got = verify.check_shapes([(case, mesh, case) for case, mesh in shapes.items()], preset, n_runs, flow.speed,
+                              flow.rho, workers, cluster, procs, progress, desc=f"cfd {preset} x{n_runs}")
+    for case, result in got.items():
         if isinstance(result, AeroOptError):
-            log.error("%s: CFD failed: %s", case, result)
-        else:
-            results[case] = result
+            log.error("%s: not verified: %s", case, result)
     for _, _, run_dir in runs:
-        ini_case, fin_case = run_dir.parent / f"{key}_initial", run_dir / f"{key}_final"
-        ini = results.get(ini_case) or _finished(verify.SimJob(run_dir / "initial.stl", ini_case, preset, flow.speed,
-                                                               flow.rho))
-        fin = results.get(fin_case) or _finished(verify.SimJob(run_dir / "final.stl", fin_case, preset, flow.speed,
-                                                               flow.rho))
-        if ini is None or fin is None:
-            continue
+        ini, fin = got[run_dir.parent / f"{key}_initial"], got[run_dir / f"{key}_final"]
         summary = json.loads((run_dir / "summary.json").read_text())
-        summary[key] = {"preset": preset, "initial": ini, "final": fin,
-                        "drag_change": fin["drag_N"] / ini["drag_N"] - 1.0}
+        if isinstance(ini, AeroOptError) or isinstance(fin, AeroOptError):
+            summary.pop(key, None)  # an earlier verdict of other runs would be read as this one's
+        else:
+            summary[key] = {"preset": preset, "runs": n_runs, "initial": ini, "final": fin,
+                            **verify.drag_change(ini, fin)}
         write_json_atomic(run_dir / "summary.json", summary)
-
-
-def _finished(job: verify.SimJob) -> dict[str, Any] | None:
-    """The result of a case finished earlier (read back, not rerun), or None when it has not finished."""
-    return verify.run_job(job) if (job.case / "summary.json").is_file() else None
 
 
 EXTENTS = ("length", "width", "height")
 """The bounding-box extents (x, y, z) compared between a run's final and initial shape."""
 
 
-def _row(car: str, param: str, run_dir: Path) -> dict[str, Any]:
-    """One run's results row: drag (surrogate, and OpenFOAM when verified), constraints, and the final shape's
-    bounding-box extents over the initial shape's (``length_ratio``, ``width_ratio``, ``height_ratio``)."""
+def result_row(car: str, param: str, run_dir: Path, key: str = "cfd") -> dict[str, Any]:
+    """One run's results row: drag (surrogate, and OpenFOAM when verified under ``key`` of its summary, see
+    :func:`verify_runs`), constraints, and the final shape's bounding-box extents over the initial shape's
+    (``length_ratio``, ``width_ratio``, ``height_ratio``)."""
     s = json.loads((run_dir / "summary.json").read_text())
     ratio = (trimesh.load(run_dir / "final.stl", process=False).extents
              / trimesh.load(run_dir / "initial.stl", process=False).extents)
@@ -217,37 +227,57 @@ def _row(car: str, param: str, run_dir: Path) -> dict[str, Any]:
            "Cd_initial": s["initial"]["Cd"], "Cd_final": s["final"]["Cd"], "feasible": s["feasible"],
            "room_penalty_m2": s["final"]["room_penalty_m2"], "stopped_at": s.get("stopped_at"),
            "seconds": s["seconds"], **{f"{e}_ratio": float(r) for e, r in zip(EXTENTS, ratio)}}
-    cfd = s.get("cfd")
-    row.update({"cfd_drag_initial_N": cfd["initial"]["drag_N"] if cfd else None,
-                "cfd_drag_final_N": cfd["final"]["drag_N"] if cfd else None,
-                "cfd_change": cfd["drag_change"] if cfd else None,
-                "cfd_Cd_initial": cfd["initial"]["Cd"] if cfd else None,
-                "cfd_Cd_final": cfd["final"]["Cd"] if cfd else None})
+    cfd = s.get(key) or {}
+    ini, fin = cfd.get("initial", {}), cfd.get("final", {})
+    row.update({"cfd_drag_initial_N": ini.get("drag_N"), "cfd_drag_final_N": fin.get("drag_N"),
+                "cfd_change": cfd.get("drag_change"), "cfd_change_ci95": cfd.get("drag_change_ci95"),
+                "cfd_change_se": cfd.get("drag_change_se"),
+                "cfd_Cd_initial": ini.get("Cd"), "cfd_Cd_final": fin.get("Cd"),
+                "cfd_Cd_initial_std": (ini.get("Cd_stats") or {}).get("std"),
+                "cfd_Cd_final_std": (fin.get("Cd_stats") or {}).get("std"),
+                "cfd_runs": (f"{(ini.get('Cd_stats') or {}).get('n', 1)}+{(fin.get('Cd_stats') or {}).get('n', 1)}"
+                             f"/{cfd.get('runs', 1)}") if cfd else None})
     return row
 
 
+REFERENCE_PARAM = "meshsdf"
+"""The parameterization the others are compared with, pair by pair on the same cars."""
+
+
 def summarize(rows: list[dict[str, Any]], params: list[str]) -> dict[str, Any]:
-    """Per parameterization: mean ± std of the relative drag-force change (surrogate and CFD) and of the CFD Cd
-    change (drag force = Cd × frontal area: the Cd column shows how much of the gain is shape rather than a
-    smaller frontal area), constraint violations, runs stopped at the data's edge and the mean extent ratios
-    (final / initial length, width, height)."""
+    """Per parameterization: the relative drag-force change (surrogate: mean ± std over the runs; OpenFOAM: mean
+    with a 95% bootstrap interval over the cars that carries each car's own run-to-run noise,
+    :func:`aero_opt.core.stats.bootstrap_mean`) and the OpenFOAM Cd change (drag force = Cd × frontal area: the Cd
+    column shows how much of the gain is shape rather than a smaller frontal area), constraint violations, runs
+    stopped at the data's edge and the mean extent ratios (final / initial length, width, height). Each other
+    parameterization also gets ``vs_<REFERENCE_PARAM>``: its OpenFOAM drag change minus the reference's on the
+    same cars, mean with the same bootstrap interval, and whether the interval excludes zero."""
     out: dict[str, Any] = {}
+    by_car = {p: {x["car"]: x for x in rows if x["param"] == p and x["cfd_change"] is not None} for p in params}
     for p in params:
         r = [x for x in rows if x["param"] == p]
         sur = np.array([x["surrogate_change"] for x in r], float)
-        cfd = np.array([x["cfd_change"] for x in r if x["cfd_change"] is not None], float)
-        cd = np.array([x["cfd_Cd_final"] / x["cfd_Cd_initial"] - 1.0 for x in r if x["cfd_change"] is not None],
-                      float)
+        v = [x for x in r if x["cfd_change"] is not None]
+        cd = np.array([x["cfd_Cd_final"] / x["cfd_Cd_initial"] - 1.0 for x in v], float)
+        boot = bootstrap_mean([x["cfd_change"] for x in v], [x.get("cfd_change_se") for x in v]) if v else None
         out[p] = {"runs": len(r), "surrogate_change_mean": float(sur.mean()) if len(sur) else None,
                   "surrogate_change_std": float(sur.std()) if len(sur) else None,
-                  "cfd_change_mean": float(cfd.mean()) if len(cfd) else None,
-                  "cfd_change_std": float(cfd.std()) if len(cfd) else None, "cfd_runs": int(len(cfd)),
+                  "cfd_change_mean": boot.mean if boot else None,
+                  "cfd_change_std": float(np.std([x["cfd_change"] for x in v])) if v else None,
+                  "cfd_change_ci95": [boot.low, boot.high] if boot else None, "cfd_runs": len(v),
                   "cfd_cd_change_mean": float(cd.mean()) if len(cd) else None,
                   "cfd_cd_change_std": float(cd.std()) if len(cd) else None,
                   "violations": int(sum(not x["feasible"] for x in r)),
                   "stopped": int(sum(x["stopped_at"] is not None for x in r)),
                   **{f"{e}_ratio_mean": float(np.mean([x[f"{e}_ratio"] for x in r])) if r else None
                      for e in EXTENTS}}
+        ref = by_car.get(REFERENCE_PARAM, {})
+        cars = [c for c in by_car[p] if c in ref]
+        if p != REFERENCE_PARAM and cars:
+            diff = [by_car[p][c]["cfd_change"] - ref[c]["cfd_change"] for c in cars]
+            se = [None if by_car[p][c].get("cfd_change_se") is None or ref[c].get("cfd_change_se") is None
+                  else float(np.hypot(by_car[p][c]["cfd_change_se"], ref[c]["cfd_change_se"])) for c in cars]
+            out[p][f"vs_{REFERENCE_PARAM}"] = bootstrap_mean(diff, se).as_dict()
     return out
 
 
@@ -255,20 +285,37 @@ def _pct(mean: float | None, std: float | None) -> str:
     return "—" if mean is None else f"{100 * mean:+.1f} ± {100 * (std or 0.0):.1f} %"
 
 
+def _pct_ci(mean: float | None, ci: list[float] | None) -> str:
+    """A mean change with its 95% interval, in per cent."""
+    if mean is None:
+        return "—"
+    return f"{100 * mean:+.1f} % [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" if ci else f"{100 * mean:+.1f} %"
+
+
 def write_tables(rows: list[dict[str, Any]], table: dict[str, Any], out_dir: Path) -> None:
-    """``results.csv`` (per run), ``results.md`` (per parameterization), ``comparison.png`` and, with CFD
-    results, ``surrogate_vs_cfd.png``."""
+    """``results.csv`` (per run), ``results.md`` (per parameterization, and each against
+    :data:`REFERENCE_PARAM`), ``comparison.png`` and, with CFD results, ``surrogate_vs_cfd.png``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(out_dir / "results.csv", rows)
-    lines = ["| parameterization | runs | drag change (surrogate) | drag change (OpenFOAM) | Cd change (OpenFOAM) "
-             "| constraint violations | stopped at the data's edge | length × width × height (final / start) |",
+    lines = ["| parameterization | runs | drag change (surrogate, mean ± std) | drag change (OpenFOAM, mean "
+             "[95% interval]) | Cd change (OpenFOAM) | constraint violations | stopped at the data's edge | "
+             "length × width × height (final / start) |",
              "|---" * 8 + "|"]
     for p, t in table.items():
         ext = " × ".join("—" if t[f"{e}_ratio_mean"] is None else f"{t[f'{e}_ratio_mean']:.2f}" for e in EXTENTS)
         lines.append(f"| {p} | {t['runs']} | {_pct(t['surrogate_change_mean'], t['surrogate_change_std'])} | "
-                     f"{_pct(t['cfd_change_mean'], t['cfd_change_std'])} | "
+                     f"{_pct_ci(t['cfd_change_mean'], t['cfd_change_ci95'])} | "
                      f"{_pct(t['cfd_cd_change_mean'], t['cfd_cd_change_std'])} | {t['violations']} | {t['stopped']} "
                      f"| {ext} |")
+    paired = {p: t[f"vs_{REFERENCE_PARAM}"] for p, t in table.items() if f"vs_{REFERENCE_PARAM}" in t}
+    if paired:
+        lines += ["", f"OpenFOAM drag change minus {REFERENCE_PARAM}'s on the same cars (mean [95% bootstrap "
+                  "interval over the cars, each car's run-to-run noise included]; negative: lower drag than "
+                  f"{REFERENCE_PARAM}):", "", "| parameterization | cars | difference | significant |",
+                  "|---|---|---|---|"]
+        for p, d in paired.items():
+            lines.append(f"| {p} | {d['n']} | {_pct_ci(d['mean'], [d['ci95_low'], d['ci95_high']])} | "
+                         f"{'yes' if d['significant'] else 'no'} |")
     write_text_atomic(out_dir / "results.md", "\n".join(lines) + "\n")
     _chart(table, out_dir / "comparison.png")
     if any(r["cfd_change"] is not None for r in rows):
@@ -281,12 +328,18 @@ def _chart(table: dict[str, Any], path: Path) -> None:
     names = list(table)
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    for k, (key, label) in enumerate((("surrogate", "surrogate"), ("cfd", "OpenFOAM"))):
-        mean = [100 * (table[n][f"{key}_change_mean"] or 0.0) for n in names]
-        std = [100 * (table[n][f"{key}_change_std"] or 0.0) for n in names]
-        if key == "cfd" and not any(table[n]["cfd_runs"] for n in names):
-            continue
-        ax.bar(x + (k - 0.5) * 0.38, mean, 0.38, yerr=std, capsize=3, label=label)
+    for k, (key, label) in enumerate((("surrogate", "surrogate (± std over the runs)"),
+                                      ("cfd", "OpenFOAM (95% interval)"))):
+        mean = np.array([100 * (table[n][f"{key}_change_mean"] or 0.0) for n in names])
+        if key == "cfd":
+            if not any(table[n]["cfd_runs"] for n in names):
+                continue
+            ci = np.array([[100 * c for c in table[n]["cfd_change_ci95"]] if table[n]["cfd_change_ci95"]
+                           else [m, m] for n, m in zip(names, mean)])
+            err = np.vstack([mean - ci[:, 0], ci[:, 1] - mean])
+        else:
+            err = np.array([100 * (table[n]["surrogate_change_std"] or 0.0) for n in names])
+        ax.bar(x + (k - 0.5) * 0.38, mean, 0.38, yerr=err, capsize=3, label=label)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(x, names)
     ax.set_ylabel("drag change (%)")

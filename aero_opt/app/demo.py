@@ -45,7 +45,8 @@ committed results stay the same when the dataset grows."""
 
 def run_demo(out: Path, config: Path | None = None, data_dir: Path | None = None, workers: int | None = None,
              verify: bool = True, docs: Path | None = None, cluster: ClusterConfig | None = None,
-             device: str | None = None) -> dict[str, Any]:
+             device: str | None = None, verify_runs: int | None = None,
+             verify_preset: str | None = None) -> dict[str, Any]:
     """Run the demo comparison; writes ``out/`` as ``compare`` does plus ``out/summary.json``.
 
     Args:
@@ -57,6 +58,8 @@ def run_demo(out: Path, config: Path | None = None, data_dir: Path | None = None
         cluster: where they run (None: the config's ``cluster`` section).
         device: where the networks run (None: the config's ``device``).
         verify: simulate the start and final shapes with OpenFOAM.
+        verify_runs, verify_preset: runs per shape and preset of that check (None: the config's ``optimize``
+            section).
         docs: when given, :func:`publish_demo` copies the results there (the repository keeps them in
             ``docs/results/demo``).
 
@@ -69,7 +72,8 @@ def run_demo(out: Path, config: Path | None = None, data_dir: Path | None = None
     if car not in split_names(data_dir / "dataset", "test"):
         raise AeroOptError(f"{data_dir / 'dataset' / 'split.json'}: the demo car {car} is not in the test split")
     settings = load_config(config)
-    cfg = replace(settings.optimize, iters=DEMO_ITERS)
+    given = {k: v for k, v in (("verify_runs", verify_runs), ("verify_preset", verify_preset)) if v is not None}
+    cfg = replace(settings.optimize, iters=DEMO_ITERS, **given)
     previous = Path(out) / "summary.json"  # a resumed demo adds its time to the earlier runs'
     t0 = time.perf_counter() - (json.loads(previous.read_text()).get("seconds", 0.0) if previous.is_file() else 0.0)
     surrogate_dir, decoder_dir = data_dir / "models" / "surrogate", data_dir / "models" / "car_decoder"
@@ -78,6 +82,7 @@ def run_demo(out: Path, config: Path | None = None, data_dir: Path | None = None
                         flow=settings.flow, procs=settings.cfd.procs, cluster=cluster or settings.cluster,
                         device=resolve_device(device or settings.device))
     summary = {"car": car, "iterations": cfg.iters, "verify_preset": cfg.verify_preset if verify else None,
+               "verify_runs": cfg.verify_runs if verify else None,
                "models_sha256": recorded_models(Path(out)), "table": table,
                "seconds": round(time.perf_counter() - t0, 1), "results": str(Path(out) / "results.md")}
     write_json_atomic(Path(out) / "summary.json", summary)

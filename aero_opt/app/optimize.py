@@ -28,8 +28,9 @@ import torch
 import trimesh
 from tqdm import tqdm
 
+from aero_opt.cfd.case import PRESETS
 from aero_opt.cfd.executor import ClusterConfig
-from aero_opt.cfd.verify import SimJob, simulate_many
+from aero_opt.cfd.verify import check_shapes, check_verification, drag_change
 from aero_opt.core.atomic import write_csv_atomic, write_json_atomic
 from aero_opt.core.device import on_device
 from aero_opt.core.errors import AeroOptError
@@ -91,8 +92,11 @@ class OptimizeConfig:
     """PolyCube control points per axis."""
     vertex_smooth: float = 0.0
     """Per-vertex Laplacian weight (0: none, as in the paper)."""
-    verify_preset: str = "coarse"
+    verify_preset: str = field(default="coarse", metadata={"choices": tuple(PRESETS)})
     """OpenFOAM preset of ``--verify``."""
+    verify_runs: int = 1
+    """Runs per verified shape on distinct near-body grids (``--verify-runs``): its Cd and drag are their mean,
+    stored with their std and 95% interval (:func:`aero_opt.cfd.verify.check_shapes`)."""
     bf16: bool | None = None
     """Run the surrogate's dense matmuls in bfloat16; ``None``: only where the CPU runs bfloat16 natively
     (:func:`surrogate.spline_conv.resolve_bf16`; an AVX2-only CPU runs it ~18x slower than float32)."""
@@ -361,27 +365,30 @@ def run_start(param: str, start: StartShape, models: Models, cfg: OptimizeConfig
     build = parameterization_class(param).build
     if cfg.iters < 0 or (lr is not None and not (lr > 0 and math.isfinite(lr))):
         raise AeroOptError("--iters must be >= 0 and --lr a positive number")
+    if do_verify:
+        check_verification(cfg.verify_preset, cfg.verify_runs)
     room = RoomConstraint(start.verts, start.faces)
     p = build(start, models, cfg)
     summary = optimize(p, models, room, cfg, out_dir, lr=lr, flow=flow, cd_floor=cd_floor, progress=progress)
     summary.update({"car": start.name, "latent_source": start.source, "room_points": len(room.points)})
     if do_verify:
-        summary["cfd"] = _verify(Path(out_dir), cfg.verify_preset, flow, cluster, procs, workers, progress)
+        summary["cfd"] = _verify(Path(out_dir), cfg, flow, cluster, procs, workers, progress)
     write_json_atomic(Path(out_dir) / "summary.json", summary)
     return summary
 
 
-def _verify(out_dir: Path, preset: str, flow: Flow, cluster: ClusterConfig | None, procs: int,
+def _verify(out_dir: Path, cfg: OptimizeConfig, flow: Flow, cluster: ClusterConfig | None, procs: int,
             workers: int | None, progress: bool) -> dict[str, Any]:
-    """OpenFOAM drag of a run's initial and final shapes, the two cases side by side; raises on a failed case."""
-    jobs = [(k, SimJob(out_dir / f"{k}.stl", out_dir / f"cfd_{k}", preset, flow.speed, flow.rho, procs=procs))
-            for k in ("initial", "final")]
-    got = dict(simulate_many(jobs, workers, desc=f"cfd {preset}", progress=progress, cluster=cluster, procs=procs))
-    for key, result in got.items():
+    """OpenFOAM drag of a run's initial and final shapes, ``cfg.verify_runs`` grid-shifted runs each, all side by
+    side; raises when a shape has no usable run."""
+    got = check_shapes([(k, out_dir / f"{k}.stl", out_dir / f"cfd_{k}") for k in ("initial", "final")],
+                       cfg.verify_preset, cfg.verify_runs, flow.speed, flow.rho, workers, cluster, procs, progress)
+    for result in got.values():
         if isinstance(result, AeroOptError):
-            raise AeroOptError(f"{out_dir / f'cfd_{key}'}: {result}")
+            raise result
     ini, fin = got["initial"], got["final"]
-    return {"preset": preset, "initial": ini, "final": fin, "drag_change": fin["drag_N"] / ini["drag_N"] - 1.0}
+    return {"preset": cfg.verify_preset, "runs": cfg.verify_runs, "initial": ini, "final": fin,
+            **drag_change(ini, fin)}
 
 
 def run_optimize(param: str, car: str, out_dir: Path, cfg: OptimizeConfig, surrogate_dir: Path, decoder_dir: Path,
@@ -395,6 +402,8 @@ def run_optimize(param: str, car: str, out_dir: Path, cfg: OptimizeConfig, surro
         The summary (also ``out_dir/summary.json``).
     """
     parameterization_class(param)
+    if do_verify:
+        check_verification(cfg.verify_preset, cfg.verify_runs)
     if Path(car).suffix and not Path(car).is_file():
         raise AeroOptError(f"{car}: mesh file not found")
     models = Models.load(surrogate_dir, decoder_dir, device=device)

@@ -349,10 +349,25 @@ def read_forces(case: Path, average: int = 0) -> dict[str, np.ndarray]:
     return {"total": row[0:3], "pressure": row[3:6], "viscous": row[6:9]}
 
 
-def converged(cd: np.ndarray, preset: Preset) -> bool:
-    """The documented stopping criterion: ≥ min_iter iterations and the last ``window`` Cd in a 1% band."""
-    if len(cd) < max(preset.min_iter, preset.window):
+def mean_settled(cd: np.ndarray, window: int, tol: float) -> bool:
+    """Whether the mean Cd over the last ``window`` iterations has settled: the means of its two halves differ by
+    less than ``tol`` / 2 of their mean (a solution that oscillates about a steady mean passes; one that drifts
+    does not)."""
+    if window < 2 or len(cd) < window:
         return False
+    tail = cd[-window:]
+    half = window // 2
+    return bool(abs(tail[half:].mean() - tail[:half].mean()) < 0.5 * tol * abs(tail.mean()))
+
+
+def converged(cd: np.ndarray, preset: Preset) -> bool:
+    """The stopping criterion: ≥ ``min_iter`` iterations, and then the last ``window`` Cd in a band narrower than
+    ``tol`` × |mean| — or, for a preset that reports the mean over the last ``average`` iterations, that mean
+    settled (:func:`mean_settled`)."""
+    if len(cd) < max(preset.min_iter, preset.window, preset.average):
+        return False
+    if preset.average:
+        return mean_settled(cd, preset.average, preset.tol)
     tail = cd[-preset.window:]
     return bool(np.ptp(tail) < preset.tol * abs(tail.mean()))
 

@@ -23,6 +23,7 @@ from aero_opt.cfd.case import get_preset, run_case
 from aero_opt.cfd.executor import CaseExecutor, ClusterConfig
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import RHO_AIR, U_INF, dynamic_pressure
+from aero_opt.core.stats import relative_change, run_stats
 from aero_opt.geometry.mesh_import import export_mesh, frame_shift, load_mesh
 
 log = logging.getLogger(__name__)
@@ -85,71 +86,6 @@ def simulate(mesh: Path, case: Path, preset: str, speed: float = U_INF, rho: flo
             "converged": s.get("converged"), "cells": s.get("cells")}
 
 
-@dataclass(frozen=True)
-class RunStats:
-    """Mean, spread and 95% interval of K repeated runs of one quantity (e.g. Cd over grid shifts)."""
-
-    mean: float
-    std: float | None
-    """Sample standard deviation of one run (ddof 1); None with fewer than two runs."""
-    half_width: float | None
-    """Half width of the 95% confidence interval of the mean (Student t, K - 1 degrees of freedom); None with
-    fewer than two runs."""
-    n: int
-    """Runs that entered the mean."""
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        """JSON-ready fields."""
-        return {"mean": self.mean, "std": self.std, "ci95": self.half_width, "n": self.n}
-
-
-def run_stats(values: Iterable[float]) -> RunStats:
-    """:class:`RunStats` of the finite ``values`` (a run that failed is passed as NaN and left out).
-
-    Raises:
-        AeroOptError: no finite value.
-    """
-    from scipy import stats
-
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], np.float64)
-    if len(v) == 0:
-        raise AeroOptError("no successful run to average")
-    if len(v) == 1:
-        return RunStats(float(v[0]), None, None, 1)
-    std = float(v.std(ddof=1))
-    return RunStats(float(v.mean()), std, float(stats.t.ppf(0.975, len(v) - 1) * std / np.sqrt(len(v))), len(v))
-
-
-def pooled_std(table: np.ndarray, remove_column_means: bool = False) -> float | None:
-    """One run's noise std from repeated runs: the pooled within-row std of a (shapes, runs) table.
-
-    Args:
-        table: (N, K) values (e.g. Cd), one row per shape, one column per run; NaN marks a missing run (rows
-            with fewer than two runs add nothing).
-        remove_column_means: also remove each column's mean offset from the grand mean (a two-way layout: the
-            systematic effect of a run setting, e.g. a resolution change, is not counted as noise); needs a
-            table without NaN.
-
-    Returns:
-        sqrt(residual sum of squares / degrees of freedom), or None when no row has two runs.
-    """
-    t = np.asarray(table, np.float64)
-    if remove_column_means:
-        if not np.isfinite(t).all():
-            raise AeroOptError("pooled_std: remove_column_means needs a table without missing runs")
-        resid = t - t.mean(axis=1, keepdims=True)
-        resid = resid - resid.mean(axis=0, keepdims=True)
-        dof = (t.shape[0] - 1) * (t.shape[1] - 1)
-        return float(np.sqrt(np.sum(resid**2) / dof)) if dof > 0 else None
-    ss, dof = 0.0, 0
-    for row in t:
-        v = row[np.isfinite(row)]
-        if len(v) >= 2:
-            ss += float(((v - v.mean()) ** 2).sum())
-            dof += len(v) - 1
-    return float(np.sqrt(ss / dof)) if dof else None
-
-
 def grid_shifts(k: int, preset: str) -> list[float]:
     """``k`` background-grid shifts (fractions of the background cell) that give ``k`` evenly spaced, distinct
     near-body grids at ``preset``.
@@ -209,3 +145,95 @@ def simulate_many(jobs: Iterable[tuple[K, SimJob]], workers: int | None = None, 
     with CaseExecutor(cluster, workers, procs) as ex:
         ex.check_shared_folder(Path(pairs[0][1].case).parent)
         yield from ex.map(run or run_job, pairs, desc=desc, progress=progress)
+
+
+def check_verification(preset: str, runs: int) -> None:
+    """Refuse a verification setting before any work starts: an unknown preset or fewer than one run.
+
+    Raises:
+        AeroOptError: naming ``--verify-preset`` or ``--verify-runs``.
+    """
+    try:
+        get_preset(preset)
+    except AeroOptError as exc:
+        raise AeroOptError(str(exc).replace("--preset", "--verify-preset")) from None
+    if not isinstance(runs, int) or runs < 1:
+        raise AeroOptError(f"--verify-runs {runs}: must be a whole number of at least 1")
+
+
+def run_cases(case: Path, preset: str, runs: int) -> list[tuple[float, Path]]:
+    """The (grid shift, case folder) of each of ``runs`` repeated runs of one shape: the first (shift 0) is
+    ``case`` itself, so a single-run verification's case is reused; the others are ``<case>_s<shift>``."""
+    check_verification(preset, runs)
+    return [(g, case if g == 0 else case.with_name(f"{case.name}_s{g:.4f}")) for g in grid_shifts(runs, preset)]
+
+
+def check_shapes(shapes: Iterable[tuple[K, Path, Path]], preset: str, runs: int = 1, speed: float = U_INF,
+                 rho: float = RHO_AIR, workers: int | None = None, cluster: ClusterConfig | None = None,
+                 procs: int = 1, progress: bool = True, desc: str | None = None
+                 ) -> dict[K, dict[str, Any] | AeroOptError]:
+    """Verify shapes by repeated CFD: each is simulated ``runs`` times on distinct near-body grids
+    (:func:`grid_shifts`), all cases side by side on the executor, and its Cd and drag averaged over the runs.
+
+    A run that failed or did not meet the preset's convergence criterion is left out of the means and counted; a
+    shape with no usable run gets an :class:`AeroOptError` naming its case. Finished cases are reused.
+
+    Args:
+        shapes: (key, mesh file, case folder) triples; run j of a shape is :func:`run_cases`' j-th folder.
+        preset: CFD preset; runs: runs per shape (K).
+        speed, rho: free stream (m/s, kg/m³).
+        workers, cluster, procs, progress: as :func:`simulate_many`; desc: the progress bar's label.
+
+    Returns:
+        key -> verdict: ``Cd`` and ``drag_N`` (the means), ``A_ref`` (m²), ``Cd_stats`` and ``drag_stats``
+        (:meth:`RunStats.as_dict`: mean, std, ci95, n), ``runs_asked``, ``not_converged``, ``failed``, ``preset``
+        and ``runs`` (per run: grid_shift, case, and Cd, drag_N, converged, cells or error) — or the error.
+    """
+    triples = list(shapes)
+    plan = {key: run_cases(Path(case), preset, runs) for key, _, case in triples}
+    jobs = [((key, j), SimJob(Path(mesh), c, preset, speed, rho, grid_shift=g, procs=procs))
+            for key, mesh, _ in triples for j, (g, c) in enumerate(plan[key])]
+    got: dict[tuple[K, int], dict[str, Any] | AeroOptError] = {}
+    for (key, j), result in simulate_many(jobs, workers, desc=desc or f"cfd {preset} x{runs}", progress=progress,
+                                          cluster=cluster, procs=procs):
+        got[(key, j)] = result
+    out: dict[K, dict[str, Any] | AeroOptError] = {}
+    for key, _, case in triples:
+        records, usable = [], []
+        for j, (g, c) in enumerate(plan[key]):
+            r = got.get((key, j), AeroOptError(f"{c}: not run"))
+            if isinstance(r, AeroOptError):
+                records.append({"grid_shift": g, "case": str(c), "error": str(r)})
+                continue
+            records.append({"grid_shift": g, "case": str(c), **r})
+            if r.get("converged") is not False:
+                usable.append(r)
+        failed = sum("error" in x for x in records)
+        not_conv = len(records) - failed - len(usable)
+        if not usable:
+            out[key] = AeroOptError(f"{case}: no usable CFD run of {runs} ({failed} failed, {not_conv} did not "
+                                    f"converge): " + "; ".join(x.get("error", "not converged") for x in records))
+            continue
+        if len(usable) < runs:
+            log.warning("%s: %d of %d runs usable (%d failed, %d did not converge)", case, len(usable), runs, failed,
+                        not_conv)
+        cd, drag = run_stats([u["Cd"] for u in usable]), run_stats([u["drag_N"] for u in usable])
+        out[key] = {"Cd": cd.mean, "drag_N": drag.mean, "A_ref": usable[0]["A_ref"], "Cd_stats": cd.as_dict(),
+                    "drag_stats": drag.as_dict(), "preset": preset, "runs_asked": runs, "not_converged": not_conv,
+                    "failed": failed, "converged": True, "runs": records}
+    return out
+
+
+def drag_change(initial: dict[str, Any], final: dict[str, Any]) -> dict[str, float | None]:
+    """Relative drag change of a final shape against its initial one from two :func:`check_shapes` verdicts:
+    ``drag_change`` (ratio of the mean drags − 1), ``drag_change_ci95`` (:func:`relative_change`) and
+    ``drag_change_se``, its standard error from both shapes' run-to-run spread (both None when either shape has
+    fewer than two runs)."""
+    fs = final.get("drag_stats") or {"mean": final["drag_N"]}
+    is_ = initial.get("drag_stats") or {"mean": initial["drag_N"]}
+    change, ci = relative_change(is_, fs)
+    se = None
+    if fs.get("std") is not None and is_.get("std") is not None:
+        se = float((1.0 + change) * np.hypot(fs["std"] / fs["mean"] / np.sqrt(fs["n"]),
+                                             is_["std"] / is_["mean"] / np.sqrt(is_["n"])))
+    return {"drag_change": change, "drag_change_ci95": ci, "drag_change_se": se}

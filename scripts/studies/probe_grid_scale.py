@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from aero_opt.cfd.verify import SimJob, pooled_std, simulate_many
+from aero_opt.cfd.verify import SimJob, simulate_many
 from aero_opt.core.atomic import write_json_atomic
 from aero_opt.core.errors import AeroOptError
+from aero_opt.core.stats import pooled_std
 from aero_opt.geometry.dataset import car_stl, load_car, split_names
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -40,13 +40,14 @@ import numpy as np
 import torch
 from scipy import stats
 
-from aero_opt.cfd.case import get_preset, read_force_history
+from aero_opt.cfd.case import get_preset, mean_settled, read_force_history
 from aero_opt.cfd.results import latest_surface, read_vtk_surface
-from aero_opt.cfd.verify import SimJob, grid_shifts, pooled_std, run_stats, simulate_many
+from aero_opt.cfd.verify import SimJob, grid_shifts, simulate_many
 from aero_opt.core.atomic import write_json_atomic, write_text_atomic
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.machine import machine_facts
 from aero_opt.core.physics import dynamic_pressure, surface_force
+from aero_opt.core.stats import pooled_std, relative_change, run_stats
 from aero_opt.geometry.dataset import car_stl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +82,7 @@ def analyse_case(case: Path, window: int) -> dict[str, Any]:
     cached = case / "fidelity.json"
     if cached.is_file():
         out = json.loads(cached.read_text())
-        if out.get("window") == window:
+        if out.get("window") == window and "window_settled" in out:
             return out
     s = json.loads((case / "summary.json").read_text())
     factor = 2.0 if s["half_model"] else 1.0
@@ -100,6 +101,7 @@ def analyse_case(case: Path, window: int) -> dict[str, Any]:
         regions[name] = factor * float(f[0]) / qa
     out = {"window": window, "Cd_last": float(cd_hist[-1]), "Cd_window": float(cd_hist[-window:].mean()),
            "Cd_window_drift": float(cd_hist[-window // 2:].mean() - cd_hist[-window:-window // 2].mean()),
+           "window_settled": mean_settled(cd_hist, window, get_preset(s["preset"]).tol),
            "Cd_summary": s["Cd"], "regions": regions, "Cd_surface_sum": float(sum(regions.values())),
            "cells": s["cells"], "iterations": s["iterations"], "converged": bool(s["converged"]),
            "seconds": s["seconds"]["total"], "layers": s.get("layers")}
@@ -133,13 +135,13 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 def accepted(r: dict[str, Any], key: str) -> bool:
-    """Whether a case's ``key`` enters the means: the last iteration's Cd only when the case met the convergence
-    band; the window mean also when the two halves of the window agree within 1% (a case that oscillates about a
-    steady mean); anything else always."""
+    """Whether a case's ``key`` enters the means: the last iteration's Cd only when the case met its preset's
+    convergence criterion; the window mean also when that mean settled (:func:`aero_opt.cfd.case.mean_settled`: a
+    case that oscillates about a steady mean); anything else always."""
     if key == "Cd_last":
         return bool(r["converged"])
     if key == "Cd_window":
-        return bool(r["converged"]) or abs(r["Cd_window_drift"]) < 0.01 * abs(r["Cd_window"])
+        return bool(r["converged"]) or bool(r["window_settled"])
     return True
 
 
@@ -228,10 +230,7 @@ def _demo_changes(results: dict[tuple[str, str, int], dict[str, Any]], preset: s
         if not start or not fin:
             continue
         s, f = run_stats(start), run_stats(fin)
-        change = f.mean / s.mean - 1
-        ci = None
-        if s.half_width is not None and f.half_width is not None:
-            ci = (1 + change) * float(np.hypot(s.half_width / s.mean, f.half_width / f.mean))
+        change, ci = relative_change(s.as_dict(), f.as_dict())
         out[param] = {"cd_change": change, "ci95": ci, "runs": [s.n, f.n]}
     return out
 

@@ -1,14 +1,18 @@
-"""Check a finished comparison or demo at a finer CFD preset: do the drag changes OpenFOAM measured hold there?
+"""Re-verify a finished comparison or demo with another CFD protocol: do the drag changes OpenFOAM measured hold
+at a finer preset, or with repeated runs?
 
-    .venv/bin/python scripts/validation/verify_at_preset.py results/demo_run11 --preset medium --workers 2 \\
-        --out docs/results/demo/verify_medium.json
+    .venv/bin/python scripts/validation/verify_at_preset.py results/comparison --verify-preset medium \\
+        [--verify-runs 1] [--workers 2] --out docs/results/reverify_medium
 
-``aero-opt compare --verify`` and ``aero-opt demo`` simulate every start shape and final shape with the coarse
-preset (``cfd`` in each run's ``summary.json``). This re-simulates the same STL files at ``--preset`` into
-``<car>/cfd_<preset>_initial`` and ``<car>/<param>/cfd_<preset>_final`` (resumable: finished cases are reused; the
-coarse cases and entries are not touched), adds ``cfd_<preset>`` to each run's summary, and writes a report with
-each run's drag change by the surrogate, by the coarse preset and by the finer one, and per parameterization the
-mean of each.
+``aero-opt compare --verify`` and ``aero-opt demo`` simulate every start shape and final shape with the
+configured protocol (``cfd`` in each run's ``summary.json``). This re-simulates the same STL files with
+``--verify-preset`` and ``--verify-runs`` grid-shifted runs per shape into ``<car>/<key>_initial`` and
+``<car>/<param>/<key>_final`` (``key`` = ``cfd_<preset>``, or ``cfd_<preset>_x<runs>`` with several runs;
+resumable: finished cases are reused; the comparison's own cases and entries are not touched), adds ``key`` to
+each run's summary, and writes to ``--out`` the comparison's tables for this protocol (``results.md``: drag change
+per parameterization with its 95% interval over the cars, and each parameterization against MeshSDF with its
+interval and significance; ``results.csv``, the charts) and ``summary.json``: per run, the drag change by the
+surrogate, by the comparison's own verification and by this protocol.
 """
 
 from __future__ import annotations
@@ -19,19 +23,19 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from aero_opt.app.compare import verify_runs
-from aero_opt.cfd.case import PRESETS
-from aero_opt.core.atomic import write_json_atomic, write_text_atomic
+from aero_opt.app.compare import result_row, summarize, verify_runs, write_tables
+from aero_opt.cfd.verify import check_verification
+from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.errors import AeroOptError
+from aero_opt.core.machine import machine_facts
 from parameterizations import NAMES
 
 log = logging.getLogger("verify_at_preset")
 
 
 def finished_runs(root: Path) -> list[tuple[str, str, Path]]:
-    """(car, parameterization, run folder) of every finished, coarse-verified run under a comparison or demo
-    folder (``<car>/<param>/summary.json`` with a ``cfd`` entry), sorted."""
+    """(car, parameterization, run folder) of every finished, verified run under a comparison or demo folder
+    (``<car>/<param>/summary.json`` with a ``cfd`` entry), sorted."""
     runs = []
     for summary in sorted(root.glob("*/*/summary.json")):
         run_dir = summary.parent
@@ -40,56 +44,55 @@ def finished_runs(root: Path) -> list[tuple[str, str, Path]]:
     return runs
 
 
-def report_rows(runs: list[tuple[str, str, Path]], key: str) -> list[dict[str, object]]:
-    """One row per run with both verifications: the drag change (fraction) by the surrogate, the coarse preset
-    (``cfd``) and the finer one (``key``), and the finer preset's Cd of the start and final shapes."""
-    rows = []
-    for car, param, run_dir in runs:
-        s = json.loads((run_dir / "summary.json").read_text())
-        if key not in s:
-            continue
-        rows.append({"car": car, "param": param, "surrogate": s["drag_change"], "coarse": s["cfd"]["drag_change"],
-                     "finer": s[key]["drag_change"], "coarse_Cd_initial": s["cfd"]["initial"]["Cd"],
-                     "coarse_Cd_final": s["cfd"]["final"]["Cd"], "finer_Cd_initial": s[key]["initial"]["Cd"],
-                     "finer_Cd_final": s[key]["final"]["Cd"], "finer_converged_final": s[key]["final"]["converged"]})
-    return rows
+def protocol_key(preset: str, runs: int) -> str:
+    """The summary entry (and case prefix) of a verification protocol."""
+    return f"cfd_{preset}" if runs == 1 else f"cfd_{preset}_x{runs}"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", type=Path, help="a folder made by aero-opt compare --verify or aero-opt demo")
-    ap.add_argument("--preset", default="medium")
+    ap.add_argument("--verify-preset", "--preset", dest="preset", default="medium")
+    ap.add_argument("--verify-runs", dest="runs", type=int, default=1, help="grid-shifted runs per shape")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out", type=Path, required=True, help="report JSON (a Markdown table is written beside it)")
+    ap.add_argument("--out", type=Path, required=True, help="output folder of the tables and summary.json")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.preset not in PRESETS:
-        raise SystemExit(f"--preset: {args.preset!r} is not one of {', '.join(PRESETS)}")
+    try:
+        check_verification(args.preset, args.runs)
+    except AeroOptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     runs = finished_runs(args.root)
     if not runs:
-        raise SystemExit(f"{args.root}: no finished runs verified by OpenFOAM (<car>/<param>/summary.json with 'cfd')")
-    key = f"cfd_{args.preset}"
-    verify_runs(runs, args.preset, args.workers, progress=True, key=key)
-    rows = report_rows(runs, key)
-    if not rows:
-        raise SystemExit(f"{args.root}: no run has both its start and final shape simulated at {args.preset}")
-    params = [p for p in NAMES if any(r["param"] == p for r in rows)]
-    mean = {p: {k: float(np.mean([r[k] for r in rows if r["param"] == p])) for k in ("surrogate", "coarse", "finer")}
-            for p in params}
-    report = {"command": " ".join(["python scripts/validation/verify_at_preset.py", *sys.argv[1:]]),
-              "root": str(args.root),
-              "preset": args.preset, "runs": len(rows), "mean_drag_change_by_param": mean, "per_run": rows,
-              "note": "drag changes are final / initial drag - 1 (fractions); 'coarse' is the comparison's own "
-                      "verification, 'finer' the same STL files simulated at the preset above."}
-    write_json_atomic(args.out, report)
-    lines = [f"| parameterization | runs | drag change: surrogate | coarse OpenFOAM | {args.preset} OpenFOAM |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {p} | {sum(r['param'] == p for r in rows)} | {100 * m['surrogate']:+.1f} % | "
-              f"{100 * m['coarse']:+.1f} % | {100 * m['finer']:+.1f} % |" for p, m in mean.items()]
-    write_text_atomic(args.out.with_suffix(".md"), f"`{report['command']}`\n\n" + "\n".join(lines) + "\n")
-    for p, m in mean.items():
-        log.info("%-9s surrogate %+.1f %%, coarse %+.1f %%, %s %+.1f %%", p, 100 * m["surrogate"],
-                 100 * m["coarse"], args.preset, 100 * m["finer"])
+        print(f"error: {args.root}: no finished runs verified by OpenFOAM (<car>/<param>/summary.json with 'cfd')",
+              file=sys.stderr)
+        return 2
+    key = protocol_key(args.preset, args.runs)
+    verify_runs(runs, args.preset, args.workers, progress=True, key=key, n_runs=args.runs)
+    rows = [result_row(car, param, run_dir, key) for car, param, run_dir in runs]
+    own = {(car, param): result_row(car, param, run_dir)["cfd_change"] for car, param, run_dir in runs}
+    params = [p for p in NAMES if any(r["param"] == p and r["cfd_change"] is not None for r in rows)]
+    if not params:
+        print(f"error: {args.root}: no run has both its start and final shape verified with {key}", file=sys.stderr)
+        return 2
+    table = summarize([r for r in rows if r["param"] in params], params)
+    write_tables([r for r in rows if r["param"] in params], table, args.out)
+    write_json_atomic(args.out / "summary.json", {
+        "command": " ".join(["python scripts/validation/verify_at_preset.py", *sys.argv[1:]]),
+        "machine": machine_facts(), "root": str(args.root), "preset": args.preset, "runs_per_shape": args.runs,
+        "key": key, "table": table,
+        "per_run": [{"car": r["car"], "param": r["param"], "surrogate": r["surrogate_change"],
+                     "own_verification": own[(r["car"], r["param"])], "this_protocol": r["cfd_change"],
+                     "this_protocol_ci95": r["cfd_change_ci95"], "Cd_initial": r["cfd_Cd_initial"],
+                     "Cd_final": r["cfd_Cd_final"], "runs_used": r["cfd_runs"]} for r in rows],
+        "note": "drag changes are final / initial drag - 1 (fractions); own_verification is the comparison's own "
+                "check ('cfd' in each run's summary), this_protocol the same STL files simulated with the preset "
+                "and runs above. A shape with no usable run leaves its row out of the table."})
+    for p in params:
+        t = table[p]
+        log.info("%-9s surrogate %+.1f %%, %s %+.1f %% [%+.1f, %+.1f]", p, 100 * t["surrogate_change_mean"], key,
+                 100 * t["cfd_change_mean"], *(100 * c for c in (t["cfd_change_ci95"] or [float("nan")] * 2)))
     log.info("-> %s", args.out)
     return 0
 

@@ -89,6 +89,13 @@ CASES: list[tuple[str, str, str, Callable[[tuple, dict], bool]]] = [
      lambda a, k: (a[3].knn_k, k["workers"], k["flow"].rho, k["procs"], k["cluster"].kind) == (4, 3, 1.2, 2, "pool")),
     ("demo --out {tmp}/d --scheduler tcp://h:2", "aero_opt.app.demo.run_compare", "",
      lambda a, k: k["cluster"].address == "tcp://h:2"),
+    ("optimize --param scaling --car 3 --out {tmp}/o --verify-runs 3", "aero_opt.app.optimize.run_optimize",
+     "optimize:\n  verify_runs: 2\n  verify_preset: medium\n",
+     lambda a, k: (a[3].verify_runs, a[3].verify_preset) == (3, "medium")),
+    ("compare --cars 3 --out {tmp}/o --verify-preset tiny", "aero_opt.app.compare.run_compare",
+     "optimize:\n  verify_runs: 2\n", lambda a, k: (a[3].verify_runs, a[3].verify_preset) == (2, "tiny")),
+    ("demo --out {tmp}/d --verify-runs 4 --verify-preset medium", "aero_opt.app.demo.run_compare", "",
+     lambda a, k: (a[3].verify_runs, a[3].verify_preset) == (4, "medium")),
 ]
 
 

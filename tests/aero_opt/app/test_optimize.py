@@ -14,7 +14,7 @@ import pytest
 import torch
 import trimesh
 
-from aero_opt.app.compare import _row, model_fingerprints, run_compare, summarize
+from aero_opt.app.compare import model_fingerprints, result_row, run_compare, summarize
 from aero_opt.app.optimize import (
     Models,
     OptimizeConfig,
@@ -188,7 +188,7 @@ def test_row_measures_the_shape_change(tmp_path: Path) -> None:
     state = {"drag_N": 10.0, "Cd": 0.3, "room_penalty_m2": 0.0}
     (tmp_path / "summary.json").write_text(json.dumps({"initial": state, "final": state, "drag_change": 0.0,
                                                        "feasible": True, "seconds": 1.0}))
-    row = _row("car", "scaling", tmp_path)
+    row = result_row("car", "scaling", tmp_path)
     assert np.allclose([row["length_ratio"], row["width_ratio"], row["height_ratio"]], [1.25, 0.5, 0.8])
     assert row["cfd_change"] is None and row["stopped_at"] is None
     verified = {**row, "length_ratio": 1.75, "cfd_change": -0.1, "cfd_Cd_initial": 0.3, "cfd_Cd_final": 0.24}
@@ -252,6 +252,68 @@ def test_optimize_verify_runs_both_cases_on_the_executor(models: Models, start: 
         raise AeroOptError("simpleFoam diverged")
 
     monkeypatch.setattr(verify, "run_job", failing)
-    with pytest.raises(AeroOptError, match="cfd_initial: simpleFoam diverged|cfd_final: simpleFoam diverged"):
+    with pytest.raises(AeroOptError, match=r"cfd_(initial|final): no usable CFD run of 1 \(1 failed, 0 did not "
+                                           r"converge\): simpleFoam diverged"):
         run_start("scaling", start, models, replace(CFG, iters=2), tmp_path / "again", do_verify=True,
                   progress=False)
+
+
+def shifted_simulate(job: SimJob) -> dict:
+    """Stand-in for OpenFOAM whose drag depends on the grid: vertex count × (1 + grid shift); the run at the
+    largest of three shifts (1/6) does not converge."""
+    out = fake_simulate(job)
+    return {**out, "drag_N": out["drag_N"] * (1.0 + job.grid_shift), "Cd": 0.3 * (1.0 + job.grid_shift),
+            "converged": job.grid_shift < 0.15}
+
+
+def test_verify_runs_average_grid_shifted_runs_and_leave_out_unconverged_ones(
+        models: Models, start: StartShape, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aero_opt.cfd import executor, verify
+    from aero_opt.cfd.executor import ClusterConfig
+
+    monkeypatch.setattr(executor, "default_cluster", lambda: ClusterConfig(kind="threads"))
+    monkeypatch.setattr(verify, "run_job", shifted_simulate)
+    cfg = replace(CFG, iters=2, verify_runs=3)
+    s = run_start("scaling", start, models, cfg, tmp_path / "run", do_verify=True, progress=False)
+    ini = s["cfd"]["initial"]
+    assert [r["grid_shift"] for r in ini["runs"]] == pytest.approx([0.0, 1 / 12, 1 / 6], abs=1e-6)
+    assert [Path(r["case"]).name for r in ini["runs"]] == ["cfd_initial", "cfd_initial_s0.0833",
+                                                           "cfd_initial_s0.1667"]
+    assert (ini["runs_asked"], ini["not_converged"], ini["failed"], ini["Cd_stats"]["n"]) == (3, 1, 0, 2)
+    assert ini["Cd"] == pytest.approx(0.3 * (1 + 1 / 24))  # the mean of the two converged runs only
+    assert ini["Cd_stats"]["std"] == pytest.approx(0.3 / 12 / np.sqrt(2), rel=1e-4)  # shifts kept to 6 decimals
+    assert s["cfd"]["runs"] == 3 and s["cfd"]["drag_change"] == pytest.approx(0.0)  # same mesh size, same shifts
+    assert s["cfd"]["drag_change_ci95"] > 0 and s["cfd"]["drag_change_se"] > 0
+
+
+def test_bad_verification_settings_are_refused_before_any_work(models: Models, start: StartShape,
+                                                               tmp_path: Path) -> None:
+    with pytest.raises(AeroOptError, match="--verify-runs 0: must be a whole number of at least 1"):
+        run_start("scaling", start, models, replace(CFG, verify_runs=0), tmp_path / "a", do_verify=True)
+    with pytest.raises(AeroOptError, match="--verify-preset 'huge': choose from tiny, coarse, medium, fine"):
+        run_start("scaling", start, models, replace(CFG, verify_preset="huge"), tmp_path / "b", do_verify=True)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_summary_gives_bootstrap_intervals_and_paired_differences_against_meshsdf() -> None:
+    from aero_opt.app.compare import summarize
+
+    def row(car: str, param: str, change: float, se: float | None) -> dict:
+        return {"car": car, "param": param, "surrogate_change": -0.2, "cfd_change": change, "cfd_change_se": se,
+                "cfd_Cd_initial": 0.3, "cfd_Cd_final": 0.3 * (1 + change), "feasible": True, "stopped_at": None,
+                **{f"{e}_ratio": 1.0 for e in ("length", "width", "height")}}
+
+    cars = [f"c{i}" for i in range(8)]
+    rows = [row(c, "meshsdf", -0.10 + 0.01 * (i % 3), 0.005) for i, c in enumerate(cars)]
+    rows += [row(c, "scaling", -0.10 + 0.01 * (i % 3) + 0.05, 0.005) for i, c in enumerate(cars)]  # 5 pts worse
+    rows += [row(c, "vertex", -0.10 + 0.01 * (i % 3) + (0.002 if i % 2 else -0.002), 0.02)
+             for i, c in enumerate(cars)]  # the same as meshsdf within noise
+    t = summarize(rows, ["meshsdf", "scaling", "vertex"])
+    m = t["meshsdf"]
+    assert m["cfd_change_mean"] == pytest.approx(np.mean([-0.10 + 0.01 * (i % 3) for i in range(8)]))
+    lo, hi = m["cfd_change_ci95"]
+    assert lo < m["cfd_change_mean"] < hi and hi - lo < 0.02
+    d = t["scaling"]["vs_meshsdf"]
+    assert d["mean"] == pytest.approx(0.05) and d["significant"] and d["ci95_low"] > 0.04 and d["n"] == 8
+    assert not t["vertex"]["vs_meshsdf"]["significant"]  # a difference inside the per-car noise
+    assert "vs_meshsdf" not in m

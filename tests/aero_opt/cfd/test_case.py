@@ -90,6 +90,23 @@ def test_convergence_criterion() -> None:
     assert not converged(drifting, p)
 
 
+def test_averaged_preset_converges_on_a_settled_mean_of_an_oscillation() -> None:
+    """A solution oscillating by ±5% about a steady mean never meets the 1% band; its 100-iteration mean has
+    settled, which is what a preset that reports that mean waits for. A drift is refused by both."""
+    from dataclasses import replace
+
+    from aero_opt.cfd.case import mean_settled
+
+    p = PRESETS["coarse"]
+    averaged = replace(p, average=100)
+    oscillating = np.r_[np.linspace(1.0, 0.3, 150), 0.3 + 0.015 * np.sin(np.arange(150) * 2 * np.pi / 25)]
+    assert not converged(oscillating, p) and converged(oscillating, averaged)
+    assert mean_settled(oscillating, 100, 0.01)
+    drifting = np.r_[np.linspace(1.0, 0.3, 150), np.linspace(0.3, 0.33, 150)]
+    assert not converged(drifting, averaged) and not mean_settled(drifting, 100, 0.01)
+    assert not converged(oscillating[:199], averaged)  # min_iter still holds
+
+
 def test_missing_openfoam_gives_install_hint(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     make_ahmed(25.0).export(tmp_path / "a.stl")

@@ -27,7 +27,7 @@ def test_regions_of_a_box_car(load_script: Callable[[str], ModuleType]) -> None:
 
 
 def _case(cd: float, regions: dict[str, float], converged: bool = True) -> dict:
-    return {"Cd_last": cd, "Cd_window": cd, "Cd_window_drift": 0.0, "regions": regions,
+    return {"Cd_last": cd, "Cd_window": cd, "Cd_window_drift": 0.0, "window_settled": True, "regions": regions,
             "Cd_surface_sum": sum(regions.values()), "cells": 1000, "iterations": 300, "converged": converged,
             "seconds": 60.0, "layers": None}
 
