@@ -13,7 +13,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +35,12 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(args.config)
 
 
-def _settings(section: Any, **flags: Any) -> Any:
-    """A config section (a frozen dataclass) with the flags that were given (not None) replacing its keys."""
-    given = {k: v for k, v in flags.items() if v is not None}
-    return replace(section, **given) if given else section
+def _settings(section: Any, names: dict[str, str] | None = None, **flags: Any) -> Any:
+    """A config section (a frozen dataclass) with the flags that were given (not None) replacing its keys, each
+    checked against the key's allowed values (an error names the flag: ``names[key]``, else ``--key``)."""
+    from aero_opt.core.settings import replace_checked
+
+    return replace_checked(section, names, **flags)
 
 
 def _add_device(p: argparse.ArgumentParser) -> None:
@@ -140,7 +141,7 @@ def _cmd_sdf(args: argparse.Namespace) -> Path:
     from aero_opt.core.atomic import write_json_atomic
     from aero_opt.geometry.sdf import samples_for_mesh_file
 
-    spec = _settings(_config(args).sdf, n_samples=args.n)
+    spec = _settings(_config(args).sdf, {"n_samples": "--n"}, n_samples=args.n)
     src = Path(args.mesh)
     files = sorted(p for p in src.iterdir() if p.suffix.lower() in (".stl", ".obj", ".ply", ".off")) \
         if src.is_dir() else [src]
@@ -197,8 +198,8 @@ def _add_fanout(p: argparse.ArgumentParser, what: str) -> None:
 
 def _fanout(args: argparse.Namespace, cfg: Config) -> tuple[Any, Any]:
     """The ``cfd`` and ``cluster`` sections with a fan-out command's flags applied."""
-    return (_settings(cfg.cfd, workers=args.workers, procs=args.procs_per_case),
-            _settings(cfg.cluster, address=args.scheduler))
+    return (_settings(cfg.cfd, {"procs": "--procs-per-case"}, workers=args.workers, procs=args.procs_per_case),
+            _settings(cfg.cluster, {"address": "--scheduler"}, address=args.scheduler))
 
 
 def _cmd_cfd_run(args: argparse.Namespace) -> Path:
@@ -557,7 +558,8 @@ def _parser_compare(sub: Any) -> None:
 def _cmd_demo(args: argparse.Namespace) -> Path:
     from aero_opt.app.demo import run_demo
 
-    cluster = None if args.scheduler is None else _settings(_config(args).cluster, address=args.scheduler)
+    cluster = None if args.scheduler is None else _settings(_config(args).cluster, {"address": "--scheduler"},
+                                                            address=args.scheduler)
     run_demo(Path(args.out), config=args.config, workers=args.workers, verify=not args.no_verify, docs=args.docs,
              cluster=cluster, device=args.device, verify_runs=args.verify_runs, verify_preset=args.verify_preset)
     return Path(args.out)

@@ -22,6 +22,7 @@ from aero_opt.cfd.case import PRESETS
 from aero_opt.cfd.executor import ClusterConfig
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import Flow
+from aero_opt.core.settings import at_least, check_value
 from aero_opt.geometry.mesh_import import ImportOptions
 from aero_opt.geometry.sdf import SampleSpec
 from aero_opt.geometry.shapes import STYLES
@@ -37,13 +38,13 @@ T = TypeVar("T")
 class CarsConfig:
     """Generation of the parametric car family (``aero-opt cars``)."""
 
-    n: int = 12
+    n: int = at_least(1, 12)
     """Number of cars."""
     seed: int = 0
     """Random seed: the same seed gives the same cars, byte for byte."""
     style: str = field(default="all", metadata={"choices": (*STYLES, "all")})
     """fastback, notchback, estate, or all (cycled in that order)."""
-    wing_fraction: float = 0.25
+    wing_fraction: float = at_least(0.0, 0.25, max=1.0)
     """Fraction of fastbacks and notchbacks that get a rear wing on struts (genus 1)."""
     edge: float = 0.045
     """Target triangle edge length of the surface mesh (m)."""
@@ -56,10 +57,10 @@ class CFDConfig:
 
     preset: str = field(default="coarse", metadata={"choices": tuple(PRESETS)})
     """Mesh and iteration preset of ``cfd run`` and ``cfd batch`` (``optimize.verify_preset`` is the verification's)."""
-    procs: int = 1
+    procs: int = at_least(1, 1)
     """Cores (MPI ranks) of one case: ``cfd run``, and every case of ``cfd batch``, ``compare --verify`` and
     ``demo``, which reserves that many cores on a worker."""
-    workers: int | None = None
+    workers: int | None = at_least(1, None)
     """Cases run side by side on this machine; None: as many as fit its cores (cores // procs)."""
     oversubscribe: bool = False
     """Let Open MPI start more ranks than a node has cores (off: it refuses)."""
@@ -161,9 +162,7 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
             kwargs[f.name] = from_dict(tp, value if value is not None else {}, sub)
         else:
             kwargs[f.name] = _check_type(value, tp, sub)
-            choices = f.metadata.get("choices")
-            if choices is not None and kwargs[f.name] not in choices:
-                raise AeroOptError(f"{sub}: {value!r} is not one of {', '.join(map(str, choices))}")
+            check_value(f, kwargs[f.name], sub)
     return cls(**kwargs)
 
 

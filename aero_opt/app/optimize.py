@@ -36,6 +36,7 @@ from aero_opt.core.device import on_device
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.frame import CAR_BOUNDS, CAR_OFFSET, CAR_SCALE
 from aero_opt.core.physics import Flow, frontal_area, surface_force
+from aero_opt.core.settings import at_least, positive
 from aero_opt.geometry.dataset import DATASET_RESOLUTION, load_car, split_cd
 from aero_opt.geometry.isosurface import extract
 from aero_opt.geometry.mesh_import import export_mesh, load_mesh
@@ -53,15 +54,15 @@ log = logging.getLogger(__name__)
 class LearningRates:
     """Adam learning rate per parameterization (units of its parameters per step)."""
 
-    meshsdf: float = 0.005
+    meshsdf: float = positive(0.005)
     """Latent code (the shipped decoder's training codes: norm ~0.2, per-dimension spread ~0.04)."""
-    scaling: float = 0.003
+    scaling: float = positive(0.003)
     """Scale factors."""
-    freeform: float = 0.003
+    freeform: float = positive(0.003)
     """Sine coefficients (m)."""
-    polycube: float = 0.003
+    polycube: float = positive(0.003)
     """Pre-tanh lattice displacements (cells)."""
-    vertex: float = 0.0005
+    vertex: float = positive(0.0005)
     """Vertex offsets (m)."""
 
 
@@ -69,14 +70,14 @@ class LearningRates:
 class OptimizeConfig:
     """Settings of ``aero-opt optimize`` / ``compare`` (YAML section ``optimize``)."""
 
-    iters: int = 60
+    iters: int = at_least(0, 60)
     """Adam steps."""
     lr: LearningRates = field(default_factory=LearningRates)
     room_weight: float = 1000.0
     """Weight of the room penalty (per m²)."""
     feasible_tol: float = 1e-5
     """A shape is feasible when its room penalty (m²) is at most this."""
-    knn_k: int = 10
+    knn_k: int = at_least(1, 10)
     """Neighbours of the kNN latent prior."""
     knn_alpha: float = 0.2
     """Weight of the kNN latent prior."""
@@ -94,7 +95,7 @@ class OptimizeConfig:
     """Per-vertex Laplacian weight (0: none, as in the paper)."""
     verify_preset: str = field(default="coarse", metadata={"choices": tuple(PRESETS)})
     """OpenFOAM preset of ``--verify``."""
-    verify_runs: int = 1
+    verify_runs: int = at_least(1, 1)
     """Runs per verified shape on distinct near-body grids (``--verify-runs``): its Cd and drag are their mean,
     stored with their std and 95% interval (:func:`aero_opt.cfd.verify.check_shapes`)."""
     bf16: bool | None = None

@@ -16,6 +16,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from aero_opt.core.settings import positive
+
 Tensorish = TypeVar("Tensorish", np.ndarray, torch.Tensor)
 
 RHO_AIR = 1.18
@@ -33,9 +35,9 @@ def dynamic_pressure(rho: float = RHO_AIR, speed: float = U_INF) -> float:
 class Flow:
     """The free stream every drag number refers to (YAML section ``flow``)."""
 
-    speed: float = U_INF
+    speed: float = positive(U_INF)
     """Free-stream speed (m/s)."""
-    rho: float = RHO_AIR
+    rho: float = positive(RHO_AIR)
     """Air density (kg/m³): turns OpenFOAM's kinematic pressure into Pa and Cd into N."""
 
     @property

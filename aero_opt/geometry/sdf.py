@@ -18,6 +18,7 @@ from scipy.spatial import cKDTree
 from aero_opt.core.atomic import savez_atomic
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.frame import CAR_FRAME, Similarity, unit_sphere_transform
+from aero_opt.core.settings import at_least
 from aero_opt.geometry.mesh_import import load_mesh
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def signed_distance(points: np.ndarray, verts: np.ndarray, faces: np.ndarray) ->
 class SampleSpec:
     """How many DeepSDF samples to draw and where."""
 
-    n_samples: int = 250_000
+    n_samples: int = at_least(1, 250_000)
     """Total number of samples per mesh."""
     sigma_coarse: float = 0.05
     """Std of the coarse surface jitter, in normalized units."""

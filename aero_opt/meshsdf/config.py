@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from aero_opt.core.settings import at_least, positive
 from aero_opt.meshsdf.decoder import DecoderConfig
 
 
@@ -13,7 +14,7 @@ from aero_opt.meshsdf.decoder import DecoderConfig
 class TrainSDFConfig:
     """DeepSDF training settings (YAML section ``train_sdf``)."""
 
-    epochs: int = 200
+    epochs: int = at_least(1, 200)
     """Passes over all shapes."""
     shapes_per_batch: int = 16
     """Shapes per optimization step."""
@@ -35,9 +36,9 @@ class TrainSDFConfig:
     """Epochs between checkpoints."""
     seed: int = 0
     """Seed of initialization and sampling."""
-    fit_steps: int = 800
+    fit_steps: int = at_least(1, 800)
     """Adam steps when fitting a latent to a new shape (frozen decoder)."""
-    fit_lr: float = 5e-3
+    fit_lr: float = positive(5e-3)
     """Learning rate of the latent fit."""
     eval_resolution: int = 64
     """Grid points per axis for the reconstruction report."""
@@ -47,11 +48,11 @@ class TrainSDFConfig:
 class FitConfig:
     """Fitting a trained decoder's latent code to a mesh, ``aero-opt fit`` (YAML section ``fit``)."""
 
-    samples: int = 100_000
+    samples: int = at_least(1, 100_000)
     """SDF samples drawn around the mesh."""
-    steps: int | None = None
+    steps: int | None = at_least(1, None)
     """Adam steps; None: the decoder's own ``train_sdf.fit_steps`` (recorded in its checkpoint)."""
-    lr: float | None = None
+    lr: float | None = positive(None)
     """Learning rate; None: the decoder's own ``train_sdf.fit_lr``."""
 
     def applied_to(self, tcfg: TrainSDFConfig) -> TrainSDFConfig:
@@ -64,7 +65,7 @@ class FitConfig:
 class FinetuneConfig:
     """Settings of the fine-tuning (YAML section ``finetune``)."""
 
-    epochs: int = 2
+    epochs: int = at_least(1, 2)
     """Passes over the training shapes (one shape per step)."""
     lr_decoder: float = 1e-5
     """Adam learning rate of the decoder weights."""
@@ -89,9 +90,9 @@ class TopologyConfig:
     """Silhouette size in pixels (the paper: 512² on a GPU)."""
     sigma: float = 0.7
     """Silhouette edge softness (pixels)."""
-    iters: int = 100
+    iters: int = at_least(1, 100)
     """Adam steps on the latent (the paper: 100)."""
-    lr: float = 0.05
+    lr: float = positive(0.05)
     """Adam learning rate (the paper: 5e-2)."""
     decoder: DecoderConfig = field(default_factory=lambda: DecoderConfig(
         latent_size=2, hidden=128, layers=8, inject_at=4, fourier_degree=5, dropout=0.0, weight_norm=True))

@@ -134,3 +134,35 @@ def test_a_gpu_this_machine_lacks_is_one_error_line(tmp_path: Path, where: str, 
                  "--config", str(config), *flag])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("error: device 'cuda:1': this machine has 0 CUDA device")
+
+
+OUT_OF_RANGE = [
+    ("optimize --param scaling --car 3 --out {tmp}/o", "optimize:\n  lr:\n    meshsdf: -0.01\n",
+     "c.yaml: optimize.lr.meshsdf: must be greater than 0, got -0.01"),
+    ("optimize --param scaling --car 3 --out {tmp}/o", "optimize:\n  lr:\n    vertex: .nan\n",
+     "c.yaml: optimize.lr.vertex: must be a finite number, got nan"),
+    ("compare --cars 3 --out {tmp}/o", "optimize:\n  verify_runs: 0\n",
+     "c.yaml: optimize.verify_runs: must be at least 1, got 0"),
+    ("sdf-samples {tmp} --out {tmp}/s --n -5", "", "--n -5: must be at least 1"),
+    ("sdf-samples {tmp} --out {tmp}/s --n 0", "", "--n 0: must be at least 1"),
+    ("cfd batch {tmp} --out {tmp}/b --workers 0", "", "--workers 0: must be at least 1"),
+    ("cfd batch {tmp} --out {tmp}/b --procs-per-case 0", "", "--procs-per-case 0: must be at least 1"),
+    ("cfd batch {tmp} --out {tmp}/b", "cfd:\n  workers: 0\n", "c.yaml: cfd.workers: must be at least 1, got 0"),
+    ("cars --out {tmp}/c --n 0", "", "--n 0: must be at least 1"),
+    ("predict {tmp}/m.stl --model {tmp} --out {tmp}/p", "flow:\n  speed: -15\n",
+     "c.yaml: flow.speed: must be greater than 0, got -15.0"),
+    ("optimize --param scaling --car 3 --out {tmp}/o --verify-runs 0", "",
+     "--verify-runs 0: must be at least 1"),
+]
+
+
+@pytest.mark.parametrize("line,yaml_text,message", OUT_OF_RANGE, ids=[m for _, _, m in OUT_OF_RANGE])
+def test_an_out_of_range_setting_is_one_error_line_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              line: str, yaml_text: str, message: str) -> None:
+    """A value outside a setting's range, from a config file or a flag, is refused before any work with one line
+    naming the key or the flag."""
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml_text)
+    code = main([*line.format(tmp=tmp_path).split(), "--config", str(config)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and err[0].endswith(message), err

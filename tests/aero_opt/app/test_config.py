@@ -44,8 +44,8 @@ def test_default_yaml_spells_out_every_default() -> None:
 
 
 @pytest.mark.parametrize("text,match", [
-    ("cfd:\n  preset: huge\n", "cfd.preset: 'huge' is not one of tiny, coarse, medium, fine"),
-    ("cars:\n  style: coupe\n", "cars.style: 'coupe' is not one of fastback, notchback, estate, all"),
+    ("cfd:\n  preset: huge\n", "cfd.preset: must be one of tiny, coarse, medium, fine, got 'huge'"),
+    ("cars:\n  style: coupe\n", "cars.style: must be one of fastback, notchback, estate, all, got 'coupe'"),
 ])
 def test_choices_are_checked(tmp_path: Path, text: str, match: str) -> None:
     path = tmp_path / "bad.yaml"
