@@ -227,6 +227,9 @@ def _cmd_cfd_batch(args: argparse.Namespace) -> Path:
                   workers=cfd.workers, retry_failed=args.retry_failed, procs=cfd.procs,
                   oversubscribe=cfd.oversubscribe, cluster=cluster)
     log.info("%d cases: %d done, %d failed (see %s/batch_summary.json)", s["n"], s["done"], s["failed"], args.out)
+    if s["n"] and not s["done"]:
+        raise AeroOptError(f"{args.out}: every case failed ({s['failed']} of {s['n']}; the reasons are in "
+                           "batch_summary.json)")
     return Path(args.out)
 
 
@@ -590,10 +593,21 @@ SUBPARSERS: tuple[Callable[[Any], None], ...] = (
 """One function per subcommand adds its parser (in ``--help`` order)."""
 
 
+def _version() -> str:
+    """The installed package's version (``pyproject.toml``), or ``unknown`` when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aero-opt")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``aero-opt`` with all subcommands."""
     parser = argparse.ArgumentParser(prog="aero-opt", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"aero-opt {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in SUBPARSERS:
         add(sub)
@@ -610,6 +624,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = func(args)
     except AeroOptError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # unwritable output, full disk, a file where a folder should be
+        print(f"error: {exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

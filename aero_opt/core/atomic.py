@@ -8,6 +8,7 @@ names the files it was made from: relative to the repository, not this machine's
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import json
@@ -49,7 +50,8 @@ def atomic_open(path: str | Path, mode: str = "w", newline: str | None = None) -
             yield fh
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only folder: the first error is the one to report
+            tmp.unlink(missing_ok=True)
         raise
 
 

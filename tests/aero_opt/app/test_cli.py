@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import trimesh
 
-from aero_opt.app.cli import build_parser
+from aero_opt.app.cli import build_parser, main
 
 SUBCOMMANDS = ["cars", "import", "ahmed", "sdf-samples", "train-sdf", "fit", "train-surrogate", "eval-surrogate",
                "predict", "optimize", "compare", "finetune-sdf", "demo-topology", "demo"]
@@ -82,3 +82,29 @@ def test_import_writes_mesh_and_report(tmp_path: Path) -> None:
     rep = json.loads((tmp_path / "car_import.json").read_text())
     assert rep["output"]["watertight"] and rep["repair"]["method"].startswith("none")
     assert trimesh.load(tmp_path / "car.stl").bounds[0].tolist() == pytest.approx([0.0, -0.85, 0.0])
+
+
+def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"aero-opt {version('aero-opt')}"
+
+
+def test_an_unwritable_output_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "afile").write_text("x")
+    code = main(["cars", "--n", "1", "--out", str(tmp_path / "afile" / "cars")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [f"error: {tmp_path / 'afile' / 'cars'}: Not a directory"]
+
+
+def test_a_batch_where_every_case_failed_exits_non_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import aero_opt.cfd.batch as batch
+
+    monkeypatch.setattr(batch, "run_batch", lambda *a, **k: {"n": 3, "done": 0, "failed": 3})
+    code = main(["cfd", "batch", str(tmp_path), "--out", str(tmp_path / "b")])
+    assert code == 2 and "every case failed (3 of 3" in capsys.readouterr().err
+    monkeypatch.setattr(batch, "run_batch", lambda *a, **k: {"n": 3, "done": 1, "failed": 2})
+    assert main(["cfd", "batch", str(tmp_path), "--out", str(tmp_path / "b")]) == 0

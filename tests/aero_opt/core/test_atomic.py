@@ -53,3 +53,22 @@ def test_recorded_path_is_relative_inside_the_base_only(tmp_path: Path) -> None:
     assert recorded_path(repo / "results" / ".." / "data", repo) == "data"
     outside = tmp_path / "elsewhere" / "model.pt"
     assert recorded_path(outside, repo) == str(outside)
+
+
+def test_a_failed_cleanup_does_not_hide_the_write_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a read-only filesystem the temporary file cannot be removed either: the error raised is the write's."""
+    import os
+
+    from aero_opt.core.atomic import write_text_atomic
+
+    def no_replace(src: object, dst: object) -> None:
+        raise OSError(30, "Read-only file system", str(dst))
+
+    def no_unlink(self: Path, missing_ok: bool = False) -> None:
+        raise OSError(30, "Read-only file system", str(self))
+
+    monkeypatch.setattr(os, "replace", no_replace)
+    monkeypatch.setattr(Path, "unlink", no_unlink)
+    with pytest.raises(OSError) as exc:
+        write_text_atomic(tmp_path / "out.txt", "hello")
+    assert exc.value.filename == str(tmp_path / "out.txt") and exc.value.__context__ is None
