@@ -180,5 +180,8 @@ def load_config(path: str | Path | None) -> Config:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise AeroOptError(f"{path}: invalid YAML ({exc})") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise AeroOptError(f"{path}: invalid YAML{where}: {problem}") from exc
     return from_dict(Config, data, f"{path}: ")

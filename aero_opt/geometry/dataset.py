@@ -18,6 +18,8 @@ File format (``car_XXXX.npz``, all arrays little-endian):
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,17 +112,18 @@ def load_car(path: Path) -> CarSample:
     """Read one dataset car (vertices back in metres, fields as float32)."""
     path = Path(path)
     try:
-        z = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise AeroOptError(f"{path}: cannot read dataset file ({exc})") from exc
-    with z:
-        faces = np.cumsum(z["faces_delta"].astype(np.int64)).reshape(-1, 3)
-        verts = dequantize(z["verts_q"]) if "verts_q" in z.files else z["verts"].astype(np.float64)
-        return CarSample(name=path.stem, verts=verts, faces=faces,
-                         pressure=z["pressure"].astype(np.float32), shear=z["shear"].astype(np.float32),
-                         cd=float(z["cd"]), cd_pressure=float(z["cd_pressure"]), cd_viscous=float(z["cd_viscous"]),
-                         cl=float(z["cl"]), a_ref=float(z["a_ref"]), speed=float(z["speed"]), rho=float(z["rho"]),
-                         params=json.loads(str(z["params"])), case=json.loads(str(z["case"])))
+        with np.load(path) as z:
+            faces = np.cumsum(z["faces_delta"].astype(np.int64)).reshape(-1, 3)
+            verts = dequantize(z["verts_q"]) if "verts_q" in z.files else z["verts"].astype(np.float64)
+            return CarSample(name=path.stem, verts=verts, faces=faces,
+                             pressure=z["pressure"].astype(np.float32), shear=z["shear"].astype(np.float32),
+                             cd=float(z["cd"]), cd_pressure=float(z["cd_pressure"]),
+                             cd_viscous=float(z["cd_viscous"]), cl=float(z["cl"]), a_ref=float(z["a_ref"]),
+                             speed=float(z["speed"]), rho=float(z["rho"]), params=json.loads(str(z["params"])),
+                             case=json.loads(str(z["case"])))
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise AeroOptError(f"{path}: cannot read dataset file ({type(exc).__name__}: {exc}); a cut-off or "
+                           "corrupt file: restore or remake it") from exc
 
 
 def make_split(names: list[str], seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)

@@ -67,6 +67,21 @@ def _file_type(path: Path) -> tuple[str, bool]:
     return ext, gz
 
 
+def _check_binary_stl_length(path: Path) -> None:
+    """Refuse a binary STL shorter than its header's triangle count says (a cut-off download or copy)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        start = fh.read(4096)
+    head = start[:84]
+    if len(head) < 84 or head[:5].lower() == b"solid" and b"facet" in start:
+        return  # too short to be binary (trimesh decides), or ASCII
+    count = int.from_bytes(head[80:84], "little")
+    expected = 84 + 50 * count
+    if size < expected:
+        raise AeroOptError(f"{path}: binary STL cut off: its header announces {count} triangles "
+                           f"({expected} bytes), the file has {size} bytes")
+
+
 def load_mesh(path: str | Path) -> trimesh.Trimesh:
     """Read a mesh file (OBJ, STL, PLY, OFF, GLB/GLTF or any of them gzipped) as one triangle soup.
 
@@ -83,9 +98,13 @@ def load_mesh(path: str | Path) -> trimesh.Trimesh:
         AeroOptError: missing file, unknown extension, unreadable or empty mesh (the message names the file).
     """
     path = Path(path)
+    if path.is_dir():
+        raise AeroOptError(f"{path}: is a folder, not a mesh file")
     if not path.is_file():
         raise AeroOptError(f"{path}: no such file")
     ext, gz = _file_type(path)
+    if ext == "stl" and not gz:
+        _check_binary_stl_length(path)
     try:
         if gz:
             with gzip.open(path, "rb") as fh:
@@ -96,7 +115,7 @@ def load_mesh(path: str | Path) -> trimesh.Trimesh:
     except Exception as exc:  # trimesh raises many types for corrupt files
         raise AeroOptError(f"{path}: cannot read {ext.upper()} mesh ({type(exc).__name__}: {exc})") from exc
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0 or len(mesh.vertices) < 3:
-        raise AeroOptError(f"{path}: the file holds no triangles")
+        raise AeroOptError(f"{path}: the file holds no triangles (empty, or cut off before its first one)")
     if not np.isfinite(mesh.vertices).all():
         raise AeroOptError(f"{path}: vertices contain NaN or infinite coordinates")
     mesh.merge_vertices(merge_tex=True, merge_norm=True)

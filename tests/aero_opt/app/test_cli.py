@@ -108,3 +108,24 @@ def test_a_batch_where_every_case_failed_exits_non_zero(tmp_path: Path, monkeypa
     assert code == 2 and "every case failed (3 of 3" in capsys.readouterr().err
     monkeypatch.setattr(batch, "run_batch", lambda *a, **k: {"n": 3, "done": 1, "failed": 2})
     assert main(["cfd", "batch", str(tmp_path), "--out", str(tmp_path / "b")]) == 0
+
+
+@pytest.mark.parametrize("case,message", [
+    ("folder", "{tmp}/meshes: is a folder, not a mesh file"),
+    ("cut_stl", "{tmp}/cut.stl: binary STL cut off: its header announces 80 triangles (4084 bytes), the file has "
+                "1000 bytes"),
+    ("yaml", "{tmp}/bad.yaml: invalid YAML at line 3, column 1: expected the node content, but found "
+             "'<stream end>'"),
+])
+def test_unreadable_inputs_are_one_line_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        case: str, message: str) -> None:
+    (tmp_path / "meshes").mkdir()
+    trimesh.creation.icosphere(subdivisions=1).export(tmp_path / "whole.stl")
+    (tmp_path / "cut.stl").write_bytes((tmp_path / "whole.stl").read_bytes()[:1000])
+    (tmp_path / "bad.yaml").write_text("cars:\n  n: [1,\n")
+    args = {"folder": ["import", str(tmp_path / "meshes"), "--out", str(tmp_path / "o.stl")],
+            "cut_stl": ["import", str(tmp_path / "cut.stl"), "--out", str(tmp_path / "o.stl")],
+            "yaml": ["cars", "--out", str(tmp_path / "c"), "--config", str(tmp_path / "bad.yaml")]}[case]
+    code = main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [f"error: {message.format(tmp=tmp_path)}"]

@@ -61,9 +61,19 @@ def test_split_is_stable_and_proportional() -> None:
     assert all(n in grown[k] for k, v in split.items() for n in v)  # adding cars moves none
 
 
-def test_unreadable_file(tmp_path) -> None:
-    (tmp_path / "x.npz").write_text("garbage")
-    with pytest.raises(AeroOptError, match="x.npz"):
+@pytest.mark.parametrize("cut", [None, 100, 0.5, 0.97])
+def test_unreadable_file(tmp_path, cut: float | None) -> None:
+    """Garbage, and a real car file cut off at 100 bytes, half or 97% of its length: one AeroOptError naming the
+    file (not a zipfile, zlib or key error)."""
+    if cut is None:
+        (tmp_path / "x.npz").write_text("garbage")
+    else:
+        car = make_car(CarParams())
+        n = len(car.vertices)
+        save_car(tmp_path / "whole.npz", car.vertices, car.faces, np.zeros(n), np.zeros((n, 3)), SUMMARY, {})
+        data = (tmp_path / "whole.npz").read_bytes()
+        (tmp_path / "x.npz").write_bytes(data[:cut if isinstance(cut, int) else int(cut * len(data))])
+    with pytest.raises(AeroOptError, match=r"x.npz: cannot read dataset file \(.*a cut-off or corrupt file"):
         load_car(tmp_path / "x.npz")
 
 
