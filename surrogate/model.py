@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from aero_opt.core.atomic import save_torch_atomic
+from aero_opt.core.checkpoint import load_torch, load_weights
 from aero_opt.core.device import autocast
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import RHO_AIR, U_INF, drag_coefficient, dynamic_pressure, surface_force
@@ -90,9 +91,10 @@ class Surrogate:
     @classmethod
     def load(cls, path: Path, device: torch.device | str = "cpu") -> Surrogate:
         """Read a model written by :meth:`save` (or a training checkpoint), frozen for inference on ``device``."""
-        ck = torch.load(cls._file(path), map_location="cpu", weights_only=False)
+        file = cls._file(path)
+        ck = load_torch(file, ("config", "state", "max_value"))
         model = PressureSplineCNN(SurrogateConfig(**{**LEGACY_DEFAULTS, **ck["config"]}))
-        model.load_state_dict(ck["state"])
+        load_weights(model, ck["state"], file)
         cds, dom = ck.get("train_cd"), ck.get("domain")
         return cls(model, float(ck["max_value"]), None if cds is None else (float(cds[0]), float(cds[1])),
                    None if dom is None else TrainingDomain.from_dict(dom), device)
@@ -110,6 +112,6 @@ class Surrogate:
         self.domain = TrainingDomain.fit(emb)
         if path is not None:
             file = self._file(path)
-            ck = torch.load(file, map_location="cpu", weights_only=False)
+            ck = load_torch(file)
             save_torch_atomic({**ck, "domain": self.domain.to_dict()}, file)
         return self.domain

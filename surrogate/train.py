@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
+from aero_opt.core.checkpoint import load_torch, load_weights
 from aero_opt.core.device import autocast
 from aero_opt.core.distributed import barrier, init_from_env, local_device, sum_gradients, sum_over_ranks, world
 from aero_opt.core.errors import AeroOptError
@@ -160,8 +161,9 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
     if resume:
         if not ck_path.is_file():
             raise AeroOptError(f"{run_dir}: --resume given but there is no checkpoint.pt")
-        ck = torch.load(ck_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["state"])
+        ck = load_torch(ck_path, ("state", "optimizer", "ema", "epoch", "history", "best", "since_best",
+                                  "max_value", "rng"))
+        load_weights(model, ck["state"], ck_path)
         opt.load_state_dict(ck["optimizer"])
         ema.load_state_dict(ck["ema"])
         start, history, best, since_best = ck["epoch"], ck["history"], ck["best"], ck["since_best"]

@@ -29,6 +29,7 @@ from aero_opt.app.optimize import Models, OptimizeConfig, StartShape, data_cd_fl
 from aero_opt.cfd import verify
 from aero_opt.cfd.executor import ClusterConfig
 from aero_opt.core.atomic import save_torch_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
+from aero_opt.core.checkpoint import load_torch
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import Flow
 from aero_opt.core.stats import bootstrap_mean
@@ -112,7 +113,7 @@ def _start(car: str, models: Models, cfg: OptimizeConfig, data_dir: Path, car_di
     """The car's start shape, cached in ``car_dir/start.pt``."""
     path = car_dir / "start.pt"
     if path.is_file():
-        d = torch.load(path, weights_only=False)
+        d = load_torch(path, ("name", "latent", "verts", "faces", "source"))
         return StartShape(d["name"], d["latent"], d["verts"], d["faces"], d["source"])
     s = start_shape(car, models, cfg.resolution, data_dir)
     car_dir.mkdir(parents=True, exist_ok=True)

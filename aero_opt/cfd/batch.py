@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aero_opt.cfd.case import finished_summary
 from aero_opt.cfd.env import log_tail
 from aero_opt.cfd.executor import CaseExecutor, ClusterConfig
 from aero_opt.core.atomic import folder_lock, write_json_atomic
@@ -35,7 +36,7 @@ failure)."""
 
 def case_status(case: Path) -> str:
     """``done``, ``failed``, ``partial`` (interrupted) or ``new``."""
-    if (case / "summary.json").is_file():
+    if finished_summary(case) is not None:
         return "done"
     if (case / "failed.json").is_file():
         return "failed"
@@ -142,7 +143,7 @@ def summarize_batch(out_dir: Path, names: list[str]) -> dict[str, Any]:
         status = case_status(case)
         row: dict[str, Any] = {"id": name, "status": status}
         if status == "done":
-            s = json.loads((case / "summary.json").read_text())
+            s = finished_summary(case) or {}
             row.update({k: s.get(k) for k in ("Cd", "Cd_pressure", "Cd_viscous", "Cl", "cells", "iterations",
                                               "converged")})
             row["seconds"] = s.get("seconds", {}).get("total")

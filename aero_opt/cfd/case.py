@@ -283,6 +283,23 @@ def _check_mesh(case: Path, geo: CaseGeometry) -> dict[str, Any]:
     return {"cells": int(cells.group(1)), "fluid_volume": fluid, "expected_fluid_volume": expected}
 
 
+def finished_summary(case: Path) -> dict[str, Any] | None:
+    """A case's ``summary.json`` when the case finished and the file is readable; None otherwise (a damaged
+    summary is logged, naming the file, and the case counts as unfinished, so it is run again)."""
+    path = Path(case) / "summary.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        log.warning("%s: unreadable (%s); the case will be run again", path, exc)
+        return None
+    if not isinstance(data, dict) or "Cd" not in data and not data.get("mesh_only"):
+        log.warning("%s: not a case summary; the case will be run again", path)
+        return None
+    return data
+
+
 def layer_report(case: Path) -> dict[str, float] | None:
     """The body's prism layers from ``log.snappyHexMesh``: mean layers per face and the overall thickness reached
     (% of the asked); None when the case asked for none."""
@@ -351,13 +368,13 @@ def read_forces(case: Path, average: int = 0) -> dict[str, np.ndarray]:
 
 def mean_settled(cd: np.ndarray, window: int, tol: float) -> bool:
     """Whether the mean Cd over the last ``window`` iterations has settled: the means of its two halves differ by
-    less than ``tol`` / 2 of their mean (a solution that oscillates about a steady mean passes; one that drifts
-    does not)."""
+    less than ``tol`` of their mean (a solution that oscillates about a steady mean passes; one that drifts does
+    not)."""
     if window < 2 or len(cd) < window:
         return False
     tail = cd[-window:]
     half = window // 2
-    return bool(abs(tail[half:].mean() - tail[:half].mean()) < 0.5 * tol * abs(tail.mean()))
+    return bool(abs(tail[half:].mean() - tail[:half].mean()) < tol * abs(tail.mean()))
 
 
 def converged(cd: np.ndarray, preset: Preset) -> bool:

@@ -8,7 +8,6 @@ these two; where the cases run is :mod:`aero_opt.cfd.executor`'s business.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from collections.abc import Callable, Hashable, Iterable, Iterator
@@ -19,7 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 import trimesh
 
-from aero_opt.cfd.case import get_preset, run_case
+from aero_opt.cfd.case import finished_summary, get_preset, run_case
 from aero_opt.cfd.executor import CaseExecutor, ClusterConfig
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import RHO_AIR, U_INF, dynamic_pressure
@@ -73,10 +72,8 @@ def simulate(mesh: Path, case: Path, preset: str, speed: float = U_INF, rho: flo
         Cd, A_ref (m²), drag force (N), converged, cells.
     """
     case = Path(case)
-    done = case / "summary.json"
-    if done.is_file():
-        s = json.loads(done.read_text())
-    else:
+    s = finished_summary(case)
+    if s is None:
         if case.exists():
             shutil.rmtree(case)
         s = run_case(in_car_frame(Path(mesh), case.with_name(case.name + "_input.stl")), case, preset_name=preset,

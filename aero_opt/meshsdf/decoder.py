@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from aero_opt.core.checkpoint import load_torch, load_weights
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.frame import CAR_BOUNDS
 
@@ -93,9 +94,9 @@ def load_model(run_dir: Path) -> tuple[SDFDecoder, torch.Tensor, dict[str, Any]]
     path = Path(run_dir) / "checkpoint.pt"
     if not path.is_file():
         raise AeroOptError(f"{run_dir}: no checkpoint.pt (train one with `aero-opt train-sdf`)")
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    ck = load_torch(path, ("decoder_config", "decoder", "latents"))
     dec = SDFDecoder(DecoderConfig(**ck["decoder_config"]))
-    dec.load_state_dict(ck["decoder"])
+    load_weights(dec, ck["decoder"], path)
     dec.eval()
     return dec, ck["latents"].detach(), ck
 

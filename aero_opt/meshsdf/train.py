@@ -25,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
+from aero_opt.core.checkpoint import load_torch
 from aero_opt.core.distributed import barrier, init_from_env, local_device, sum_gradients, sum_over_ranks
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.frame import CAR_SCALE
@@ -63,7 +64,8 @@ def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFCo
     if resume:
         if not ck_path.is_file():
             raise AeroOptError(f"{run_dir}: --resume given but there is no checkpoint.pt")
-        ck = torch.load(ck_path, map_location="cpu", weights_only=False)
+        ck = load_torch(ck_path, ("names", "decoder_config", "decoder", "latents", "optimizer", "epoch", "history",
+                                  "rng"))
         if ck["names"] != [s.name for s in shapes] or ck["decoder_config"] != asdict(dec_cfg):
             raise AeroOptError(f"{run_dir}: the checkpoint was trained on other data or another decoder config")
         dec.load_state_dict(ck["decoder"])

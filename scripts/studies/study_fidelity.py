@@ -2,9 +2,9 @@
 demo's optimized shapes.
 
     .venv/bin/python scripts/studies/study_fidelity.py [--presets coarse coarse-layers ... medium]
-        [--reference medium] [--cars car_0018 car_0026 car_0028 car_0042] [--demo results/demo/car_0260]
-        [--runs 3] [--window 100] [--workers 2] [--work results/fidelity] [--out docs/validation/fidelity]
-        [--report-only]
+        [--reference medium] [--cars car_0018 car_0026 car_0028 car_0042]
+        [--shapes data/studies/fidelity_shapes] [--runs 3] [--window 100] [--workers 2] [--work results/fidelity]
+        [--out docs/validation/fidelity] [--report-only] [--export-demo results/demo/car_0260]
 
 Every shape is simulated ``--runs`` times per preset, with the background grid shifted to that many distinct
 near-body grids (:func:`aero_opt.cfd.verify.grid_shifts`), through the project's CFD executor. Per preset the
@@ -18,12 +18,14 @@ Where the noise lives: each case's body surface is split into regions (nose, roo
 base, underbody) and each region's share of the drag computed; the report gives each region's one-run std over
 the shifts and its share of the total Cd variance (cov(region, total) / var(total), summing to 1).
 
-The demo's shapes (``--demo``: the start shape and each parameterization's final shape) are the hard cases: the
-report also gives each parameterization's drag change at every preset, mean ± 95% interval.
+The demo's shapes (``--shapes``: the start shape and each parameterization's final shape of ``aero-opt demo``,
+copied into the repository once with ``--export-demo``) are the hard cases: the report also gives each
+parameterization's Cd change at every preset, mean ± 95% interval.
 
-Resumable: finished cases in ``--work`` are reused, and the report (``<out>.json``, ``<out>.md``, ``<out>.png``)
-is rewritten from whatever has finished, every ``--report-every`` cases and at the end; ``--report-only`` writes
-it without running anything.
+Resumable across sessions and machines: every finished case's analysis is kept in ``<out>_cases.json`` (committed
+with the report), so a case recorded there is not run again even when ``--work`` is gone; finished cases in
+``--work`` are reused too. The report (``<out>.json``, ``<out>.md``, ``<out>.png``) is rewritten from whatever has
+finished, every ``--report-every`` cases and at the end; ``--report-only`` writes it without running anything.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from scipy import stats
 from aero_opt.cfd.case import get_preset, mean_settled, read_force_history
 from aero_opt.cfd.results import latest_surface, read_vtk_surface
 from aero_opt.cfd.verify import SimJob, grid_shifts, simulate_many
-from aero_opt.core.atomic import write_json_atomic, write_text_atomic
+from aero_opt.core.atomic import atomic_open, write_json_atomic, write_text_atomic
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.machine import machine_facts
 from aero_opt.core.physics import dynamic_pressure, surface_force
@@ -75,20 +77,15 @@ def region_of_faces(points: np.ndarray, triangles: np.ndarray, length: float) ->
     return region
 
 
-def analyse_case(case: Path, window: int) -> dict[str, Any]:
-    """Cd of the last iteration and of the mean over the last ``window`` iterations, each region's Cd from the
-    surface fields, cells, iterations, convergence and wall time of a finished case (cached in
-    ``<case>/fidelity.json``)."""
-    cached = case / "fidelity.json"
+def surface_regions(case: Path) -> dict[str, float]:
+    """Each region's Cd (pressure and shear) from a finished case's body surface (cached in
+    ``<case>/regions.json``: reading the surface is the slow part)."""
+    cached = case / "regions.json"
     if cached.is_file():
-        out = json.loads(cached.read_text())
-        if out.get("window") == window and "window_settled" in out:
-            return out
+        return json.loads(cached.read_text())
     s = json.loads((case / "summary.json").read_text())
     factor = 2.0 if s["half_model"] else 1.0
     qa = dynamic_pressure(s["rho"], s["speed"]) * s["A_ref"]
-    hist = read_force_history(case)
-    cd_hist = factor * hist[:, 0] / qa
     surf = read_vtk_surface(latest_surface(case), s["rho"])
     region = region_of_faces(surf.points, surf.triangles, s["length"])
     pts, tris = torch.as_tensor(surf.points), torch.as_tensor(surf.triangles)
@@ -99,34 +96,74 @@ def analyse_case(case: Path, window: int) -> dict[str, Any]:
         m = torch.as_tensor(region == i)
         f = surface_force(pts, tris[m], p[m], tau[m] if tau is not None else None) if m.any() else torch.zeros(3)
         regions[name] = factor * float(f[0]) / qa
-    out = {"window": window, "Cd_last": float(cd_hist[-1]), "Cd_window": float(cd_hist[-window:].mean()),
-           "Cd_window_drift": float(cd_hist[-window // 2:].mean() - cd_hist[-window:-window // 2].mean()),
-           "window_settled": mean_settled(cd_hist, window, get_preset(s["preset"]).tol),
-           "Cd_summary": s["Cd"], "regions": regions, "Cd_surface_sum": float(sum(regions.values())),
-           "cells": s["cells"], "iterations": s["iterations"], "converged": bool(s["converged"]),
-           "seconds": s["seconds"]["total"], "layers": s.get("layers")}
-    write_json_atomic(cached, out)
+    write_json_atomic(cached, regions)
+    return regions
+
+
+def analyse_case(case: Path, window: int) -> dict[str, Any]:
+    """Cd of the last iteration and of the mean over the last ``window`` iterations (and whether that mean settled,
+    :func:`aero_opt.cfd.case.mean_settled`), each region's Cd (:func:`surface_regions`), cells, iterations,
+    convergence and wall time of a finished case."""
+    s = json.loads((case / "summary.json").read_text())
+    factor = 2.0 if s["half_model"] else 1.0
+    cd_hist = factor * read_force_history(case)[:, 0] / (dynamic_pressure(s["rho"], s["speed"]) * s["A_ref"])
+    regions = surface_regions(case)
+    return {"window": window, "Cd_last": float(cd_hist[-1]), "Cd_window": float(cd_hist[-window:].mean()),
+            "Cd_window_drift": float(cd_hist[-window // 2:].mean() - cd_hist[-window:-window // 2].mean()),
+            "window_settled": mean_settled(cd_hist, window, get_preset(s["preset"]).tol),
+            "Cd_summary": s["Cd"], "regions": regions, "Cd_surface_sum": float(sum(regions.values())),
+            "cells": s["cells"], "iterations": s["iterations"], "converged": bool(s["converged"]),
+            "seconds": s["seconds"]["total"], "layers": s.get("layers"),
+            "cd_tail": [round(float(x), 6) for x in cd_hist[-2 * window:]]}
+
+
+def export_demo_shapes(demo: Path, shapes_dir: Path) -> list[Path]:
+    """Copy a demo run's start shape and five final shapes (``<demo>/meshsdf/initial.stl``,
+    ``<demo>/<param>/final.stl``) into ``shapes_dir`` as ``demo_start.ply.gz``, ``demo_<param>.ply.gz`` (merged
+    vertices, gzipped: about 150 kB each), so the study's shapes travel with the repository.
+
+    Raises:
+        AeroOptError: a shape is missing (the demo has not run).
+    """
+    import gzip
+
+    from aero_opt.geometry.mesh_import import load_mesh
+
+    sources = {"demo_start": demo / "meshsdf" / "initial.stl", **{f"demo_{p}": demo / p / "final.stl" for p in PARAMS}}
+    missing = [str(src) for src in sources.values() if not src.is_file()]
+    if missing:
+        raise AeroOptError(f"{missing[0]}: no such shape (run `aero-opt demo --out {demo.parent} --no-verify` first)")
+    shapes_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, src in sources.items():
+        data = load_mesh(src).export(file_type="ply")
+        dst = shapes_dir / f"{name}.ply.gz"
+        with atomic_open(dst, "wb") as fh:
+            fh.write(gzip.compress(data, mtime=0))
+        out.append(dst)
     return out
 
 
 def shape_meshes(args: argparse.Namespace) -> dict[str, Path]:
-    """The study's shapes: name -> closed mesh file (m)."""
+    """The study's shapes: name -> closed mesh file (m): the dataset cars, then every ``*.ply.gz`` in
+    ``--shapes`` (named by file stem)."""
     shapes: dict[str, Path] = {}
     stl_dir = args.work / "shapes"
     stl_dir.mkdir(parents=True, exist_ok=True)
     for car in args.cars:
         shapes[car] = car_stl(args.data, car, stl_dir)
-    if args.demo is not None:
-        start = args.demo / "meshsdf" / "initial.stl"
-        if not start.is_file():
-            raise AeroOptError(f"{start}: no demo start shape (run `aero-opt demo --out {args.demo.parent}` first)")
-        shapes["demo_start"] = start
-        for param in PARAMS:
-            final = args.demo / param / "final.stl"
-            if not final.is_file():
-                raise AeroOptError(f"{final}: the demo's {param} run has no final shape")
-            shapes[f"demo_{param}"] = final
+    if args.shapes is not None:
+        files = sorted(args.shapes.glob("*.ply.gz"), key=lambda f: (f.name != "demo_start.ply.gz", f.name))
+        if not files:
+            raise AeroOptError(f"{args.shapes}: no *.ply.gz shapes (make them with --export-demo)")
+        for f in files:
+            shapes[f.name.removesuffix(".ply.gz")] = f
     return shapes
+
+
+def load_records(path: Path) -> dict[str, dict[str, Any]]:
+    """The committed analyses of finished cases (``<preset>/<shape>_run<j>`` -> :func:`analyse_case`'s record)."""
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -314,8 +351,11 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "dataset")
     ap.add_argument("--cars", nargs="*", default=["car_0018", "car_0026", "car_0028", "car_0042"],
                     help="dataset cars (the first four test cars: all three styles)")
-    ap.add_argument("--demo", type=Path, default=ROOT / "results" / "demo" / "car_0260",
-                    help="a demo run's car folder (start shape and five final shapes); 'none' to leave out")
+    ap.add_argument("--shapes", type=Path, default=ROOT / "data" / "studies" / "fidelity_shapes",
+                    help="folder of further shapes (*.ply.gz): the demo's start and optimized shapes; 'none' to leave "
+                         "out")
+    ap.add_argument("--export-demo", type=Path, default=None, metavar="DEMO_CAR_DIR",
+                    help="first copy a demo run's shapes (e.g. results/demo/car_0260) into --shapes, then stop")
     ap.add_argument("--runs", type=int, default=3, help="grid shifts per shape and preset")
     ap.add_argument("--window", type=int, default=100, help="iterations of the averaged Cd")
     ap.add_argument("--workers", type=int, default=2)
@@ -325,9 +365,14 @@ def main() -> int:
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if str(args.demo).lower() == "none":
-        args.demo = None
+    if str(args.shapes).lower() == "none":
+        args.shapes = None
+    records_path = args.out.parent / f"{args.out.name}_cases.json"
     try:
+        if args.export_demo is not None:
+            for f in export_demo_shapes(args.export_demo, args.shapes):
+                log.info("wrote %s", f)
+            return 0
         for name in args.presets:
             get_preset(name)
         if args.runs < 2:
@@ -336,14 +381,18 @@ def main() -> int:
     except AeroOptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    records = load_records(records_path)
     results: dict[tuple[str, str, int], dict[str, Any]] = {}
     jobs = []
     for preset in args.presets:
         for j, shift in enumerate(grid_shifts(args.runs, preset)):
             for name, mesh in shapes.items():
                 case = args.work / preset / f"{name}_run{j}"
+                key = f"{preset}/{name}_run{j}"
                 if (case / "summary.json").is_file():
-                    results[(preset, name, j)] = analyse_case(case, args.window)
+                    results[(preset, name, j)] = records[key] = analyse_case(case, args.window)
+                elif key in records and records[key].get("window") == args.window:
+                    results[(preset, name, j)] = records[key]
                 elif not args.report_only:
                     jobs.append(((preset, name, j), SimJob(mesh, case, preset, grid_shift=shift)))
     command = " ".join(["python scripts/studies/study_fidelity.py", *sys.argv[1:]])
@@ -359,17 +408,19 @@ def main() -> int:
                        "runs (or one run, averaged over the run index) against the reference preset's mean. "
                        "seconds_per_case: wall time of one case on one core with two cases running side by side."}
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(records_path, dict(sorted(records.items())))
         write_json_atomic(args.out.with_suffix(".json"), rep)
         write_markdown(rep, args.out.with_suffix(".md"))
         plot(rep, args.out.with_suffix(".png"))
 
     log.info("%d cases finished, %d to run", len(results), len(jobs))
     new = 0
-    for key, result in simulate_many(jobs, args.workers, desc="fidelity"):
+    for key, result in simulate_many(jobs, args.workers, desc="fidelity") if jobs else ():
         if isinstance(result, AeroOptError):
             log.error("%s %s run %d failed: %s", *key, result)
             continue
-        results[key] = analyse_case(jobs[[k for k, _ in jobs].index(key)][1].case, args.window)
+        case = jobs[[k for k, _ in jobs].index(key)][1].case
+        results[key] = records[f"{key[0]}/{case.name}"] = analyse_case(case, args.window)
         new += 1
         if new % args.report_every == 0:
             report()

@@ -204,3 +204,15 @@ def test_layer_report_reads_the_final_layer_table(tmp_path: Path) -> None:
     assert layer_report(tmp_path) == {"mean_layers": 2.98, "thickness_m": 0.068, "thickness_pct": 89.4}
     (tmp_path / "log.snappyHexMesh").write_text("no layers here\n")
     assert layer_report(tmp_path) is None
+
+
+def test_a_damaged_summary_counts_as_unfinished(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from aero_opt.cfd.case import finished_summary
+
+    (tmp_path / "summary.json").write_text("")
+    assert finished_summary(tmp_path) is None and "summary.json: unreadable" in caplog.text
+    (tmp_path / "summary.json").write_text("{}")
+    assert finished_summary(tmp_path) is None
+    (tmp_path / "summary.json").write_text('{"Cd": 0.3}')
+    assert finished_summary(tmp_path) == {"Cd": 0.3}
+    assert finished_summary(tmp_path / "nowhere") is None

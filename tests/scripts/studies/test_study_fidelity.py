@@ -69,3 +69,41 @@ def test_demo_change_interval_from_both_shapes_runs(load_script) -> None:
     assert d["cd_change"] == pytest.approx(0.24 / 0.30 - 1)
     assert d["ci95"] == pytest.approx(0.8 * 4.302653 * 0.02 / np.sqrt(3) / 0.30, rel=1e-5)  # only the start varies
     assert d["runs"] == [3, 3] and "scaling" not in mod._demo_changes(results, "p", 3)
+
+
+def test_shapes_travel_with_the_repository_and_recorded_cases_are_not_rerun(
+        load_script, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--export-demo writes the demo's six shapes as .ply.gz; a later run reads them, and a case recorded in
+    <out>_cases.json counts as finished without its case folder (the report is made from the records)."""
+    import json
+    import sys
+
+    mod = load_script("study_fidelity.py")
+    demo = tmp_path / "demo" / "car_0260"
+    for i, name in enumerate(["meshsdf/initial", *(f"{p}/final" for p in mod.PARAMS)]):
+        (demo / name).parent.mkdir(parents=True, exist_ok=True)
+        sphere = trimesh.creation.icosphere(subdivisions=2, radius=1.0 + 0.1 * i)
+        sphere.apply_translation([1.5, 0.0, 1.2])
+        sphere.export(demo / f"{name}.stl")
+    shapes = tmp_path / "shapes"
+    monkeypatch.setattr(sys, "argv", ["s", "--export-demo", str(demo), "--shapes", str(shapes), "--cars"])
+    assert mod.main() == 0
+    assert sorted(f.name for f in shapes.iterdir()) == sorted(
+        ["demo_start.ply.gz", *(f"demo_{p}.ply.gz" for p in mod.PARAMS)])
+    from aero_opt.geometry.mesh_import import load_mesh
+
+    assert load_mesh(shapes / "demo_vertex.ply.gz").is_watertight
+    regions = {r: 0.0 for r in mod.REGIONS}
+    records = {f"tiny/{s}_run{j}": {**_case(0.3 + 0.01 * j + (0.05 if s == "demo_start" else 0.0), regions),
+                                     "window": 100}
+               for s in ["demo_start", *(f"demo_{p}" for p in mod.PARAMS)] for j in range(2)}
+    out = tmp_path / "report" / "fid"
+    out.parent.mkdir()
+    (tmp_path / "report" / "fid_cases.json").write_text(json.dumps(records))
+    monkeypatch.setattr(sys, "argv", ["s", "--presets", "tiny", "--reference", "tiny", "--runs", "2", "--cars",
+                                      "--shapes", str(shapes), "--work", str(tmp_path / "work"), "--out", str(out)])
+    monkeypatch.setattr(mod, "simulate_many", lambda *a, **k: pytest.fail("a recorded case was run again"))
+    assert mod.main() == 0
+    rep = json.loads(out.with_suffix(".json").read_text())
+    assert rep["presets"]["tiny"]["cases"] == 12
+    assert rep["presets"]["tiny"]["demo_drag_change"]["meshsdf"]["cd_change"] == pytest.approx(0.305 / 0.355 - 1)
