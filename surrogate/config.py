@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aero_opt.core.settings import at_least, positive
+from aero_opt.core.settings import at_least
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,7 @@ class TrainSurrogateConfig:
 
     epochs: int = at_least(1, 40)
     """Maximum epochs (one epoch = one pass over the training cars)."""
-    lr: float = positive(2e-3)
+    lr: float = at_least(0.0, 2e-3)
     """Adam learning rate (cosine-decayed to lr/20)."""
     weight_decay: float = 0.0
     """Decoupled weight decay (AdamW: each step shrinks the weights by ``lr * weight_decay``) on the SplineConv,

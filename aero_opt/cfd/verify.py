@@ -1,9 +1,11 @@
-"""Simulate a shape: the one entry point from a mesh file to its OpenFOAM drag, and a fan-out over many shapes.
+"""Simulate a shape: the one entry point from a mesh file to its OpenFOAM drag, a fan-out over many shapes, and
+the verification of shapes by repeated runs.
 
 :func:`simulate` moves the body into the car frame when an optimizer has shifted it, reuses a finished case and
-redoes a half-written one; :func:`simulate_many` runs many of them side by side, yielding each result as it
-finishes. The optimizer's verification (``aero-opt compare``), label averaging and the CFD probes all go through
-these two; where the cases run is :mod:`aero_opt.cfd.executor`'s business.
+redoes a half-written or damaged one; :func:`simulate_many` runs many of them side by side, yielding each result as
+it finishes (label averaging and the CFD probes use it); :func:`check_shapes` verifies shapes with K runs each on
+distinct near-body grids (:func:`grid_shifts`) and gives each its mean, spread and 95% interval (``optimize
+--verify``, ``compare --verify``, ``demo``). Where the cases run is :mod:`aero_opt.cfd.executor`'s business.
 """
 
 from __future__ import annotations

@@ -278,7 +278,8 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
              f"`{report['command']}`", "",
              f"{len(report['shapes'])} shapes × {report['runs']} grid shifts per preset; reference: "
              f"`{report['reference']}` averaged over its shifts (Cd of each run: mean of the last "
-             f"{report['window']} iterations). Noise = one run's Cd std over the shifts (pooled over shapes).", "",
+             f"{report['window']} iterations). Noise = one run's Cd std over the shifts (pooled over shapes). "
+             f"Times: one case per core, two side by side{'; ' + report['load'] if report.get('load') else ''}.", "",
              "| preset | cases | converged | cells | s/case (1 core) | cost × coarse | noise (last it.) | "
              "noise (window mean) | Spearman 1 run | Spearman mean | bias | MAE |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -363,6 +364,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "validation" / "fidelity")
     ap.add_argument("--report-every", type=int, default=6, help="rewrite the report after this many new cases")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--note", default="", help="what else ran on the machine meanwhile (recorded in the report)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if str(args.shapes).lower() == "none":
@@ -398,7 +400,8 @@ def main() -> int:
     command = " ".join(["python scripts/studies/study_fidelity.py", *sys.argv[1:]])
 
     def report() -> None:
-        rep = {"command": command, "machine": machine_facts(), "shapes": list(shapes), "runs": args.runs,
+        rep = {"command": command, "machine": machine_facts(), "load": args.note, "shapes": list(shapes),
+               "runs": args.runs,
                "grid_shifts": {p: grid_shifts(args.runs, p) for p in args.presets}, "window": args.window,
                "reference": args.reference, **summarize(results, args.presets, list(shapes), args.runs,
                                                          args.reference),
