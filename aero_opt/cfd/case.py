@@ -90,10 +90,12 @@ CANDIDATE_PRESETS: dict[str, Preset] = {
     "coarse-layers": Preset(4, 4, (2, 3), 2, layers=3),
     "coarse-wake4": Preset(4, 4, (2, 3), 2, near_wake_level=4),
     "coarse-2nd": Preset(4, 4, (2, 3), 2, turbulence_convection="linearUpwind"),
+    "coarse-2nd-layers": Preset(4, 4, (2, 3), 2, layers=3, turbulence_convection="linearUpwind"),
 }
 """Levers of the CFD fidelity study (``scripts/studies/study_fidelity.py``, ``docs/validation/fidelity.md``):
-each changes one thing of ``coarse`` (averaging the forces over the last iterations needs no run of its own: the
-study computes it from every case's force history). Runnable by name like a preset, not offered by ``--preset``."""
+each changes one thing of ``coarse``; ``coarse-2nd-layers`` combines the two that cut the noise most (averaging
+the forces over the last iterations needs no run of its own: the study computes it from every case's force
+history). Runnable by name like a preset, not offered by ``--preset``."""
 
 
 def get_preset(name: str) -> Preset:

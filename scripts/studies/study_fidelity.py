@@ -346,8 +346,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--presets", nargs="+", default=["coarse", "coarse-layers", "coarse-body5", "coarse-wake4",
-                                                      "coarse-2nd", "medium"])
+    ap.add_argument("--presets", nargs="+", default=["coarse", "coarse-layers", "coarse-2nd", "coarse-wake4",
+                                                      "coarse-body5", "coarse-2nd-layers", "medium"])
     ap.add_argument("--reference", default="medium")
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "dataset")
     ap.add_argument("--cars", nargs="*", default=["car_0018", "car_0026", "car_0028", "car_0042"],
