@@ -130,7 +130,7 @@ class CaseExecutor:
         elif c.kind == "local":
             n = local_slots(self.workers, self.procs)
             self._dask_cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                              resources={"cores": self.procs}, dashboard_address=None,
+                                              resources={"cores": self.procs}, dashboard_address=":0",
                                               silence_logs=logging.WARNING)
             self._client = Client(self._dask_cluster)
         else:
