@@ -93,9 +93,9 @@ CANDIDATE_PRESETS: dict[str, Preset] = {
     "coarse-2nd-layers": Preset(4, 4, (2, 3), 2, layers=3, turbulence_convection="linearUpwind"),
 }
 """Levers of the CFD fidelity study (``scripts/studies/study_fidelity.py``, ``docs/validation/fidelity.md``):
-each changes one thing of ``coarse``; ``coarse-2nd-layers`` combines the two that cut the noise most (averaging
-the forces over the last iterations needs no run of its own: the study computes it from every case's force
-history). Runnable by name like a preset, not offered by ``--preset``."""
+each changes one thing of ``coarse``; ``coarse-2nd-layers`` combines two of them (averaging the forces over the
+last iterations needs no run of its own: the study computes it from every case's force history). Runnable by name
+like a preset, not offered by ``--preset``."""
 
 
 def get_preset(name: str) -> Preset:

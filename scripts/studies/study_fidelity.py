@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -397,7 +398,7 @@ def main() -> int:
                     results[(preset, name, j)] = records[key]
                 elif not args.report_only:
                     jobs.append(((preset, name, j), SimJob(mesh, case, preset, grid_shift=shift)))
-    command = " ".join(["python scripts/studies/study_fidelity.py", *sys.argv[1:]])
+    command = shlex.join(["python", "scripts/studies/study_fidelity.py", *sys.argv[1:]])
 
     def report() -> None:
         rep = {"command": command, "machine": machine_facts(), "load": args.note, "shapes": list(shapes),
