@@ -98,17 +98,17 @@ last iterations needs no run of its own: the study computes it from every case's
 like a preset, not offered by ``--preset``."""
 
 
-def get_preset(name: str) -> Preset:
+def get_preset(name: str, flag: str = "--preset") -> Preset:
     """The preset or study candidate called ``name``.
 
     Raises:
-        AeroOptError: unknown name (the message lists the user presets).
+        AeroOptError: unknown name (the message names ``flag`` and lists the user presets).
     """
     if name in PRESETS:
         return PRESETS[name]
     if name in CANDIDATE_PRESETS:
         return CANDIDATE_PRESETS[name]
-    raise AeroOptError(f"--preset {name!r}: choose from {', '.join(PRESETS)}")
+    raise AeroOptError(f"{flag} {name!r}: choose from {', '.join(PRESETS)}")
 
 
 @dataclass

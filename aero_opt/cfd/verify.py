@@ -152,10 +152,7 @@ def check_verification(preset: str, runs: int) -> None:
     Raises:
         AeroOptError: naming ``--verify-preset`` or ``--verify-runs``.
     """
-    try:
-        get_preset(preset)
-    except AeroOptError as exc:
-        raise AeroOptError(str(exc).replace("--preset", "--verify-preset")) from None
+    get_preset(preset, "--verify-preset")
     if not isinstance(runs, int) or runs < 1:
         raise AeroOptError(f"--verify-runs {runs}: must be a whole number of at least 1")
 

@@ -71,7 +71,8 @@ def main() -> int:
     key = protocol_key(args.preset, args.runs)
     verify_runs(runs, args.preset, args.workers, progress=True, key=key, n_runs=args.runs)
     rows = [result_row(car, param, run_dir, key) for car, param, run_dir in runs]
-    own = {(car, param): result_row(car, param, run_dir)["cfd_change"] for car, param, run_dir in runs}
+    own = {(car, param): json.loads((run_dir / "summary.json").read_text())["cfd"]["drag_change"]
+           for car, param, run_dir in runs}
     params = [p for p in NAMES if any(r["param"] == p and r["cfd_change"] is not None for r in rows)]
     if not params:
         print(f"error: {args.root}: no run has both its start and final shape verified with {key}", file=sys.stderr)
