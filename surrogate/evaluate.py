@@ -397,13 +397,11 @@ def predict_mesh(mesh_path: Path, model_dir: Path, out_dir: Path, rho: float = R
     threshold: a car above it is unlike every training car, its prediction an extrapolation, and a warning is
     logged). Returns that summary.
     """
-    from aero_opt.core.errors import AeroOptError
     from aero_opt.core.physics import frontal_area
-    from aero_opt.geometry.mesh_import import load_mesh
+    from aero_opt.geometry.mesh_import import check_body, load_mesh
 
     mesh = load_mesh(mesh_path)
-    if not mesh.is_watertight:
-        raise AeroOptError(f"{mesh_path}: mesh is not watertight; run `aero-opt import` on it first")
+    check_body(mesh, str(mesh_path))
     sur = Surrogate.load(Path(model_dir), device)
     if regrid:
         from aero_opt.geometry.dataset import grid_mesh

@@ -131,25 +131,6 @@ class CaseGeometry:
     base_cell: float = 0.0
 
 
-def check_body(mesh: trimesh.Trimesh, name: str) -> None:
-    """Refuse meshes OpenFOAM would mesh wrongly without an error (``docs/cfd.md``: silent failures)."""
-    if len(mesh.faces) == 0:
-        raise AeroOptError(f"{name}: mesh has no faces")
-    if not np.isfinite(mesh.vertices).all():
-        raise AeroOptError(f"{name}: mesh has NaN or infinite vertices")
-    if not mesh.is_watertight:
-        raise AeroOptError(f"{name}: mesh is not watertight (snappyHexMesh would silently mesh the inside); "
-                           "repair it with `aero-opt import`")
-    if mesh.volume <= 0:
-        raise AeroOptError(f"{name}: mesh has non-positive volume (inward faces?)")
-    lo, hi = mesh.bounds
-    ext = hi - lo
-    if lo[2] < -1e-3 or abs(lo[0]) > 0.05 * ext[0] or abs(lo[1] + hi[1]) > 0.05 * ext[1] or ext[0] > 30.0:
-        raise AeroOptError(f"{name}: mesh is not in the car frame (nose at x = 0, centred on y = 0, above the "
-                           f"ground z = 0, metres; bounds {lo.round(3).tolist()}..{hi.round(3).tolist()}); "
-                           "run `aero-opt import` on it")
-
-
 def is_symmetric(mesh: trimesh.Trimesh, tol: float = 2e-3) -> bool:
     """Whether the body is mirror-symmetric about y = 0 (every mirrored vertex within ``tol`` × length)."""
     import igl
@@ -499,7 +480,7 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
     Raises:
         AeroOptError: bad input, OpenFOAM missing, meshing failure, failed mesh check, divergence.
     """
-    from aero_opt.geometry.mesh_import import load_mesh
+    from aero_opt.geometry.mesh_import import check_body, load_mesh
 
     preset = get_preset(preset_name)
     if speed <= 0:

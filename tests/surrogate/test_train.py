@@ -240,6 +240,11 @@ def test_predict_on_a_user_mesh(tmp_path: Path) -> None:
     as_is = predict_mesh(tmp_path / "car.stl", tmp_path, tmp_path / "as_is", regrid=False)
     assert not as_is["regridded"] and as_is["vertices"] == len(car.vertices)
     assert as_is["A_ref"] == pytest.approx(s["A_ref"], rel=0.02)
+    car.apply_scale(1000.0)  # the same car in millimetres: refused, not predicted as a 4 km car
+    car.export(tmp_path / "car_mm.stl")
+    with pytest.raises(AeroOptError, match=r"car_mm.stl: the body is 4\d{3} long along x, over the 30 m"):
+        predict_mesh(tmp_path / "car_mm.stl", tmp_path, tmp_path / "mm")
+    assert not (tmp_path / "mm").exists()
 
 
 def test_predict_flags_a_mesh_unlike_the_training_cars(four_cars: Path, tmp_path: Path, caplog) -> None:
@@ -261,7 +266,7 @@ def test_predict_flags_a_mesh_unlike_the_training_cars(four_cars: Path, tmp_path
     trimesh.Trimesh(c.verts, c.faces, process=False).export(tmp_path / "car.stl")
     assert predict_mesh(tmp_path / "car.stl", tmp_path, tmp_path / "car")["domain_score"] > 0
     ball = trimesh.creation.icosphere(subdivisions=4, radius=0.5)
-    ball.apply_translation([2.0, 0.0, 0.6])
+    ball.apply_translation([0.5, 0.0, 0.6])  # in the car frame: nose at x = 0, above the ground
     ball.export(tmp_path / "ball.stl")
     with caplog.at_level(logging.WARNING):
         out = predict_mesh(tmp_path / "ball.stl", tmp_path, tmp_path / "ball")

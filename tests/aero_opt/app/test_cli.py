@@ -84,6 +84,18 @@ def test_import_writes_mesh_and_report(tmp_path: Path) -> None:
     assert trimesh.load(tmp_path / "car.stl").bounds[0].tolist() == pytest.approx([0.0, -0.85, 0.0])
 
 
+def test_import_refusal_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    box = trimesh.creation.box(extents=(4.0, 1.8, 1.4)).subdivide_to_size(0.1)
+    trimesh.Trimesh(box.vertices, box.faces[3:], process=False).export(tmp_path / "box.stl")
+    (tmp_path / "c.yaml").write_text("import:\n  resolution: 96\n  max_volume_change: 0.000001\n")
+    code = main(["import", str(tmp_path / "box.stl"), "--out", str(tmp_path / "o.stl"), "--forward=-x", "--up", "+z",
+                 "--config", str(tmp_path / "c.yaml")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith(f"error: {tmp_path / 'box.stl'}: cannot repair it faithfully")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["box.stl", "c.yaml"]
+
+
 def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
     from importlib.metadata import version
 
