@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,6 +31,33 @@ def float64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
+
+
+_HOLD_LOCK = """
+import sys, time
+from aero_opt.core.atomic import folder_lock
+with folder_lock(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+@contextmanager
+def _locked_elsewhere(folder: Path) -> Iterator[int]:
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def locked_elsewhere() -> Callable[[Path], contextlib.AbstractContextManager[int]]:
+    """A context manager ``(folder)`` during which another process holds ``folder``'s aero-opt lock (as a second
+    job writing it would); it yields that process's pid."""
+    return _locked_elsewhere
 
 
 @pytest.fixture(scope="session")

@@ -58,6 +58,65 @@ def _device(args: argparse.Namespace, cfg: Config) -> Any:
 def _add_config(p: argparse.ArgumentParser, sections: str) -> None:
     p.add_argument("--config", type=Path, default=None,
                    help=f"YAML config; this command reads its {sections} section(s) (see configs/default.yaml)")
+    p.set_defaults(config_sections=tuple(s.strip() for s in sections.replace(" and ", ", ").split(",")))
+
+
+NOT_IDENTITY = frozenset({"out", "overwrite", "verbose", "func", "command", "cfd_command", "run_command",
+                          "identity_skip", "config", "config_sections", "device", "workers", "procs",
+                          "procs_per_case", "scheduler", "oversubscribe"})
+"""Arguments that say how a command runs, not what it makes: not part of a run's identity."""
+HOW_SECTIONS = frozenset({"device", "cluster"})
+"""Config sections that say how a command runs (left out of its identity like :data:`NOT_IDENTITY`)."""
+
+
+def _add_out(p: argparse.ArgumentParser, what: str, default: Path | None = None, skip: tuple[str, ...] = ()) -> None:
+    """``--out`` as a run folder (one run per folder: :mod:`aero_opt.core.runfolder`) and ``--overwrite``.
+
+    Args:
+        p: the command's parser.
+        what: what the folder receives.
+        default: the default folder (None: --out is required).
+        skip: further arguments that are not part of the run's identity (a comparison may add cars, a training
+            may be resumed for more epochs).
+    """
+    if default is None:
+        p.add_argument("--out", type=Path, required=True, help=f"output folder ({what})")
+    else:
+        p.add_argument("--out", type=Path, default=default, help=f"output folder ({what}; default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="clear --out first when it holds another aero-opt run (default: refuse it; the same run "
+                        "resumes)")
+    p.set_defaults(run_command=p.prog.split(" ", 1)[1], identity_skip=skip)
+
+
+def _identity_value(value: Any) -> Any:
+    """An argument as a run record holds it: paths as strings (with the SHA-256 of a file), tuples as lists."""
+    if isinstance(value, Path):
+        if value.is_file():
+            import hashlib
+
+            return {"path": str(value), "sha256": hashlib.sha256(value.read_bytes()).hexdigest()}
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_identity_value(v) for v in value]
+    return value
+
+
+def _run_record(args: argparse.Namespace) -> dict[str, Any]:
+    """What a run into ``args.out`` is: the command, its identity (the arguments and config sections that decide
+    what it writes) and, for the reader, the command line and version."""
+    from dataclasses import asdict
+
+    from aero_opt.app.config import YAML_NAMES
+
+    identity = {k: _identity_value(v) for k, v in sorted(vars(args).items())
+                if k not in NOT_IDENTITY and k not in args.identity_skip}
+    sections = [s for s in getattr(args, "config_sections", ()) if s not in HOW_SECTIONS]
+    if sections:
+        cfg = _config(args)
+        attrs = {yaml: attr for attr, yaml in YAML_NAMES.items()}
+        identity["config"] = {s: asdict(getattr(cfg, attrs.get(s, s))) for s in sections}
+    return {"command": args.run_command, "identity": identity, "argv": sys.argv[1:], "version": _version()}
 
 
 # ---------------------------------------------------------------- geometry
@@ -77,7 +136,7 @@ def _parser_cars(sub: Any) -> None:
     p = sub.add_parser("cars", help="generate a reproducible set of parametric car bodies")
     p.add_argument("--n", type=int, default=None, help="number of cars (default: cars.n)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: cars.seed)")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_out(p, "the cars' STL files, params.json, summary.json")
     p.add_argument("--style", choices=["fastback", "notchback", "estate", "all"], default=None,
                    help="body style (default: cars.style)")
     p.add_argument("--wing-fraction", type=float, default=None,
@@ -164,7 +223,7 @@ def _cmd_sdf(args: argparse.Namespace) -> Path:
 def _parser_sdf(sub: Any) -> None:
     p = sub.add_parser("sdf-samples", help="DeepSDF training samples (points + signed distances) for meshes")
     p.add_argument("mesh", type=Path, help="a watertight mesh file or a folder of them")
-    p.add_argument("--out", type=Path, required=True, help="output folder of .npz files")
+    _add_out(p, ".npz files and summary.json")
     p.add_argument("--n", type=int, default=None, help="samples per mesh (default: sdf.n_samples)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--normalization", choices=["car", "unit_sphere"], default="car",
@@ -247,7 +306,7 @@ def _parser_cfd(sub: Any) -> None:
     preset_help = "mesh and iteration preset (default: cfd.preset)"
     q = cfd.add_parser("run", help="run one external-aerodynamics case around a watertight car mesh")
     q.add_argument("mesh", type=Path, help="watertight mesh in the car frame (metres)")
-    q.add_argument("--out", type=Path, required=True, help="case folder (created)")
+    _add_out(q, "the OpenFOAM case")
     q.add_argument("--preset", choices=PRESET_NAMES, default=None, help=preset_help)
     _add_flow(q)
     q.add_argument("--procs", type=int, default=None, help="MPI ranks for simpleFoam (default: cfd.procs)")
@@ -260,7 +319,7 @@ def _parser_cfd(sub: Any) -> None:
     q.set_defaults(func=_cmd_cfd_run)
     q = cfd.add_parser("batch", help="run many cases (resumable; failures recorded)")
     q.add_argument("mesh_dir", type=Path, help="folder of .stl meshes")
-    q.add_argument("--out", type=Path, required=True, help="batch folder")
+    _add_out(q, "one case per mesh, batch_summary.json")
     q.add_argument("--preset", choices=PRESET_NAMES, default=None, help=preset_help)
     _add_flow(q)
     _add_fanout(q, "cases")
@@ -270,7 +329,7 @@ def _parser_cfd(sub: Any) -> None:
     q = cfd.add_parser("collect", help="turn existing OpenFOAM cases into the surrogate's dataset format")
     q.add_argument("cases", type=Path, nargs="+", help="case folders")
     q.add_argument("--patch", required=True, help="name of the body patch")
-    q.add_argument("--out", type=Path, required=True, help="dataset folder")
+    _add_out(q, "the dataset")
     q.add_argument("--time", default=None, help="time to read (default: latest)")
     _add_flow(q, rho_help="density for kinematic p (kg/m3)")
     q.add_argument("--half", action="store_true", help="the case is a half model (forces doubled)")
@@ -298,7 +357,7 @@ def _cmd_train_sdf(args: argparse.Namespace) -> Path:
 def _parser_train_sdf(sub: Any) -> None:
     p = sub.add_parser("train-sdf", help="train a DeepSDF auto-decoder on SDF samples (resumable)")
     p.add_argument("--data", type=Path, required=True, help="folder of SDF sample files (aero-opt sdf-samples)")
-    p.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, loss plot, report)")
+    _add_out(p, "checkpoint, loss plot, report", skip=("resume", "epochs"))
     p.add_argument("--epochs", type=int, default=None, help="override train_sdf.epochs")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     _add_device(p)
@@ -322,7 +381,7 @@ def _parser_fit(sub: Any) -> None:
     p = sub.add_parser("fit", help="fit a latent code to a mesh with a trained decoder; report Chamfer-L2")
     p.add_argument("mesh", type=Path, help="watertight mesh (car frame, metres; or any mesh with unit_sphere)")
     p.add_argument("--model", type=Path, required=True, help="run folder of aero-opt train-sdf")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_out(p, "the fitted code, its mesh, report")
     p.add_argument("--normalization", choices=["car", "unit_sphere"], default="car")
     p.add_argument("--samples", type=int, default=None, help="SDF samples of the mesh (default: fit.samples)")
     p.add_argument("--steps", type=int, default=None,
@@ -349,7 +408,7 @@ def _parser_finetune_sdf(sub: Any) -> None:
     p.add_argument("--model", type=Path, required=True, help="train-sdf run folder")
     p.add_argument("--data", type=Path, required=True, help="the SDF samples it was trained on")
     p.add_argument("--test", type=Path, default=None, help="SDF samples of held-out shapes (for the report)")
-    p.add_argument("--out", type=Path, required=True, help="output run folder (checkpoint.pt, finetune.json)")
+    _add_out(p, "checkpoint.pt, finetune.json", skip=("resume", "epochs"))
     p.add_argument("--epochs", type=int, default=None, help="passes over the training shapes (default: "
                                                             "finetune.epochs)")
     _add_device(p)
@@ -371,7 +430,7 @@ def _cmd_demo_topology(args: argparse.Namespace) -> Path:
 
 def _parser_demo_topology(sub: Any) -> None:
     p = sub.add_parser("demo-topology", help="Spot -> Bob through a silhouette loss: a genus change (MeshSDF toy)")
-    p.add_argument("--out", type=Path, default=Path("results/topology"), help="output folder")
+    _add_out(p, "frames, GIF, summary.json", default=Path("results/topology"))
     p.add_argument("--model", type=Path, default=REPO_DATA / "models" / "bob_spot",
                    help="Bob/Spot decoder (trained there first if missing, ~5 min)")
     p.add_argument("--shapes", type=Path, default=REPO_DATA / "bob_spot", help="folder with bob_tri.obj, spot.obj")
@@ -398,7 +457,7 @@ def _cmd_train_surrogate(args: argparse.Namespace) -> Path:
 def _parser_train_surrogate(sub: Any) -> None:
     p = sub.add_parser("train-surrogate", help="train the SplineCNN pressure surrogate on the CFD dataset")
     p.add_argument("--data", type=Path, required=True, help="dataset folder (npz files and split.json)")
-    p.add_argument("--out", type=Path, required=True, help="run folder (model.pt, checkpoint, loss plot)")
+    _add_out(p, "model.pt, checkpoint, loss plot", skip=("resume", "epochs"))
     p.add_argument("--epochs", type=int, default=None, help="override train_surrogate.epochs")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     p.add_argument("--init", type=Path, default=None,
@@ -423,7 +482,7 @@ def _parser_eval_surrogate(sub: Any) -> None:
     p.add_argument("--data", type=Path, required=True, help="dataset folder")
     p.add_argument("--split", choices=["train", "val", "test", "all"], default="test",
                    help="split of split.json, or all: every car of the folder (e.g. the real-car set)")
-    p.add_argument("--out", type=Path, required=True, help="output folder (metrics.json, plots, vtp/)")
+    _add_out(p, "metrics.json, plots, vtp/")
     _add_device(p)
     _add_config(p, "device")
     p.set_defaults(func=_cmd_eval_surrogate)
@@ -466,7 +525,7 @@ def _parser_predict(sub: Any) -> None:
     p = sub.add_parser("predict", help="surrogate pressure field and Cd for a watertight car mesh")
     p.add_argument("mesh", type=Path, help="watertight car mesh in the car frame (aero-opt import)")
     p.add_argument("--model", type=Path, required=True, help="run folder of train-surrogate")
-    p.add_argument("--out", type=Path, required=True, help="output folder (prediction.vtp, summary.json)")
+    _add_out(p, "prediction.vtp, summary.json")
     _add_flow(p)
     p.add_argument("--as-is", action="store_true",
                    help="predict on the mesh as given (default: on its marching-cubes mesh on the dataset grid, the "
@@ -525,7 +584,7 @@ def _parser_optimize(sub: Any) -> None:
     p = sub.add_parser("optimize", help="lower a car's drag with one parameterization (surrogate drag, constraints)")
     p.add_argument("--param", required=True, help="meshsdf | scaling | freeform | polycube | vertex")
     p.add_argument("--car", required=True, help="dataset car ID (12 or car_0012) or a watertight mesh file")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_out(p, "initial and final shapes, history, summary")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: optimize.lr.<param>)")
     _add_models(p)
     _add_fanout(p, "the two OpenFOAM cases of --verify")
@@ -552,7 +611,8 @@ def _parser_compare(sub: Any) -> None:
     p.add_argument("--cars", required=True, help="comma-separated dataset IDs or mesh files")
     p.add_argument("--params", default="all", help="comma-separated parameterizations, or all")
     _add_fanout(p, "OpenFOAM cases of --verify")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_out(p, "one run per car and parameterization, tables, chart",
+             skip=("cars", "params", "verify", "verify_runs", "verify_preset"))
     _add_models(p)
     _add_config(p, "optimize, flow, cfd, cluster and device")
     p.set_defaults(func=_cmd_compare)
@@ -571,7 +631,8 @@ def _cmd_demo(args: argparse.Namespace) -> Path:
 def _parser_demo(sub: Any) -> None:
     p = sub.add_parser("demo", help="the main job (make demo): every parameterization on a shipped car, "
                                     "checked by OpenFOAM")
-    p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")
+    _add_out(p, "shapes, tables, pictures", default=Path("results/demo"),
+             skip=("no_verify", "verify_runs", "verify_preset", "docs"))
     p.add_argument("--workers", type=int, default=None,
                    help="OpenFOAM cases side by side on this machine (default: cfd.workers; none: as many as fit)")
     p.add_argument("--scheduler", default=None,
@@ -621,7 +682,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("trimesh").setLevel(logging.WARNING)
     func: Callable[[argparse.Namespace], Path] = args.func
     try:
-        out = func(args)
+        if hasattr(args, "run_command"):
+            from aero_opt.core.runfolder import run_folder
+
+            with run_folder(args.out, _run_record(args), args.overwrite):
+                out = func(args)
+        else:
+            out = func(args)
     except AeroOptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -102,7 +102,8 @@ class Config:
     """``aero-opt demo-topology``."""
 
 
-_YAML_NAMES = {"mesh_import": "import"}
+YAML_NAMES = {"mesh_import": "import"}
+"""Config attributes whose YAML section has another name."""
 
 
 def _check_type(value: Any, tp: Any, where: str) -> Any:
@@ -150,7 +151,7 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
     if not isinstance(data, dict):
         raise AeroOptError(f"{where}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
-    fields = {_YAML_NAMES.get(f.name, f.name): f for f in dataclasses.fields(cls)}
+    fields = {YAML_NAMES.get(f.name, f.name): f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         sub = f"{where}{key}" if where.endswith(": ") else f"{where}.{key}"

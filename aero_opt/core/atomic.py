@@ -100,12 +100,17 @@ LOCK_FILE = ".aero-opt.lock"
 """The lock file a writer holds in the folder it writes (:func:`folder_lock`)."""
 
 
+_HELD: dict[Path, int] = {}
+"""Folders whose lock this process holds, with the nesting depth (a command and the library call it makes may
+both lock the same folder)."""
+
+
 @contextmanager
 def folder_lock(folder: str | Path) -> Iterator[Path]:
     """Hold ``folder/.aero-opt.lock`` (an exclusive ``flock``) while a job writes the folder.
 
     The lock dies with its process (a ``kill -9`` included), so a rerun after a crash is never refused; a second
-    job started on the same folder while the first runs is.
+    job started on the same folder while the first runs is. Within one process the lock nests.
 
     Yields:
         the folder (created if missing).
@@ -114,6 +119,14 @@ def folder_lock(folder: str | Path) -> Iterator[Path]:
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    key = folder.resolve()
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield folder
+        finally:
+            _HELD[key] -= 1
+        return
     path = folder / LOCK_FILE
     fh = open(path, "a+")
     try:
@@ -128,6 +141,10 @@ def folder_lock(folder: str | Path) -> Iterator[Path]:
         fh.truncate()
         fh.write(str(os.getpid()))
         fh.flush()
-        yield folder
+        _HELD[key] = 1
+        try:
+            yield folder
+        finally:
+            del _HELD[key]
     finally:
         fh.close()

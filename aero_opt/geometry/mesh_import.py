@@ -347,40 +347,55 @@ def _faithful(change: dict[str, Any], soup: trimesh.Trimesh, opts: ImportOptions
                 and abs(vol) <= opts.max_volume_change)
 
 
+def _describe(occupancy: str, rep: dict[str, Any], out: trimesh.Trimesh) -> str:
+    """One repair attempt's measured change, for a refusal message."""
+    bbox = ", ".join(f"{100 * c:.1f}%" for c in rep["bbox_relative_change"])
+    vol = rep["volume_relative_change"]
+    return (f"{occupancy}: bounding box changed by {bbox} (x, y, z), volume by "
+            f"{'n/a' if vol is None else f'{100 * vol:+.1f}%'} ({rep['input_enclosed_volume']:.4g} enclosed by the "
+            f"input, {abs(float(out.volume)):.4g} after the repair)")
+
+
 def _repair(soup: trimesh.Trimesh, opts: ImportOptions, path: Path) -> tuple[trimesh.Trimesh, dict[str, Any]]:
-    """The first faithful voxel repair of ``soup`` (flood fill, then winding number), with its report.
+    """The first faithful voxel repair of ``soup``, with its report: flood fill, then the winding number; for a
+    soup with inconsistent winding, last the winding number after orienting each connected part consistently
+    (which also corrects the input's volume estimate; it is slow on large soups, so only done when needed).
 
     Raises:
-        AeroOptError: when neither keeps the input's bounding box and volume within tolerance (the message gives
-            the measured changes) or neither finds an enclosed volume.
+        AeroOptError: when no attempt keeps the input's bounding box and volume within tolerance (the message
+            gives each attempt's measured changes) or none finds an enclosed volume.
     """
-    # Winding numbers need consistently wound faces: orient every connected part consistently first (the flood
-    # fill does not care; the input keeps its faces).
-    wound = soup.copy()
-    if not wound.is_winding_consistent:
-        trimesh.repair.fix_winding(wound)
-    soup_volume = enclosed_volume(wound)
-    tried: list[str] = []
-    for occupancy in ("flood fill", "winding number"):
+    volume = enclosed_volume(soup)
+    made: list[tuple[str, trimesh.Trimesh, dict[str, Any]]] = []
+    failed: list[str] = []
+    attempts: list[tuple[str, trimesh.Trimesh | None]] = [("flood fill", soup), ("winding number", soup)]
+    if not soup.is_winding_consistent:
+        attempts.append(("winding number", None))
+    for occupancy, mesh in attempts:
+        if mesh is None:
+            mesh = soup.copy()
+            trimesh.repair.fix_winding(mesh)
+            volume = enclosed_volume(mesh)
+            occupancy = "winding number, parts re-oriented"
         try:
-            out, rep = voxel_remesh(soup if occupancy == "flood fill" else wound, opts, occupancy)
+            out, rep = voxel_remesh(mesh, opts, occupancy.split(",")[0])
         except AeroOptError as exc:
-            tried.append(f"{occupancy}: {exc}")
+            failed.append(f"{occupancy}: {exc}")
             continue
-        rep.update(_shape_change(out, soup, soup_volume))
-        if _faithful(rep, soup, opts):
-            if tried:
-                rep["rejected"] = tried
-            return out, rep
-        bbox = ", ".join(f"{100 * c:.1f}%" for c in rep["bbox_relative_change"])
-        vol = rep["volume_relative_change"]
-        tried.append(f"{occupancy}: bounding box changed by {bbox} (x, y, z), volume by "
-                     f"{'n/a' if vol is None else f'{100 * vol:+.1f}%'} ({soup_volume:.4g} enclosed by the input, "
-                     f"{abs(float(out.volume)):.4g} after the repair)")
+        made.append((occupancy, out, rep))
+        for occ, o, r in made:  # against the latest volume estimate (it improves once the parts are re-oriented)
+            r.update(_shape_change(o, soup, volume))
+            if _faithful(r, soup, opts):
+                rejected = failed + [_describe(oc, rr, oo) for oc, oo, rr in made if oc != occ]
+                if rejected:
+                    r["rejected"] = rejected
+                r["method"] = f"voxel solid ({occ}) + marching cubes + quadric simplification"
+                return o, r
+    tried = failed + [_describe(occ, r, o) for occ, o, r in made]
     raise AeroOptError(f"{path}: cannot repair it faithfully (allowed: bounding box "
                        f"{100 * opts.max_bbox_change:g}% or two voxels per axis, volume "
-                       f"{100 * opts.max_volume_change:g}%): "
-                       + "; ".join(tried) + ". Close its holes in a mesh editor, or raise import.resolution")
+                       f"{100 * opts.max_volume_change:g}%): " + "; ".join(tried)
+                       + ". Close its holes in a mesh editor, or raise import.resolution")
 
 
 def import_mesh(path: str | Path, forward: str | None = None, up: str | None = None,

@@ -38,6 +38,7 @@ def main() -> None:
               f"consistent winding={r['input']['winding_consistent']} -> {r['repair']['method']}; "
               f"out {r['output']['faces']} faces genus {r['genus']}, "
               f"bbox change max {max(r['bbox_relative_change']):.4f}, "
+              f"volume change {r['repair'].get('volume_relative_change', 0.0):+.4f}, "
               f"mean dist {r['mean_distance_to_input_m']:.4f}, {r['seconds']} s")
 
 

@@ -96,6 +96,41 @@ def test_import_refusal_is_one_line_and_writes_nothing(tmp_path: Path, capsys: p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["box.stl", "c.yaml"]
 
 
+def test_an_output_folder_holds_one_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cars"
+    assert main(["cars", "--n", "2", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    # Another run into it (once: stale cars beside the new ones) is refused before anything is written.
+    assert main(["cars", "--n", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {out}: holds another run of `cars` (n: 2 -> 1); use a new --out, or pass --overwrite "
+                   "to clear the folder first"]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # The same run again resumes into the folder; --overwrite clears it for the other run.
+    assert main(["cars", "--n", "2", "--out", str(out)]) == 0
+    assert main(["cars", "--n", "1", "--out", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [".aero-opt.lock", "car_0000.stl", "params.json", "run.json",
+                                                    "summary.json"]
+
+
+def test_optimize_into_a_folder_of_another_optimize_run_is_refused_first(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """An optimize killed in a folder that held an earlier run once left a mixed folder; now the second run never
+    starts (the refusal comes before the models are even looked for)."""
+    out = tmp_path / "opt"
+    out.mkdir()
+    record = {"command": "optimize", "identity": {"car": "car_0018"}}
+    (out / "run.json").write_text(json.dumps(record))
+    (out / "final.stl").write_text("the earlier run's final shape")
+    code = main(["optimize", "--param", "meshsdf", "--car", "car_0026", "--out", str(out),
+                 "--surrogate", str(tmp_path / "none"), "--decoder", str(tmp_path / "none")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"error: {out}: holds another run of `optimize` (")
+    assert sorted(p.name for p in out.iterdir()) == [".aero-opt.lock", "final.stl", "run.json"]
+    assert json.loads((out / "run.json").read_text()) == record
+
+
 def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
     from importlib.metadata import version
 

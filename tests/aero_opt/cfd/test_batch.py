@@ -13,7 +13,6 @@ import pytest
 
 from aero_opt.cfd.batch import run_batch
 from aero_opt.cfd.executor import ClusterConfig
-from aero_opt.core.atomic import folder_lock
 from aero_opt.core.errors import AeroOptError
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the stand-in solvers reach the worker processes
@@ -87,13 +86,13 @@ def test_a_worker_that_dies_mid_case_is_replaced_and_the_case_redone(tmp_path: P
         assert (out / name / "ran").read_text() == "1" and not (out / name / "log.blockMesh").exists()
 
 
-def test_a_second_batch_on_the_same_folder_is_refused(tmp_path: Path) -> None:
+def test_a_second_batch_on_the_same_folder_is_refused(tmp_path: Path, locked_elsewhere) -> None:
     meshes = tmp_path / "meshes"
     meshes.mkdir()
     (meshes / "a.stl").write_text("solid\nendsolid\n")
     out = tmp_path / "out"
-    with folder_lock(out):  # the first batch, still running
-        with pytest.raises(AeroOptError, match=f"{out}: another aero-opt job \\(pid {os.getpid()}\\) is writing"):
+    with locked_elsewhere(out) as pid:  # the first batch, still running
+        with pytest.raises(AeroOptError, match=f"{out}: another aero-opt job \\(pid {pid}\\) is writing"):
             run_batch(meshes, out, runner=fake_runner, progress=False, cluster=EXECUTORS["pool"])
     assert not (out / "a").exists()
     assert run_batch(meshes, out, runner=fake_runner, progress=False, cluster=EXECUTORS["pool"])["done"] == 1

@@ -137,6 +137,18 @@ def test_large_holes_are_closed_by_winding_number(tmp_path: Path, data_dir: Path
     assert abs(rep["repair"]["volume_relative_change"]) < 0.03
 
 
+def test_large_holes_and_flipped_faces_are_closed_after_reorienting(tmp_path: Path, data_dir: Path) -> None:
+    intact = _car_with_holes(data_dir, tmp_path / "holes.stl")
+    soup = load_mesh(tmp_path / "holes.stl")
+    faces = soup.faces.copy()
+    flip = np.random.default_rng(0).random(len(faces)) < 0.5
+    faces[flip] = faces[flip][:, ::-1]
+    trimesh.Trimesh(soup.vertices, faces, process=False).export(tmp_path / "flipped.stl")
+    mesh, rep = import_mesh(tmp_path / "flipped.stl", opts=ImportOptions(resolution=128, target_faces=5000))
+    assert "winding number, parts re-oriented" in rep["repair"]["method"]
+    assert mesh.volume == pytest.approx(intact.volume, rel=0.03)
+
+
 def test_enclosed_volume_of_a_soup_with_holes(tmp_path: Path, data_dir: Path) -> None:
     intact = _car_with_holes(data_dir, tmp_path / "holes.stl")
     assert enclosed_volume(intact) == pytest.approx(intact.volume, rel=0.01)
