@@ -73,25 +73,25 @@ class OptimizeConfig:
     iters: int = at_least(0, 60)
     """Adam steps."""
     lr: LearningRates = field(default_factory=LearningRates)
-    room_weight: float = 1000.0
+    room_weight: float = at_least(0.0, 1000.0)
     """Weight of the room penalty (per m²)."""
-    feasible_tol: float = 1e-5
+    feasible_tol: float = at_least(0.0, 1e-5)
     """A shape is feasible when its room penalty (m²) is at most this."""
     knn_k: int = at_least(1, 10)
     """Neighbours of the kNN latent prior."""
-    knn_alpha: float = 0.2
+    knn_alpha: float = at_least(0.0, 0.2)
     """Weight of the kNN latent prior."""
-    resolution: int = DATASET_RESOLUTION
+    resolution: int = at_least(16, DATASET_RESOLUTION)
     """Grid points per axis over CAR_BOUNDS for MeshSDF (the dataset's grid)."""
     fast: bool = True
     """MeshSDF fast (narrow-band) extraction."""
-    freeform_terms: int = 3
+    freeform_terms: int = at_least(1, 3)
     """Sine terms per axis of FreeForm."""
-    freeform_l2: float = 10.0
+    freeform_l2: float = at_least(0.0, 10.0)
     """FreeForm coefficient L2 weight (per m²)."""
-    polycube_lattice: int = 8
+    polycube_lattice: int = at_least(2, 8)
     """PolyCube control points per axis."""
-    vertex_smooth: float = 0.0
+    vertex_smooth: float = at_least(0.0, 0.0)
     """Per-vertex Laplacian weight (0: none, as in the paper)."""
     verify_preset: str = field(default="coarse", metadata={"choices": tuple(PRESETS)})
     """OpenFOAM preset of ``--verify``."""
@@ -347,6 +347,21 @@ def data_cd_floor(cfg: OptimizeConfig, data_dir: Path, surrogate: Surrogate | No
     return float(cds.min())
 
 
+def check_options(cfg: OptimizeConfig, lr: float | None, do_verify: bool) -> None:
+    """Refuse a run's options before any long work (the latent fit, the models): ``--iters`` below 0, an ``--lr``
+    that is not a positive finite number, a verification that cannot run.
+
+    Raises:
+        AeroOptError: one message per option, naming it (``"--lr 0.0: must be a positive number"``).
+    """
+    if cfg.iters < 0:
+        raise AeroOptError(f"--iters {cfg.iters}: must be at least 0")
+    if lr is not None and not (lr > 0 and math.isfinite(lr)):
+        raise AeroOptError(f"--lr {lr}: must be a positive number")
+    if do_verify:
+        check_verification(cfg.verify_preset, cfg.verify_runs)
+
+
 def run_start(param: str, start: StartShape, models: Models, cfg: OptimizeConfig, out_dir: Path,
               lr: float | None = None, do_verify: bool = False, cd_floor: float | None = None, flow: Flow = Flow(),
               progress: bool = True, cluster: ClusterConfig | None = None, procs: int = 1,
@@ -364,10 +379,7 @@ def run_start(param: str, start: StartShape, models: Models, cfg: OptimizeConfig
         The summary (also ``out_dir/summary.json``, written last).
     """
     build = parameterization_class(param).build
-    if cfg.iters < 0 or (lr is not None and not (lr > 0 and math.isfinite(lr))):
-        raise AeroOptError("--iters must be >= 0 and --lr a positive number")
-    if do_verify:
-        check_verification(cfg.verify_preset, cfg.verify_runs)
+    check_options(cfg, lr, do_verify)
     room = RoomConstraint(start.verts, start.faces)
     p = build(start, models, cfg)
     summary = optimize(p, models, room, cfg, out_dir, lr=lr, flow=flow, cd_floor=cd_floor, progress=progress)
@@ -403,8 +415,7 @@ def run_optimize(param: str, car: str, out_dir: Path, cfg: OptimizeConfig, surro
         The summary (also ``out_dir/summary.json``).
     """
     parameterization_class(param)
-    if do_verify:
-        check_verification(cfg.verify_preset, cfg.verify_runs)
+    check_options(cfg, lr, do_verify)
     if Path(car).suffix and not Path(car).is_file():
         raise AeroOptError(f"{car}: mesh file not found")
     models = Models.load(surrogate_dir, decoder_dir, device=device)

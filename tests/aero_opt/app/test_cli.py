@@ -47,11 +47,19 @@ def test_parser_knows_all_subcommands() -> None:
       "--surrogate", "{tmp}", "--decoder", "{tmp}"], "missing.stl: mesh file not found"),
     (["optimize", "--param", "meshsdf", "--car", "3", "--out", "{tmp}/o", "--surrogate", "{tmp}"],
      "no surrogate model"),
+    # Options are refused before the models are loaded and the latent code fitted (minutes), one message each.
+    (["optimize", "--param", "meshsdf", "--car", "3", "--out", "{tmp}/o", "--lr", "0", "--surrogate", "{tmp}/none"],
+     "--lr 0.0: must be a positive number"),
+    (["optimize", "--param", "meshsdf", "--car", "3", "--out", "{tmp}/o", "--iters", "-1", "--surrogate",
+      "{tmp}/none"], "--iters -1: must be at least 0"),
+    (["optimize", "--param", "meshsdf", "--car", "3", "--out", "{tmp}/o", "--config", "{tmp}/neg.yaml"],
+     "neg.yaml: optimize.room_weight: must be at least 0.0, got -1.0"),
 ])
 def test_bad_input_gives_one_line_error(tmp_path: Path, args: list[str], match: str) -> None:
     (tmp_path / "empty.obj").write_text("")
     (tmp_path / "mesh.abc").write_text("x")
     (tmp_path / "bad.yaml").write_text("cars:\n  nn: 3\n")
+    (tmp_path / "neg.yaml").write_text("optimize:\n  room_weight: -1\n")
     r = _run(*[a.format(tmp=tmp_path) for a in args])
     assert r.returncode == 2
     err = r.stderr.strip().splitlines()
