@@ -12,6 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.machine import machine_facts
 from aero_opt.geometry.mesh_import import REAL_CARS, import_mesh
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +32,8 @@ def main() -> None:
         results[path.name] = rep
     out = ROOT / "docs" / "import_report.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out, {"command": "python scripts/validation/import_report.py", "meshes": results})
+    write_json_atomic(out, {"command": "python scripts/validation/import_report.py", "machine": machine_facts(),
+                            "meshes": results})
     for name, r in results.items():
         print(f"{name:36s} in: {r['input']['components']} comps, watertight={r['input']['watertight']}, "
               f"boundary edges {r['input']['boundary_edges']}, non-manifold {r['input']['non_manifold_edges']}, "
