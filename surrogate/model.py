@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from aero_opt.core.atomic import save_torch_atomic
 from aero_opt.core.checkpoint import load_torch, load_weights
 from aero_opt.core.device import autocast
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import RHO_AIR, U_INF, drag_coefficient, dynamic_pressure, surface_force
+from aero_opt.core.progress import progress_bar
 from surrogate.domain import TrainingDomain
 from surrogate.graph import MeshGraph
 from surrogate.samples import Sample
@@ -108,7 +108,8 @@ class Surrogate:
         """
         with torch.no_grad():
             emb = np.stack([self.coefficients_and_embedding(s.verts, s.faces)[1].double().numpy()
-                            for s in tqdm(samples, desc="training domain", unit="car", disable=not progress)])
+                            for s in progress_bar(samples, desc="training domain", unit="car",
+                                                  enabled=progress)])
         self.domain = TrainingDomain.fit(emb)
         if path is not None:
             file = self._file(path)

@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
 from aero_opt.core.checkpoint import load_torch, load_weights
 from aero_opt.core.device import autocast
 from aero_opt.core.distributed import barrier, init_from_env, local_device, sum_gradients, sum_over_ranks, world
 from aero_opt.core.errors import AeroOptError
+from aero_opt.core.progress import progress_bar
 from surrogate.config import TrainSurrogateConfig
 from surrogate.graph import MeshGraph, max_edge_component
 from surrogate.model import Surrogate
@@ -173,8 +173,8 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
     surrogate = Surrogate(ema.model, max_value, (min(cds), max(cds)))
     cache: dict[str, MeshGraph] = {}
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)  # seconds count across resumes
-    bar = tqdm(range(start, tcfg.epochs), desc="train-surrogate", unit="epoch", initial=start, total=tcfg.epochs,
-               disable=not progress or rank != 0)
+    bar = progress_bar(range(start, tcfg.epochs), desc="train-surrogate", unit="epoch", initial=start,
+                       total=tcfg.epochs, enabled=progress and rank == 0)
     for epoch in bar:
         lr = tcfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * epoch / tcfg.epochs)))
         for group in opt.param_groups:

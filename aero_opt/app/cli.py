@@ -61,7 +61,7 @@ def _add_config(p: argparse.ArgumentParser, sections: str) -> None:
     p.set_defaults(config_sections=tuple(s.strip() for s in sections.replace(" and ", ", ").split(",")))
 
 
-NOT_IDENTITY = frozenset({"out", "overwrite", "verbose", "func", "command", "cfd_command", "run_command",
+NOT_IDENTITY = frozenset({"out", "overwrite", "verbose", "quiet", "func", "command", "cfd_command", "run_command",
                           "identity_skip", "config", "config_sections", "device", "workers", "procs",
                           "procs_per_case", "scheduler", "oversubscribe"})
 """Arguments that say how a command runs, not what it makes: not part of a run's identity."""
@@ -195,9 +195,8 @@ def _parser_ahmed(sub: Any) -> None:
 
 
 def _cmd_sdf(args: argparse.Namespace) -> Path:
-    from tqdm import tqdm
-
     from aero_opt.core.atomic import write_json_atomic
+    from aero_opt.core.progress import progress_bar
     from aero_opt.geometry.sdf import samples_for_mesh_file
 
     spec = _settings(_config(args).sdf, {"n_samples": "--n"}, n_samples=args.n)
@@ -209,7 +208,7 @@ def _cmd_sdf(args: argparse.Namespace) -> Path:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     reports = []
-    for i, f in enumerate(tqdm(files, desc="sdf samples", unit="mesh")):
+    for i, f in enumerate(progress_bar(files, desc="sdf samples", unit="mesh")):
         t0 = time.perf_counter()
         rep = samples_for_mesh_file(f, out / (f.stem + ".npz"), spec, seed=args.seed + i,
                                     normalization=args.normalization)
@@ -667,7 +666,11 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``aero-opt`` with all subcommands."""
     parser = argparse.ArgumentParser(prog="aero-opt", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    talk = parser.add_mutually_exclusive_group()
+    talk.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    talk.add_argument("-q", "--quiet", action="store_true",
+                      help="warnings and errors only: no progress, no information lines (the last line still names "
+                           "the output)")
     parser.add_argument("--version", action="version", version=f"aero-opt {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in SUBPARSERS:
@@ -678,7 +681,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aero-opt`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    from aero_opt.core.progress import set_quiet
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
+                        format="%(message)s")
+    set_quiet(args.quiet)
     logging.getLogger("trimesh").setLevel(logging.WARNING)
     func: Callable[[argparse.Namespace], Path] = args.func
     try:

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import torch
 import trimesh
-from tqdm import tqdm
 
 from aero_opt.cfd.case import PRESETS
 from aero_opt.cfd.executor import ClusterConfig
@@ -36,6 +35,7 @@ from aero_opt.core.device import on_device
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.frame import CAR_BOUNDS, CAR_OFFSET, CAR_SCALE
 from aero_opt.core.physics import Flow, frontal_area, surface_force
+from aero_opt.core.progress import progress_bar
 from aero_opt.core.settings import at_least, positive
 from aero_opt.geometry.dataset import DATASET_RESOLUTION, load_car, split_cd
 from aero_opt.geometry.isosurface import extract
@@ -260,7 +260,7 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
     _save_mesh(ev0, out_dir / "initial", flow)
     best, best_iter = (ev0, 0) if ev0.room <= cfg.feasible_tol else (None, -1)
     ev, last, stopped = ev0, (ev0, 0), None
-    bar = tqdm(range(cfg.iters + 1), desc=f"optimize {param.name}", unit="it", disable=not progress)
+    bar = progress_bar(range(cfg.iters + 1), desc=f"optimize {param.name}", unit="it", enabled=progress)
     for it in bar:
         if it > 0:
             ev = _evaluate(param, models, room, cfg, drag0, flow)

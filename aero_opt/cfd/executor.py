@@ -29,9 +29,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from tqdm import tqdm
-
 from aero_opt.core.errors import AeroOptError
+from aero_opt.core.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +201,7 @@ class CaseExecutor:
         pairs = list(items)
         if not pairs:
             return
-        bar = tqdm(total=len(pairs), desc=desc, unit="case", disable=not progress)
+        bar = progress_bar(total=len(pairs), desc=desc, unit="case", enabled=progress)
         failed, slots = 0, self.capacity()
         bar.set_postfix(running=min(slots, len(pairs)), failed=0, queued=max(0, len(pairs) - slots))
         try:

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from aero_opt.core.atomic import write_json_atomic
 from aero_opt.core.errors import AeroOptError
+from aero_opt.core.progress import progress_bar
 from aero_opt.geometry.mesh_import import export_mesh
 from aero_opt.geometry.shapes import STYLES, make_car, sample_car_params
 
@@ -52,7 +52,7 @@ def generate_cars(out_dir: Path, n: int, seed: int, style: str = "all", wing_fra
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = []
-    for i in tqdm(range(n), desc="cars", unit="car", disable=not progress):
+    for i in progress_bar(range(n), desc="cars", unit="car", enabled=progress):
         st = car_style(i, style)
         rng = np.random.default_rng([seed, i])
         params = sample_car_params(rng, st, wing_fraction=wing_fraction)

@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
-from tqdm import tqdm
 
 from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
 from aero_opt.core.device import on_device
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import face_corners
+from aero_opt.core.progress import progress_bar
 from aero_opt.geometry.isosurface import Bounds, EmptySurfaceError, extract
 from aero_opt.geometry.sdf import CHAMFER_POINTS, chamfer_l2, surface_points
 from aero_opt.meshsdf.config import FinetuneConfig, TrainSDFConfig
@@ -75,7 +75,7 @@ def finetune_steps(dec: torch.nn.Module, codes: torch.nn.Parameter, shapes: list
     rows = []
     t0 = time.perf_counter()
     order = torch.cat([torch.randperm(len(shapes), generator=gen) for _ in range(cfg.epochs)]).tolist()
-    bar = tqdm(order, desc="finetune-sdf", unit="step", disable=not progress)
+    bar = progress_bar(order, desc="finetune-sdf", unit="step", enabled=progress)
     for i in bar:
         s = shapes[i]
         try:

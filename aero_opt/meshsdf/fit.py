@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import torch
 import trimesh
-from tqdm import tqdm
 
 from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
 from aero_opt.core.device import on_device
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.frame import CAR_FRAME, CAR_SCALE, Similarity, unit_sphere_transform
+from aero_opt.core.progress import progress_bar
 from aero_opt.geometry.isosurface import extract
 from aero_opt.geometry.mesh_import import export_mesh, load_mesh
 from aero_opt.geometry.sdf import CHAMFER_POINTS, SampleSpec, chamfer_l2, sample_sdf, surface_points
@@ -91,7 +91,7 @@ def fit_latent(dec: SDFDecoder, s: ShapeSamples, cfg: TrainSDFConfig, latent_siz
     opt = torch.optim.Adam([z], lr=cfg.fit_lr)
     for p in dec.parameters():
         p.requires_grad_(False)
-    for step in tqdm(range(cfg.fit_steps), desc="fit", unit="step", disable=not progress):
+    for step in progress_bar(range(cfg.fit_steps), desc="fit", unit="step", enabled=progress):
         if step == cfg.fit_steps // 2:
             opt.param_groups[0]["lr"] = cfg.fit_lr / 10
         sel = torch.randint(0, len(s.sdf), (8192,), generator=gen)

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 import trimesh
-from tqdm import tqdm
 
 from aero_opt.core.atomic import atomic_open, write_json_atomic
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.frame import unit_sphere_transform
+from aero_opt.core.progress import progress_bar
 from aero_opt.geometry.isosurface import EmptySurfaceError, IsoState, extract
 from aero_opt.geometry.mesh_import import load_mesh
 from aero_opt.geometry.raster import Camera, silhouette
@@ -88,8 +88,8 @@ def run_trajectory(dec: torch.nn.Module, z0: torch.Tensor, target: torch.Tensor,
     opt = torch.optim.Adam([z], lr=cfg.lr)
     state: IsoState | None = None
     rows = []
-    for it in tqdm(range(iters + 1), desc=f"topology ({'fast' if fast else 'full'})", unit="it",
-                   disable=not progress):
+    for it in progress_bar(range(iters + 1), desc=f"topology ({'fast' if fast else 'full'})", unit="it",
+                          enabled=progress):
         t0 = time.perf_counter()
         try:
             v, f, state = extract(dec, z, cfg.resolution, CUBE, state, fast)

@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
 from aero_opt.core.checkpoint import load_torch
 from aero_opt.core.distributed import barrier, init_from_env, local_device, sum_gradients, sum_over_ranks
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.frame import CAR_SCALE
+from aero_opt.core.progress import progress_bar
 from aero_opt.geometry.isosurface import EmptySurfaceError, extract
 from aero_opt.geometry.sdf import CHAMFER_POINTS, chamfer_l2, surface_points
 from aero_opt.meshsdf.config import TrainSDFConfig
@@ -85,8 +85,8 @@ def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFCo
 
     n = len(shapes)
     t0 = time.perf_counter()
-    bar = tqdm(range(start, cfg.epochs), desc="train-sdf", unit="epoch", disable=not progress or rank != 0,
-               initial=start, total=cfg.epochs)
+    bar = progress_bar(range(start, cfg.epochs), desc="train-sdf", unit="epoch", enabled=progress and rank == 0,
+                       initial=start, total=cfg.epochs)
     dec.train()
     for epoch in bar:
         factor = 0.5 ** (epoch // cfg.lr_halve_every)

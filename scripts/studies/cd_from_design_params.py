@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from aero_opt.core.atomic import recorded_path, write_json_atomic
 from aero_opt.core.errors import AeroOptError
+from aero_opt.core.progress import progress_bar
 from aero_opt.geometry.dataset import load_car, split_names
 from surrogate.evaluate import r2_score, score_cd
 
@@ -267,7 +267,8 @@ def main() -> int:
     hyper, gp_pred = ard_gp(xa, ya, xt)
     sizes = sorted({n for n in (50, 100, 200, 300, 400, 600, 800) if n < len(y)} | {len(y)})
     curve = [{"train_cars": n, **score_cd(yt, ard_gp(np.concatenate([x[:n], xv]), np.concatenate([y[:n], yv]),
-                                                   xt)[1])} for n in tqdm(sizes, desc="learning curve")]
+                                                   xt)[1])}
+                 for n in progress_bar(sizes, desc="learning curve")]
     ceiling, probe = None, None
     if args.noise_report.is_file():
         report = json.loads(args.noise_report.read_text())
@@ -277,7 +278,7 @@ def main() -> int:
         rng = np.random.default_rng(0)
         probe = {"added_noise_std": {f"{m:g} x one-run noise": float(np.mean(
             [score_cd(yt, ard_gp(xa, ya + rng.normal(0.0, m * sigma, len(ya)), xt)[1])["r2"]
-             for _ in range(3)])) for m in tqdm((1.0, 1.41), desc="noise probe")},
+             for _ in range(3)])) for m in progress_bar((1.0, 1.41), desc="noise probe")},
             "note": "GP test R2 (mean of 3 draws) after adding Gaussian noise to the training Cd: 1 x doubles the "
                     "one-run noise variance, 1.41 x triples it; how much training-label noise costs"}
     averaged = averaging_probe(np.concatenate([x, xv]), runs + runs_v, xt, yt)

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from aero_opt.core.atomic import write_json_atomic
 from aero_opt.core.frame import CAR_BOUNDS, CAR_SCALE
+from aero_opt.core.progress import progress_bar
 from aero_opt.geometry.dataset import DATASET_RESOLUTION, grid_mesh
 from surrogate.evaluate import cd_metrics
 from surrogate.model import Surrogate
@@ -68,7 +68,7 @@ def probe(model_dir: Path, data_dir: Path, split: str, shifts: list[float], cars
     sur = Surrogate.load(model_dir)
     samples = load_split(data_dir, split)[:cars]
     rows = []
-    for s in tqdm(samples, desc="tessellations", unit="car"):
+    for s in progress_bar(samples, desc="tessellations", unit="car"):
         v, f = s.car.verts.astype(np.float64), s.car.faces
         per_shift = [total_cd(sur, *shifted_mesh(v, f, sh), s.car.a_ref) for sh in shifts]
         rows.append({"car": s.name, "cd_total_cfd": s.cd_target, "cd_total_pred": total_cd(sur, v, f, s.car.a_ref),

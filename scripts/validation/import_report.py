@@ -9,10 +9,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from aero_opt.core.atomic import write_json_atomic
 from aero_opt.core.machine import machine_facts
+from aero_opt.core.progress import progress_bar
 from aero_opt.geometry.mesh_import import REAL_CARS, import_mesh
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +22,7 @@ def main() -> None:
     jobs = [(ROOT / "data" / "real_cars" / n, o) for n, o in REAL_CARS.items()]
     jobs += [(ROOT / "data" / "bob_spot" / n, o) for n, o in BOB_SPOT.items()]
     results = {}
-    for path, orient in tqdm(jobs, desc="import", unit="mesh"):
+    for path, orient in progress_bar(jobs, desc="import", unit="mesh"):
         t0 = time.perf_counter()
         mesh, rep = import_mesh(path, **orient)
         rep["seconds"] = round(time.perf_counter() - t0, 2)

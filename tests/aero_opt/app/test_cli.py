@@ -139,6 +139,14 @@ def test_optimize_into_a_folder_of_another_optimize_run_is_refused_first(tmp_pat
     assert json.loads((out / "run.json").read_text()) == record
 
 
+def test_progress_off_a_terminal_is_log_lines_and_quiet_is_silent(tmp_path: Path) -> None:
+    loud = _run("cars", "--n", "2", "--out", str(tmp_path / "a"))
+    assert loud.returncode == 0 and "\r" not in loud.stderr
+    assert "cars: 2/2 car (100%)" in loud.stderr.splitlines()[-2]
+    quiet = _run("--quiet", "cars", "--n", "2", "--out", str(tmp_path / "b"))
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == f"output: {tmp_path / 'b'}\n"
+
+
 def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
     from importlib.metadata import version
 
