@@ -353,7 +353,7 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path,
 
 
 def _pictures(cars: list, rows: list[dict[str, Any]], sur: Surrogate, out_dir: Path) -> None:
-    from aero_opt.geometry.render import draw_mesh, plt, save_figure
+    from aero_opt.geometry.render import add_colorbar, draw_mesh, plt, save_figure
 
     y = [r["cd_pressure_cfd"] for r in rows]
     yh = [r["cd_pressure_pred"] for r in rows]
@@ -373,11 +373,11 @@ def _pictures(cars: list, rows: list[dict[str, Any]], sur: Surrogate, out_dir: P
         with torch.no_grad():
             p_hat = sur.coefficients(s.verts, s.faces)[:, 0].numpy() * q
         clim = tuple(np.percentile(s.car.pressure, [2, 98]))
-        fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
+        fig, axes = plt.subplots(1, 2, figsize=(12, 3.2), layout="constrained")
         for ax, vals, title in ((axes[0], s.car.pressure, "CFD"), (axes[1], p_hat, "surrogate")):
-            draw_mesh(ax, s.car.verts, s.car.faces, "three_quarter", values=vals, clim=clim)
+            coll = draw_mesh(ax, s.car.verts, s.car.faces, "three_quarter", values=vals, clim=clim)
             ax.set_title(f"{s.name} {title} p (Pa), rel. L2 {rows[i]['rel_l2_pressure']:.3f}", fontsize=9)
-        fig.tight_layout()
+        add_colorbar(fig, axes, coll, "surface pressure p (Pa)")
         save_figure(fig, out_dir / f"pressure_{tag}.png", dpi=90)
 
 

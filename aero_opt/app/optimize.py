@@ -307,7 +307,8 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
 
 
 def _plots(rows: list[dict[str, float]], ev0: Evaluation, best: Evaluation, best_iter: int, out_dir: Path) -> None:
-    from aero_opt.geometry.render import draw_mesh, plt, save_figure
+    from aero_opt.geometry.render import add_colorbar, draw_mesh, plt, save_figure
+    from aero_opt.geometry.sdf import signed_distance
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot([r["iteration"] for r in rows], [r["drag_N"] for r in rows], label="surrogate drag")
@@ -320,15 +321,22 @@ def _plots(rows: list[dict[str, float]], ev0: Evaluation, best: Evaluation, best
     save_figure(fig, out_dir / "drag.png")
     cp = np.concatenate([ev0.coeffs[:, 0].numpy(), best.coeffs[:, 0].numpy()])
     clim = (float(np.percentile(cp, 2)), float(np.percentile(cp, 98)))
-    fig, axes = plt.subplots(2, 2, figsize=(9, 4.5))
+    final_v = best.verts.double().numpy()
+    moved = 1000.0 * signed_distance(final_v, ev0.verts.double().numpy(), ev0.faces.numpy())
+    reach = max(float(np.percentile(np.abs(moved), 98)), 1.0)
+    fig, axes = plt.subplots(2, 3, figsize=(14, 4.8), layout="constrained")
     for col, (ev, title) in enumerate([(ev0, f"initial: {rows[0]['drag_N']:.1f} N"),
                                        (best, f"best (it {best_iter}): {rows[best_iter]['drag_N']:.1f} N")]):
         for row, view in enumerate(("side", "three_quarter")):
-            draw_mesh(axes[row, col], ev.verts.double().numpy(), ev.faces.numpy(), view=view,
-                      values=ev.coeffs[:, 0].numpy(), clim=clim)
-        axes[0, col].set_title(title)
-    fig.suptitle("predicted Cp")
-    fig.tight_layout()
+            cp_coll = draw_mesh(axes[row, col], ev.verts.double().numpy(), ev.faces.numpy(), view=view,
+                                values=ev.coeffs[:, 0].numpy(), clim=clim)
+        axes[0, col].set_title(f"predicted Cp, {title}", fontsize=10)
+    for row, view in enumerate(("side", "three_quarter")):
+        moved_coll = draw_mesh(axes[row, 2], final_v, best.faces.numpy(), view=view, values=moved, cmap="PuOr_r",
+                               clim=(-reach, reach))
+    axes[0, 2].set_title(f"change from the initial shape (max {np.abs(moved).max():.0f} mm)", fontsize=10)
+    add_colorbar(fig, axes[:, :2], cp_coll, "Cp")
+    add_colorbar(fig, axes[:, 2], moved_coll, "moved outward (+) / inward (-), mm")
     save_figure(fig, out_dir / "before_after.png")
 
 

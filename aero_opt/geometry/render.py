@@ -89,6 +89,14 @@ def draw_mesh(ax: Axes, verts: np.ndarray, faces: np.ndarray, view: str | tuple[
     return coll
 
 
+def add_colorbar(fig: Figure, axes: Axes | Sequence[Axes] | np.ndarray, coll: PolyCollection, label: str) -> None:
+    """A colour scale beside ``axes`` for the values :func:`draw_mesh` coloured ``coll`` by (its colormap and
+    limits), labelled with the quantity and unit (``"Cp"``, ``"p (Pa)"``)."""
+    lo, hi = coll.get_clim()
+    scale = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(lo, hi), cmap=coll.get_cmap())
+    fig.colorbar(scale, ax=axes, label=label, shrink=0.85, pad=0.02)
+
+
 def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> None:
     """Write ``fig`` as a PNG to ``path`` atomically (folder created if missing) and close it."""
     with atomic_open(path, "wb") as fh:
