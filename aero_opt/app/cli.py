@@ -273,6 +273,7 @@ def _cmd_cfd_run(args: argparse.Namespace) -> Path:
     log.info("Cd %.4f (pressure %.4f + viscous %.4f), Cl %.4f, A_ref %.4f m2, %d cells, %d iterations, "
              "converged %s, %.0f s", s["Cd"], s["Cd_pressure"], s["Cd_viscous"], s["Cl"], s["A_ref"], s["cells"],
              s["iterations"], s["converged"], s["seconds"]["total"])
+    log.info("Cd history and the convergence band: %s", Path(args.out) / "convergence.png")
     return Path(args.out)
 
 

@@ -444,6 +444,43 @@ def _run_solver(case: Path, preset: Preset, procs: int, oversubscribe: bool = Fa
     return cd, converged(cd, preset), seconds
 
 
+def plot_convergence(path: Path, cd: np.ndarray, preset: Preset, converged_ok: bool, cd_reported: float) -> None:
+    """The Cd history of a case as a PNG: every iteration, the stopping window shaded with the preset's band
+    (±tol/2 × |mean Cd| around the window's mean), and the Cd the case reports.
+
+    Args:
+        path: the PNG to write.
+        cd: (N,) Cd per iteration (:func:`read_force_history`).
+        preset: the case's preset (its window, tolerance and averaging).
+        converged_ok: whether the case met its criterion (:func:`converged`).
+        cd_reported: the Cd of the summary (the last iteration's, or the mean of the last ``average``).
+    """
+    from aero_opt.geometry.render import plt, save_figure
+
+    it = np.arange(1, len(cd) + 1)
+    fig, ax = plt.subplots(figsize=(6, 3.4), layout="constrained")
+    ax.plot(it, cd, lw=0.9, label="Cd per iteration")
+    w = min(preset.window, len(cd))
+    mean = float(cd[-w:].mean())
+    half = 0.5 * preset.tol * abs(mean)
+    ax.axvspan(it[-w], it[-1], color="0.85", label=f"last {w} iterations")
+    ax.fill_between(it[-w:], mean - half, mean + half, color="tab:green", alpha=0.25,
+                    label=f"band ±{50 * preset.tol:g}% of the mean")
+    ax.axhline(cd_reported, color="k", lw=0.8, ls="--",
+               label=f"reported Cd {cd_reported:.4f}" + (f" (mean of last {preset.average})" if preset.average else ""))
+    tail = cd[len(cd) // 3:]
+    pad = 0.15 * float(np.ptp(tail)) + 0.02 * abs(mean)
+    ax.set_ylim(float(tail.min()) - pad, float(tail.max()) + pad)  # the settling, not the first transients
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("Cd")
+    ax.set_title(f"{'converged' if converged_ok else 'NOT converged'} after {len(cd)} iterations "
+                 f"(band {100 * float(np.ptp(cd[-w:])) / abs(mean):.2f}% over the last {w}, "
+                 f"criterion {100 * preset.tol:g}%)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
+    ax.grid(alpha=0.3)
+    save_figure(fig, path, dpi=100)
+
+
 def clean_case(case: Path) -> None:
     """Delete the bulky parts of a finished case (meshes, time and processor folders), keeping the logs,
     ``postProcessing`` (forces, surface fields), ``system``, ``geometry.json`` and ``summary.json``."""
@@ -532,6 +569,7 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
         "procs": procs,
     }
     summary["seconds"]["total"] = round(time.perf_counter() - t0, 2)
+    plot_convergence(case / "convergence.png", cd_hist, preset, ok, summary["Cd"])
     if not keep:
         clean_case(case)
     write_json_atomic(case / "summary.json", summary)

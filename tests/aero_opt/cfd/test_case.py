@@ -40,6 +40,7 @@ def test_tiny_case_gives_sane_drag(tiny_case) -> None:
     assert s["A_ref"] == pytest.approx(0.389 * 0.288, rel=0.01)
     assert s["iterations"] >= PRESETS["tiny"].min_iter and set(s["seconds"]) >= {"snappyHexMesh", "simpleFoam"}
     assert (case / "summary.json").is_file()
+    assert (case / "convergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_reader_pressure_integral_matches_solver(tiny_case) -> None:
