@@ -28,6 +28,19 @@ if ! command -v simpleFoam >/dev/null 2>&1; then
     fi
 fi
 
+CURRENT="Chromium (headless browser of the report test: apt-get install chromium)"
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        step "installing Chromium from Debian (apt-get install chromium; the report's browser test uses it)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q >/dev/null
+        apt-get install -y -q chromium >/dev/null
+    else
+        echo "[setup] Chromium not found; the test that opens report.html in a browser needs it:" >&2
+        echo "[setup]     apt-get update && apt-get install -y chromium" >&2
+    fi
+fi
+
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ] && [ -x "$VENV/bin/aero-opt" ]; then
     step "already set up (.venv is current)"
     exit 0

@@ -63,6 +63,35 @@ def write_vtp(path: Path, verts: np.ndarray, faces: np.ndarray, point_data: dict
     write_text_atomic(path, "\n".join(lines) + "\n")
 
 
+def read_vtp(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Read a triangle mesh written by :func:`write_vtp`.
+
+    Returns:
+        vertices (V, 3), faces (F, 3) int64 and the per-vertex fields by name ((V,) or (V, C) float64).
+
+    Raises:
+        AeroOptError: the file is missing or not such a file (the message names it).
+    """
+    import xml.etree.ElementTree as ET
+
+    from aero_opt.core.errors import AeroOptError
+
+    try:
+        piece = ET.parse(path).getroot().find("PolyData/Piece")
+        if piece is None:
+            raise ValueError("no PolyData piece")
+        verts = np.array(piece.find("Points/DataArray").text.split(), np.float64).reshape(-1, 3)
+        polys = {a.get("Name"): a for a in piece.find("Polys")}
+        faces = np.array(polys["connectivity"].text.split(), np.int64).reshape(-1, 3)
+        fields = {}
+        for a in piece.find("PointData"):
+            arr = np.array(a.text.split(), np.float64).reshape(len(verts), -1)
+            fields[a.get("Name")] = arr[:, 0] if arr.shape[1] == 1 else arr
+    except (OSError, ET.ParseError, ValueError, AttributeError, KeyError) as exc:
+        raise AeroOptError(f"{path}: not a readable VTP mesh ({type(exc).__name__}: {exc})") from None
+    return verts, faces, fields
+
+
 def r2_score(y: np.ndarray, yhat: np.ndarray) -> float:
     """Coefficient of determination of predictions ``yhat`` for targets ``y``."""
     ss_res = float(np.sum((y - yhat) ** 2))

@@ -26,6 +26,7 @@ import torch
 import trimesh
 
 from aero_opt.app.optimize import Models, OptimizeConfig, StartShape, data_cd_floor, run_start, start_shape
+from aero_opt.app.report import write_compare_report, write_run_report
 from aero_opt.cfd import verify
 from aero_opt.cfd.executor import ClusterConfig
 from aero_opt.core.atomic import save_torch_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
@@ -165,9 +166,12 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
     if do_verify:
         verify_runs(runs, cfg.verify_preset, workers, progress, flow=flow, procs=procs, cluster=cluster,
                     n_runs=cfg.verify_runs)
+        for _, _, run_dir in runs:  # with the OpenFOAM results now in each summary
+            write_run_report(run_dir)
     rows = [result_row(car, param, run_dir) for car, param, run_dir in runs]
     table = summarize(rows, params)
     write_tables(rows, table, out_dir)
+    write_compare_report(out_dir)
     return table
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import trimesh
 
+from aero_opt.app.report import write_run_report
 from aero_opt.cfd.case import PRESETS
 from aero_opt.cfd.executor import ClusterConfig
 from aero_opt.cfd.verify import check_shapes, check_verification, drag_change
@@ -395,6 +396,7 @@ def run_start(param: str, start: StartShape, models: Models, cfg: OptimizeConfig
     if do_verify:
         summary["cfd"] = _verify(Path(out_dir), cfg, flow, cluster, procs, workers, progress)
     write_json_atomic(Path(out_dir) / "summary.json", summary)
+    write_run_report(Path(out_dir))
     return summary
 
 
