@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from aero_opt.app.report import REPORT_FILE, markdown_tables_html, write_compare_report, write_run_report
+from aero_opt.app.report import markdown_tables_html, write_compare_report, write_run_report
 from aero_opt.core.physics import dynamic_pressure
 from surrogate.evaluate import read_vtp, write_vtp
 
