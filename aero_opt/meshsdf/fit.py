@@ -83,6 +83,27 @@ def latent_for_mesh(mesh: trimesh.Trimesh, dec: torch.nn.Module, latents: torch.
     return z, surf
 
 
+def nearest_code(dec: SDFDecoder, s: ShapeSamples, latents: torch.Tensor, cfg: TrainSDFConfig,
+                 probes: int = 2048, chunk: int = 64) -> int:
+    """Index into ``latents`` (K, D) of the training code whose decoded SDF best matches the shape's samples.
+
+    Every code is scored by the clamped L1 error of the DeepSDF loss on the same ``probes`` samples (seeded), the
+    fit's own measure of a code; K × probes decoder queries, in chunks of ``chunk`` codes.
+    """
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    sel = torch.randint(0, len(s.sdf), (min(probes, len(s.sdf)),), generator=gen)
+    pts, target = s.points[sel], s.sdf[sel].clamp(-cfg.clamp, cfg.clamp)
+    errors = []
+    with torch.no_grad():
+        for i in range(0, len(latents), chunk):
+            codes = latents[i:i + chunk]
+            z = codes[:, None, :].expand(-1, len(pts), -1).reshape(-1, codes.shape[1])
+            x = pts.repeat(len(codes), 1)
+            pred = dec(z, x).reshape(len(codes), len(pts)).clamp(-cfg.clamp, cfg.clamp)
+            errors.append((pred - target).abs().mean(dim=1))
+    return int(torch.cat(errors).argmin())
+
+
 def fit_latent(dec: SDFDecoder, s: ShapeSamples, cfg: TrainSDFConfig, latent_size: int,
                init: torch.Tensor | None = None, progress: bool = True) -> torch.Tensor:
     """Fit a latent code (D,) to one shape's samples with the decoder frozen (DeepSDF reconstruction)."""
