@@ -123,7 +123,8 @@ def claim_run(folder: str | Path, record: dict[str, Any], overwrite: bool = Fals
 
 @contextmanager
 def run_folder(folder: str | Path, record: dict[str, Any], overwrite: bool = False) -> Iterator[Path]:
-    """Hold ``folder``'s lock and :func:`claim_run` it for the duration of a run.
+    """Hold ``folder``'s lock and :func:`claim_run` it for the duration of a run. A fresh run that fails before it
+    writes anything (a bad option found by the command) leaves no record behind, nor the folder it created.
 
     Yields:
         the folder.
@@ -133,6 +134,15 @@ def run_folder(folder: str | Path, record: dict[str, Any], overwrite: bool = Fal
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise AeroOptError(f"{folder}: is a file; the output must be a folder")
+    created = not folder.exists()
     with folder_lock(folder):
-        claim_run(folder, record, overwrite)
-        yield folder
+        resumed = claim_run(folder, record, overwrite)
+        try:
+            yield folder
+        except BaseException:
+            if not resumed and not _contents(folder):  # refused before writing anything: leave no trace
+                (folder / RUN_FILE).unlink(missing_ok=True)
+                if created:
+                    (folder / LOCK_FILE).unlink(missing_ok=True)
+                    folder.rmdir()
+            raise

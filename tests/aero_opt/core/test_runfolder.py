@@ -93,3 +93,17 @@ def test_a_second_writer_is_refused_and_the_lock_nests_within_a_process(tmp_path
         with folder_lock(out):  # the library call inside the command locks the same folder
             (out / "x").write_text("x")
     assert (out / "x").is_file()
+
+
+def test_a_run_that_fails_before_writing_leaves_no_trace(tmp_path: Path) -> None:
+    out = tmp_path / "new"
+    with pytest.raises(AeroOptError, match="--workers 0"):
+        with run_folder(out, RUN_A):
+            raise AeroOptError("--workers 0: must be at least 1")
+    assert not out.exists()
+    claim_run(out, RUN_A)
+    (out / "history.csv").write_text("x")
+    with pytest.raises(KeyboardInterrupt):
+        with run_folder(out, RUN_A):
+            raise KeyboardInterrupt
+    assert json.loads((out / RUN_FILE).read_text()) == RUN_A and (out / "history.csv").is_file()
