@@ -573,7 +573,7 @@ def _cmd_optimize(args: argparse.Namespace) -> Path:
     cfd, cluster = _fanout(args, cfg)
     s = run_optimize(args.param, args.car, args.out, _optimize_settings(args, cfg), args.surrogate,
                      args.decoder, args.data, lr=args.lr, do_verify=args.verify, flow=_flow(args, cfg),
-                     device=_device(args, cfg), cluster=cluster, procs=cfd.procs, workers=cfd.workers)
+                     device=_device(args, cfg), cluster=cluster, procs=cfd.procs, workers=cfd.workers, fit=cfg.fit)
     log.info("%s on %s: surrogate drag %.1f N -> %.1f N (%+.1f %%), Cd %.4f -> %.4f%s", s["param"], s["car"],
              s["initial"]["drag_N"], s["final"]["drag_N"], 100 * s["drag_change"], s["initial"]["Cd"],
              s["final"]["Cd"], f"; OpenFOAM drag change {100 * s['cfd']['drag_change']:+.1f} %" if "cfd" in s else "")
@@ -588,7 +588,7 @@ def _parser_optimize(sub: Any) -> None:
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: optimize.lr.<param>)")
     _add_models(p)
     _add_fanout(p, "the two OpenFOAM cases of --verify")
-    _add_config(p, "optimize, flow, device, cfd and cluster")
+    _add_config(p, "optimize, fit, flow, device, cfd and cluster")
     p.set_defaults(func=_cmd_optimize)
 
 
@@ -601,7 +601,7 @@ def _cmd_compare(args: argparse.Namespace) -> Path:
     cfd, cluster = _fanout(args, cfg)
     run_compare(cars, params, args.out, _optimize_settings(args, cfg), args.surrogate, args.decoder,
                 args.data, do_verify=args.verify, workers=cfd.workers, flow=_flow(args, cfg), procs=cfd.procs,
-                cluster=cluster, device=_device(args, cfg))
+                cluster=cluster, device=_device(args, cfg), fit=cfg.fit)
     log.info("%s", (Path(args.out) / "results.md").read_text())
     return Path(args.out)
 
@@ -614,7 +614,7 @@ def _parser_compare(sub: Any) -> None:
     _add_out(p, "one run per car and parameterization, tables, chart",
              skip=("cars", "params", "verify", "verify_runs", "verify_preset"))
     _add_models(p)
-    _add_config(p, "optimize, flow, cfd, cluster and device")
+    _add_config(p, "optimize, fit, flow, cfd, cluster and device")
     p.set_defaults(func=_cmd_compare)
 
 
@@ -643,7 +643,7 @@ def _parser_demo(sub: Any) -> None:
     p.add_argument("--docs", type=Path, default=None,
                    help="also copy the table and each run's summary, history and picture here "
                         "(the repository's copy: docs/results/demo)")
-    _add_config(p, "optimize, flow, cfd, cluster and device")
+    _add_config(p, "optimize, fit, flow, cfd, cluster and device")
     p.set_defaults(func=_cmd_demo)
 
 

@@ -34,6 +34,7 @@ from aero_opt.core.checkpoint import load_torch
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import Flow
 from aero_opt.core.stats import bootstrap_mean
+from aero_opt.meshsdf.config import FitConfig
 from parameterizations import NAMES, parameterization_class
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,10 @@ VERIFY_KEYS = ("verify_preset", "verify_runs")
 others."""
 
 
+LEGACY_FIT = asdict(FitConfig(init="mean", steps=None))
+"""How start shapes were fitted before ``inputs.json`` recorded it: from the mean code, the decoder's own steps."""
+
+
 def optimize_record(cfg: OptimizeConfig) -> dict[str, Any]:
     """The optimize settings a comparison folder's shapes depend on (all but :data:`VERIFY_KEYS`)."""
     return {k: v for k, v in asdict(cfg).items() if k not in VERIFY_KEYS}
@@ -90,6 +95,7 @@ def claim_folder(out_dir: Path, inputs: dict[str, Any]) -> None:
         old = json.loads(path.read_text())
         if isinstance(old.get("optimize"), dict):  # records made before the verification keys were left out
             old["optimize"] = {k: v for k, v in old["optimize"].items() if k not in VERIFY_KEYS}
+        old.setdefault("fit", LEGACY_FIT)
         for key in sorted(set(old) | set(inputs)):
             if old.get(key) != inputs.get(key):
                 diff = key
@@ -110,13 +116,15 @@ def recorded_models(out_dir: Path) -> dict[str, str]:
     return json.loads((Path(out_dir) / INPUTS_FILE).read_text())["models"]
 
 
-def _start(car: str, models: Models, cfg: OptimizeConfig, data_dir: Path, car_dir: Path) -> StartShape:
-    """The car's start shape, cached in ``car_dir/start.pt``."""
+def _start(car: str, models: Models, cfg: OptimizeConfig, data_dir: Path, car_dir: Path, fit: FitConfig
+           ) -> StartShape:
+    """The car's start shape, cached in ``car_dir/start.pt`` (its code fitted with ``fit`` unless it is a training
+    car)."""
     path = car_dir / "start.pt"
     if path.is_file():
         d = load_torch(path, ("name", "latent", "verts", "faces", "source"))
         return StartShape(d["name"], d["latent"], d["verts"], d["faces"], d["source"])
-    s = start_shape(car, models, cfg.resolution, data_dir)
+    s = start_shape(car, models, cfg.resolution, data_dir, fit)
     car_dir.mkdir(parents=True, exist_ok=True)
     save_torch_atomic({"name": s.name, "latent": s.latent, "verts": s.verts, "faces": s.faces, "source": s.source},
                       path)
@@ -126,7 +134,8 @@ def _start(car: str, models: Models, cfg: OptimizeConfig, data_dir: Path, car_di
 def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: OptimizeConfig, surrogate_dir: Path,
                 decoder_dir: Path, data_dir: Path, do_verify: bool = False, workers: int | None = None,
                 flow: Flow = Flow(), progress: bool = True, procs: int = 1,
-                cluster: ClusterConfig | None = None, device: torch.device | str = "cpu") -> dict[str, Any]:
+                cluster: ClusterConfig | None = None, device: torch.device | str = "cpu",
+                fit: FitConfig = FitConfig()) -> dict[str, Any]:
     """Run (or resume) the comparison and write the tables and the chart.
 
     All optimizations run first; with ``do_verify`` the OpenFOAM cases (one per car for the shared start shape,
@@ -137,6 +146,7 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
         flow: the free stream (recorded in ``inputs.json`` when it is not the default).
         workers, procs, cluster: how the OpenFOAM cases run (:func:`verify_runs`).
         device: where the networks run.
+        fit: how a held-out car's latent code is fitted (recorded in ``inputs.json``: the start shapes depend on it).
 
     Returns:
         The per-parameterization summary (also in ``results.md``).
@@ -150,13 +160,14 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
     models = Models.load(surrogate_dir, decoder_dir, device=device)
     if do_verify:
         verify.check_verification(cfg.verify_preset, cfg.verify_runs)
-    inputs = {"models": model_fingerprints(surrogate_dir, decoder_dir), "optimize": optimize_record(cfg)}
+    inputs = {"models": model_fingerprints(surrogate_dir, decoder_dir), "optimize": optimize_record(cfg),
+              "fit": asdict(fit)}
     claim_folder(out_dir, inputs if flow == Flow() else {**inputs, "flow": asdict(flow)})
     cd_floor = data_cd_floor(cfg, data_dir, models.surrogate)
     runs: list[tuple[str, str, Path]] = []
     for car in cars:
         car_dir = out_dir / (Path(car).stem if Path(car).suffix else car)
-        start = _start(car, models, cfg, data_dir, car_dir)
+        start = _start(car, models, cfg, data_dir, car_dir, fit)
         for param in params:
             run_dir = car_dir / param
             if not (run_dir / "summary.json").is_file():

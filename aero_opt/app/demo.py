@@ -80,7 +80,7 @@ def run_demo(out: Path, config: Path | None = None, data_dir: Path | None = None
     table = run_compare([car], ["all"], out, cfg, surrogate_dir, decoder_dir, data_dir / "dataset",
                         do_verify=verify, workers=settings.cfd.workers if workers is None else workers,
                         flow=settings.flow, procs=settings.cfd.procs, cluster=cluster or settings.cluster,
-                        device=resolve_device(device or settings.device))
+                        device=resolve_device(device or settings.device), fit=settings.fit)
     summary = {"car": car, "iterations": cfg.iters, "verify_preset": cfg.verify_preset if verify else None,
                "verify_runs": cfg.verify_runs if verify else None,
                "models_sha256": recorded_models(Path(out)), "table": table,

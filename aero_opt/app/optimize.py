@@ -41,7 +41,7 @@ from aero_opt.core.settings import at_least, positive
 from aero_opt.geometry.dataset import DATASET_RESOLUTION, load_car, split_cd
 from aero_opt.geometry.isosurface import extract
 from aero_opt.geometry.mesh_import import export_mesh, load_mesh
-from aero_opt.meshsdf.config import TrainSDFConfig
+from aero_opt.meshsdf.config import FitConfig, TrainSDFConfig
 from aero_opt.meshsdf.decoder import load_model
 from constraints.regions import RoomConstraint
 from parameterizations import Parameterization, parameterization_class
@@ -152,11 +152,12 @@ def _to_metres(v: torch.Tensor) -> torch.Tensor:
     return v * CAR_SCALE + torch.as_tensor(CAR_OFFSET, dtype=v.dtype)
 
 
-def start_shape(car: str, models: Models, resolution: int, data_dir: Path) -> StartShape:
+def start_shape(car: str, models: Models, resolution: int, data_dir: Path, fit: FitConfig = FitConfig()
+                ) -> StartShape:
     """The latent code and reconstruction of a car given as a dataset ID (``12`` or ``car_0012``) or a mesh path.
 
     A training car uses its learned code; any other car (held-out dataset car, user's mesh) gets a code fitted to
-    its surface with the decoder frozen.
+    its surface with the decoder frozen (``fit``: :func:`aero_opt.meshsdf.fit.latent_for_mesh`'s settings).
     """
     from aero_opt.meshsdf.fit import latent_for_mesh
 
@@ -168,7 +169,7 @@ def start_shape(car: str, models: Models, resolution: int, data_dir: Path) -> St
         if not mesh.is_watertight:
             raise AeroOptError(f"{car}: mesh is not watertight; run `aero-opt import` on it first")
         name, source = path.stem, "fitted"
-        z, _ = latent_for_mesh(mesh, models.decoder, models.latents, models.train_config, name=name)
+        z, _ = latent_for_mesh(mesh, models.decoder, models.latents, models.train_config, name=name, settings=fit)
     else:
         name = car if car.startswith("car_") else f"car_{int(car):04d}" if car.isdigit() else car
         if name in models.names:
@@ -179,7 +180,7 @@ def start_shape(car: str, models: Models, resolution: int, data_dir: Path) -> St
                 raise AeroOptError(f"--car {car}: neither a mesh file nor a car of {data_dir}")
             c = load_car(npz)
             mesh = trimesh.Trimesh(c.verts, c.faces, process=False)
-            z, _ = latent_for_mesh(mesh, models.decoder, models.latents, models.train_config, name=name)
+            z, _ = latent_for_mesh(mesh, models.decoder, models.latents, models.train_config, name=name, settings=fit)
             source = "fitted"
     with torch.no_grad():
         v, f, _ = extract(models.decoder, z, resolution, CAR_BOUNDS)
@@ -417,9 +418,10 @@ def _verify(out_dir: Path, cfg: OptimizeConfig, flow: Flow, cluster: ClusterConf
 def run_optimize(param: str, car: str, out_dir: Path, cfg: OptimizeConfig, surrogate_dir: Path, decoder_dir: Path,
                  data_dir: Path, lr: float | None = None, do_verify: bool = False, flow: Flow = Flow(),
                  progress: bool = True, device: torch.device | str = "cpu", cluster: ClusterConfig | None = None,
-                 procs: int = 1, workers: int | None = None) -> dict[str, Any]:
-    """``aero-opt optimize``: load the models, build the start shape of ``car`` (dataset ID or mesh path), run
-    (:func:`run_start`, where ``cluster``, ``procs`` and ``workers`` are); the networks run on ``device``.
+                 procs: int = 1, workers: int | None = None, fit: FitConfig = FitConfig()) -> dict[str, Any]:
+    """``aero-opt optimize``: load the models, build the start shape of ``car`` (dataset ID or mesh path; a car
+    without a training code gets one fitted with ``fit``), run (:func:`run_start`, where ``cluster``, ``procs`` and
+    ``workers`` are); the networks run on ``device``.
 
     Returns:
         The summary (also ``out_dir/summary.json``).
@@ -429,7 +431,7 @@ def run_optimize(param: str, car: str, out_dir: Path, cfg: OptimizeConfig, surro
     if Path(car).suffix and not Path(car).is_file():
         raise AeroOptError(f"{car}: mesh file not found")
     models = Models.load(surrogate_dir, decoder_dir, device=device)
-    start = start_shape(car, models, cfg.resolution, data_dir)
+    start = start_shape(car, models, cfg.resolution, data_dir, fit)
     return run_start(param, start, models, cfg, out_dir, lr, do_verify,
                      cd_floor=data_cd_floor(cfg, data_dir, models.surrogate), flow=flow, progress=progress,
                      cluster=cluster, procs=procs, workers=workers)

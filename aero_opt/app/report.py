@@ -108,9 +108,8 @@ def _rows_table(rows: list[tuple[str, str]]) -> str:
 def _change(cfd: dict[str, Any]) -> str:
     """An OpenFOAM drag change with its interval when the shapes were run more than once."""
     text = f"{100 * cfd['drag_change']:+.1f} %"
-    if cfd.get("drag_change_ci95") is not None:
-        lo, hi = cfd["drag_change_ci95"]
-        text += f" (95% interval {100 * lo:+.1f} … {100 * hi:+.1f} %)"
+    if cfd.get("drag_change_ci95") is not None:  # the half width of the 95% interval
+        text += f" ± {100 * cfd['drag_change_ci95']:.1f} (95% interval)"
     return text + f", preset {cfd.get('preset')}, {cfd.get('runs', 1)} run(s) per shape"
 
 

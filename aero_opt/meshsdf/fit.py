@@ -41,13 +41,13 @@ def fit_mesh(mesh_path: Path, run_dir: Path, out_dir: Path, normalization: str =
         raise AeroOptError(f"{mesh_path}: mesh is not watertight; run `aero-opt import` on it first")
     weights, latents, ck = load_model(run_dir)
     dec = on_device(weights, torch.device(device))
-    tcfg = settings.applied_to(replace(TrainSDFConfig(), **ck["train_config"]))
+    tcfg = replace(TrainSDFConfig(), **ck["train_config"])
     car = normalization == "car"
     if car != ck["car_frame"]:
         raise AeroOptError(f"{run_dir}: the decoder was trained in the {'car' if ck['car_frame'] else 'unit-sphere'}"
                            f" frame; pass --normalization {'car' if ck['car_frame'] else 'unit_sphere'}")
     transform = CAR_FRAME if car else unit_sphere_transform(mesh.vertices)
-    z, surf = latent_for_mesh(mesh, dec, latents, tcfg, transform, Path(mesh_path).stem, settings.samples)
+    z, surf = latent_for_mesh(mesh, dec, latents, tcfg, transform, Path(mesh_path).stem, settings)
     v, f, _ = extract(dec, z, tcfg.eval_resolution, bounds=grid_bounds(car))
     v_np = v.detach().numpy()
     ch = chamfer_l2(surface_points(v_np, f.numpy(), CHAMFER_POINTS, np.random.default_rng(1)), surf)
@@ -64,22 +64,27 @@ def fit_mesh(mesh_path: Path, run_dir: Path, out_dir: Path, normalization: str =
 
 
 def latent_for_mesh(mesh: trimesh.Trimesh, dec: torch.nn.Module, latents: torch.Tensor, tcfg: TrainSDFConfig,
-                    transform: Similarity = CAR_FRAME, name: str = "mesh", n_samples: int = 100_000,
+                    transform: Similarity = CAR_FRAME, name: str = "mesh", settings: FitConfig = FitConfig(),
                     progress: bool = True) -> tuple[torch.Tensor, np.ndarray]:
-    """Fit a latent code (D,) to a watertight mesh, starting from the mean training code.
+    """Fit a latent code (D,) to a watertight mesh with the decoder frozen.
 
     Args:
         mesh: the shape (metres in the car frame for cars); transform: to the decoder's normalized frame;
-        latents: (K, D) training codes; tcfg: the decoder's training settings (fit steps, lr, clamp).
+        latents: (K, D) training codes; tcfg: the decoder's training settings (clamp, code regularization, and the
+        fit's steps and learning rate where ``settings`` leaves them to the decoder).
+        settings: samples, start (the nearest training code or the mean), steps, learning rate.
 
     Returns:
         The code (D,) and (CHAMFER_POINTS, 3) surface points of the mesh in the normalized frame.
     """
     rng = np.random.default_rng(0)
-    pts, sdf = sample_sdf(mesh.vertices, mesh.faces, transform, SampleSpec(n_samples=n_samples), rng)
+    pts, sdf = sample_sdf(mesh.vertices, mesh.faces, transform, SampleSpec(n_samples=settings.samples), rng)
     surf = surface_points(transform.forward(mesh.vertices), mesh.faces, CHAMFER_POINTS, rng)
     shape = ShapeSamples(name, torch.from_numpy(pts), torch.from_numpy(sdf), surf, transform is CAR_FRAME)
-    z = fit_latent(dec, shape, tcfg, latents.shape[1], init=latents.mean(dim=0), progress=progress)
+    tcfg = settings.applied_to(tcfg)
+    init = latents[nearest_code(dec, shape, latents, tcfg, settings.probes)] if settings.init == "nearest" \
+        else latents.mean(dim=0)
+    z = fit_latent(dec, shape, tcfg, latents.shape[1], init=init, progress=progress)
     return z, surf
 
 

@@ -125,7 +125,7 @@ def test_compare_resumes(models: Models, start: StartShape, tmp_path: Path, monk
 
     monkeypatch.setattr(compare.Models, "load", classmethod(lambda cls, a, b, **kw: models))
     monkeypatch.setattr(compare, "model_fingerprints", lambda a, b: {"surrogate": "s0", "car_decoder": "d0"})
-    monkeypatch.setattr(compare, "start_shape", lambda car, m, r, d: start)
+    monkeypatch.setattr(compare, "start_shape", lambda car, m, r, d, fit: start)
     calls: list[str] = []
     real = compare.run_start
 
@@ -214,7 +214,7 @@ def test_compare_verify_shares_the_initial_case(models: Models, start: StartShap
 
     monkeypatch.setattr(compare.Models, "load", classmethod(lambda cls, a, b, **kw: models))
     monkeypatch.setattr(compare, "model_fingerprints", lambda a, b: {"surrogate": "s0", "car_decoder": "d0"})
-    monkeypatch.setattr(compare, "start_shape", lambda car, m, r, d: start)
+    monkeypatch.setattr(compare, "start_shape", lambda car, m, r, d, fit: start)
     cases: list[Path] = []
 
     def recording(job: SimJob) -> dict:

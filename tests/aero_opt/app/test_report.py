@@ -35,7 +35,7 @@ def _run_folder(run: Path, verified: bool) -> None:
                "initial": {"drag_N": 50.0, "Cd": 0.25, "A_ref": 2.0, "room_penalty_m2": 0.0},
                "final": {"drag_N": 40.0, "Cd": 0.21, "A_ref": 1.9, "room_penalty_m2": 0.0}}
     if verified:
-        summary["cfd"] = {"preset": "coarse", "runs": 3, "drag_change": -0.123, "drag_change_ci95": [-0.2, -0.05],
+        summary["cfd"] = {"preset": "coarse", "runs": 3, "drag_change": -0.123, "drag_change_ci95": 0.075,
                           "initial": {"Cd": 0.2}, "final": {"Cd": 0.18}}
     (run / "summary.json").write_text(json.dumps(summary))
     (run / "final.stl").write_text("solid x\nendsolid x\n")
@@ -55,7 +55,7 @@ def test_the_run_report_states_the_numbers_and_links_the_files(tmp_path: Path) -
     page = write_run_report(tmp_path / "run").read_text()
     assert "aero-opt optimize: meshsdf on car_x" in page
     assert "50.0 N → 40.0 N (-20.0 %)" in page
-    assert "-12.3 % (95% interval -20.0 … -5.0 %), preset coarse, 3 run(s) per shape" in page
+    assert "-12.3 % ± 7.5 (95% interval), preset coarse, 3 run(s) per shape" in page
     assert "stopped at step 8" in page
     assert "largest surface displacement</th><td class=\"num\">70 mm" in page  # the top (z = 1.4 m) × 0.05
     assert '<a href="final.stl">' in page and '<a href="initial.stl">' not in page  # links only what exists
