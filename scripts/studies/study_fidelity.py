@@ -347,8 +347,10 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--presets", nargs="+", default=["coarse", "coarse-layers", "coarse-2nd", "coarse-wake4",
-                                                      "coarse-body5", "coarse-2nd-layers", "medium"])
+    ap.add_argument("--presets", nargs="+", default=["coarse", "coarse-layers", "coarse-2nd", "medium", "coarse-wake4",
+                                                      "coarse-body5"],
+                    help="presets in the order their cases start (the reference early: it is what every other "
+                         "preset is judged by)")
     ap.add_argument("--reference", default="medium")
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "dataset")
     ap.add_argument("--cars", nargs="*", default=["car_0018", "car_0026", "car_0028", "car_0042"],
