@@ -65,6 +65,8 @@ NOT_IDENTITY = frozenset({"out", "overwrite", "verbose", "quiet", "func", "comma
                           "identity_skip", "config", "config_sections", "device", "workers", "procs",
                           "procs_per_case", "scheduler", "oversubscribe"})
 """Arguments that say how a command runs, not what it makes: not part of a run's identity."""
+VERIFY_CONFIG = ("config.optimize.verify_runs", "config.optimize.verify_preset")
+"""How a comparison's shapes are checked: a comparison folder may be re-verified with other settings."""
 HOW_SECTIONS = frozenset({"device", "cluster"})
 """Config sections that say how a command runs (left out of its identity like :data:`NOT_IDENTITY`)."""
 
@@ -90,13 +92,17 @@ def _add_out(p: argparse.ArgumentParser, what: str, default: Path | None = None,
 
 
 def _identity_value(value: Any) -> Any:
-    """An argument as a run record holds it: paths as strings (with the SHA-256 of a file), tuples as lists."""
+    """An argument as a run record holds it: paths as strings relative to the working folder when inside it (the
+    same run from a moved checkout stays the same; a file also by its SHA-256), tuples as lists."""
     if isinstance(value, Path):
+        from aero_opt.core.atomic import recorded_path
+
+        shown = recorded_path(value, Path.cwd())
         if value.is_file():
             import hashlib
 
-            return {"path": str(value), "sha256": hashlib.sha256(value.read_bytes()).hexdigest()}
-        return str(value)
+            return {"path": shown, "sha256": hashlib.sha256(value.read_bytes()).hexdigest()}
+        return shown
     if isinstance(value, (list, tuple)):
         return [_identity_value(v) for v in value]
     return value
@@ -116,6 +122,9 @@ def _run_record(args: argparse.Namespace) -> dict[str, Any]:
         cfg = _config(args)
         attrs = {yaml: attr for attr, yaml in YAML_NAMES.items()}
         identity["config"] = {s: asdict(getattr(cfg, attrs.get(s, s))) for s in sections}
+        for path in (k for k in args.identity_skip if k.startswith("config.")):  # e.g. config.optimize.verify_runs
+            _, section, key = path.split(".")
+            identity["config"].get(section, {}).pop(key, None)
     return {"command": args.run_command, "identity": identity, "argv": sys.argv[1:], "version": _version()}
 
 
@@ -612,7 +621,7 @@ def _parser_compare(sub: Any) -> None:
     p.add_argument("--params", default="all", help="comma-separated parameterizations, or all")
     _add_fanout(p, "OpenFOAM cases of --verify")
     _add_out(p, "one run per car and parameterization, tables, chart",
-             skip=("cars", "params", "verify", "verify_runs", "verify_preset"))
+             skip=("cars", "params", "verify", "verify_runs", "verify_preset", *VERIFY_CONFIG))
     _add_models(p)
     _add_config(p, "optimize, fit, flow, cfd, cluster and device")
     p.set_defaults(func=_cmd_compare)
@@ -632,7 +641,7 @@ def _parser_demo(sub: Any) -> None:
     p = sub.add_parser("demo", help="the main job (make demo): every parameterization on a shipped car, "
                                     "checked by OpenFOAM")
     _add_out(p, "shapes, tables, pictures", default=Path("results/demo"),
-             skip=("no_verify", "verify_runs", "verify_preset", "docs"))
+             skip=("no_verify", "verify_runs", "verify_preset", "docs", *VERIFY_CONFIG))
     p.add_argument("--workers", type=int, default=None,
                    help="OpenFOAM cases side by side on this machine (default: cfd.workers; none: as many as fit)")
     p.add_argument("--scheduler", default=None,

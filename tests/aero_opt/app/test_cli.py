@@ -147,6 +147,26 @@ def test_progress_off_a_terminal_is_log_lines_and_quiet_is_silent(tmp_path: Path
     assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == f"output: {tmp_path / 'b'}\n"
 
 
+def test_a_comparison_may_be_reverified_and_extended_but_not_reoptimized(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from aero_opt.app import REPO_DATA
+    from aero_opt.app.cli import _run_record
+
+    monkeypatch.chdir(REPO_DATA.parent)
+
+    def identity(*extra: str) -> dict:
+        return _run_record(build_parser().parse_args(["compare", "--cars", "car_0018", "--out", str(tmp_path),
+                                                      *extra]))["identity"]
+
+    (tmp_path / "v.yaml").write_text("optimize:\n  verify_runs: 3\n  verify_preset: medium\n")
+    (tmp_path / "i.yaml").write_text("optimize:\n  iters: 10\n")
+    base = identity()
+    assert identity("--cars", "car_0018,car_0026", "--verify", "--verify-runs", "3") == base
+    assert identity("--config", str(tmp_path / "v.yaml")) == base
+    assert identity("--config", str(tmp_path / "i.yaml")) != base
+    assert base["data"] == "data/dataset"  # relative: the same run from a moved checkout
+
+
 def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
     from importlib.metadata import version
 
