@@ -7,11 +7,20 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
+import trimesh
 
 from aero_opt.geometry.isosurface import extract
 from aero_opt.geometry.raster import silhouette
 from aero_opt.meshsdf.config import TopologyConfig
-from aero_opt.meshsdf.topology import CUBE, cameras, euler_characteristic, run_trajectory
+from aero_opt.meshsdf.topology import (
+    CUBE,
+    cameras,
+    euler_characteristic,
+    genus_changed_at,
+    run_trajectory,
+    topology,
+    topology_label,
+)
 
 
 class SphereTorus(torch.nn.Module):
@@ -33,7 +42,39 @@ def test_silhouette_loss_opens_the_hole() -> None:
     with torch.no_grad():
         target = torch.stack([silhouette(v, f, c, cfg.sigma) for c in cameras(cfg.image_size)])
     rows = run_trajectory(dec, torch.tensor([0.1]), target, cfg, fast=True, iters=cfg.iters, progress=False)
-    assert rows[0]["euler"] == 2
-    assert rows[-1]["euler"] == 0
+    assert rows[0]["euler"] == 2 and rows[0]["components"] == 1 and rows[0]["genus_largest"] == 0
+    assert rows[-1]["euler"] == 0 and rows[-1]["components"] == 1 and rows[-1]["genus"] == [1]
+    changed = genus_changed_at(rows)
+    assert changed is not None and all(r["genus_largest"] == 0 for r in rows[:changed])
     assert rows[-1]["loss"] < 0.5 * rows[0]["loss"]
     assert all(r["queries"] > 0 for r in rows)
+
+
+def _sphere(radius: float, x: float) -> trimesh.Trimesh:
+    s = trimesh.creation.icosphere(subdivisions=3, radius=radius)
+    s.apply_translation([x, 0.0, 0.0])
+    return s
+
+
+def test_components_and_genus_are_counted_per_component() -> None:
+    two = trimesh.util.concatenate([_sphere(1.0, 0.0), _sphere(0.5, 3.0)])
+    t = topology(two.vertices, two.faces)
+    assert t["components"] == 2 and t["genus"] == [0, 0] and t["euler"] == 4
+    assert t["areas"][0] > t["areas"][1]  # largest first
+    torus = trimesh.creation.torus(1.0, 0.3)
+    assert topology(torus.vertices, torus.faces)["genus"] == [1]
+    both = trimesh.util.concatenate([torus, _sphere(0.4, 4.0)])
+    t = topology(both.vertices, both.faces)
+    assert t["components"] == 2 and t["genus"] == [1, 0] and t["genus_largest"] == 1 and t["euler"] == 2
+    # (2 - χ)/2 of the whole mesh would call this genus 0: the floating sphere hides the handle.
+    disc = trimesh.Trimesh(torus.vertices, torus.faces[:-1], process=False)  # one hole: χ = -1, one boundary loop
+    assert topology(disc.vertices, disc.faces)["genus"] == [1]
+
+
+def test_floaters_are_not_a_genus_change() -> None:
+    rows = [{"iteration": 0, "components": 1, "genus_largest": 0, "areas": [1.0]},
+            {"iteration": 1, "components": 3, "genus_largest": 1, "areas": [1.0, 0.05, 0.05]},
+            {"iteration": 2, "components": 1, "genus_largest": 1, "areas": [1.0]}]
+    assert genus_changed_at(rows) == 2
+    assert topology_label(rows[1]) == "it 1: genus 1, +2 floating components (9.1% of the area)"
+    assert topology_label(rows[2]) == "it 2: genus 1"
