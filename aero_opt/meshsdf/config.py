@@ -50,14 +50,14 @@ class FitConfig:
 
     samples: int = at_least(1, 100_000)
     """SDF samples drawn around the mesh."""
-    init: str = field(default="nearest", metadata={"choices": ("nearest", "mean")})
-    """Start code: the training code that matches the mesh's samples best (:func:`aero_opt.meshsdf.fit.nearest_code`)
-    or the mean training code (DeepSDF's start)."""
+    init: str = field(default="mean", metadata={"choices": ("mean", "nearest")})
+    """Start code: the mean training code (DeepSDF's start) or the training code that matches the mesh's samples
+    best (:func:`aero_opt.meshsdf.fit.nearest_code`; measured no better from 200 steps on: ``benchmarks/fit.json``)."""
     probes: int = at_least(16, 512)
     """Samples on which every training code is scored to find the nearest one."""
     steps: int | None = at_least(1, 200)
     """Adam steps; None: the decoder's own ``train_sdf.fit_steps`` (recorded in its checkpoint; 800 for the shipped
-    decoder, needed from the mean code)."""
+    decoder, which 200 match: ``benchmarks/fit.json``)."""
     lr: float | None = positive(None)
     """Learning rate; None: the decoder's own ``train_sdf.fit_lr``."""
 
