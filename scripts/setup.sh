@@ -14,32 +14,26 @@ step() { echo "[setup] $*"; }
 fail() { echo "[setup] FAILED at step: $CURRENT" >&2; exit 1; }
 trap fail ERR
 
-CURRENT="OpenFOAM (simpleFoam on PATH or apt-get install openfoam)"
-if ! command -v simpleFoam >/dev/null 2>&1; then
+# debian_tool COMMAND WHAT PACKAGES... : install the Debian packages when COMMAND is missing and we are root with
+# apt-get; otherwise say how (WHAT: what needs it).
+debian_tool() {
+    local cmd=$1 what=$2
+    shift 2
+    CURRENT="$cmd (apt-get install $*)"
+    command -v "$cmd" >/dev/null 2>&1 && return 0
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        step "installing OpenFOAM v1912 from Debian (apt-get install openfoam)"
+        step "installing $* from Debian ($what)"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -q >/dev/null
-        apt-get install -y -q openfoam openfoam-examples >/dev/null
+        apt-get install -y -q "$@" >/dev/null
     else
-        echo "[setup] OpenFOAM not found (no simpleFoam on PATH). Install it as root with:" >&2
-        echo "[setup]     apt-get update && apt-get install -y openfoam" >&2
-        echo "[setup] Everything except the CFD commands works without it." >&2
+        echo "[setup] $cmd not found ($what). Install it as root with:" >&2
+        echo "[setup]     apt-get update && apt-get install -y $*" >&2
     fi
-fi
+}
 
-CURRENT="Chromium (headless browser of the report test: apt-get install chromium)"
-if ! command -v chromium >/dev/null 2>&1; then
-    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        step "installing Chromium from Debian (apt-get install chromium; the report's browser test uses it)"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -q >/dev/null
-        apt-get install -y -q chromium >/dev/null
-    else
-        echo "[setup] Chromium not found; the test that opens report.html in a browser needs it:" >&2
-        echo "[setup]     apt-get update && apt-get install -y chromium" >&2
-    fi
-fi
+debian_tool simpleFoam "OpenFOAM v1912: only the CFD commands need it" openfoam openfoam-examples
+debian_tool chromium "the test that opens report.html in a browser needs it" chromium
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$HASH" ] && [ -x "$VENV/bin/aero-opt" ]; then
     step "already set up (.venv is current)"
