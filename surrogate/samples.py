@@ -28,6 +28,8 @@ class Sample:
     """Cd of ``target`` on this mesh (:func:`coefficient_cd`; pressure + shear)."""
     cd_pressure_target: float = 0.0
     """Its pressure part."""
+    has_shear: bool = True
+    """The car's data has wall shear (imported pressure-only data has zeros there: the loss leaves them out)."""
 
 
 def samples_on(samples: list[Sample], device: torch.device) -> list[Sample]:
@@ -45,7 +47,7 @@ def mirror_sample(s: Sample) -> Sample:
     target = s.target.clone()
     if target.shape[1] == 4:
         target[:, 2] = -target[:, 2]
-    return Sample(f"{s.name}|mirror", verts, faces, target, s.car, s.cd_target, s.cd_pressure_target)
+    return Sample(f"{s.name}|mirror", verts, faces, target, s.car, s.cd_target, s.cd_pressure_target, s.has_shear)
 
 
 def load_split(data_dir: Path, split: str) -> list[Sample]:
@@ -59,7 +61,8 @@ def load_split(data_dir: Path, split: str) -> list[Sample]:
         target = torch.as_tensor(np.concatenate([car.pressure[:, None], car.shear], axis=1) / q, dtype=torch.float32)
         verts, faces = torch.as_tensor(car.verts, dtype=torch.float32), torch.as_tensor(car.faces)
         out.append(Sample(name, verts, faces, target, car, float(coefficient_cd(verts, faces, target, car.a_ref)),
-                          float(coefficient_cd(verts, faces, target[:, :1], car.a_ref))))
+                          float(coefficient_cd(verts, faces, target[:, :1], car.a_ref)),
+                          bool(car.case.get("has_shear", True))))
     return out
 
 

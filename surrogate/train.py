@@ -78,9 +78,12 @@ def _loss(model: PressureSplineCNN, s: Sample, max_value: float, tcfg: TrainSurr
         pred = model(g, basis)
     pred = pred.float()
     loss = (pred[:, 0] - s.target[:, 0]).square().mean()
-    if pred.shape[1] == 4:
+    if pred.shape[1] == 4 and s.has_shear:
         loss = loss + tcfg.shear_weight * (pred[:, 1:] - s.target[:, 1:]).square().mean()
     cd_err = coefficient_cd(s.verts, s.faces, pred, s.car.a_ref) - s.cd_target
+    if not s.has_shear:  # pressure-only data: only the pressure part of the drag is known on the mesh
+        p_err = coefficient_cd(s.verts, s.faces, pred[:, :1], s.car.a_ref) - s.cd_pressure_target
+        return loss + tcfg.drag_weight * p_err.square(), abs(float(p_err.detach()))
     if tcfg.drag_loss == "parts":
         p_err = coefficient_cd(s.verts, s.faces, pred[:, :1], s.car.a_ref) - s.cd_pressure_target
         drag = p_err.square() + (cd_err - p_err).square()  # pressure part, viscous part

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -61,9 +62,9 @@ def _add_config(p: argparse.ArgumentParser, sections: str) -> None:
     p.set_defaults(config_sections=tuple(s.strip() for s in sections.replace(" and ", ", ").split(",")))
 
 
-NOT_IDENTITY = frozenset({"out", "overwrite", "verbose", "quiet", "func", "command", "cfd_command", "run_command",
-                          "identity_skip", "config", "config_sections", "device", "workers", "procs",
-                          "procs_per_case", "scheduler", "oversubscribe"})
+NOT_IDENTITY = frozenset({"out", "overwrite", "verbose", "quiet", "func", "command", "cfd_command",
+                          "dataset_command", "run_command", "identity_skip", "config", "config_sections", "device",
+                          "workers", "procs", "procs_per_case", "scheduler", "oversubscribe"})
 """Arguments that say how a command runs, not what it makes: not part of a run's identity."""
 VERIFY_CONFIG = ("config.optimize.verify_runs", "config.optimize.verify_preset")
 """How a comparison's shapes are checked: a comparison folder may be re-verified with other settings."""
@@ -344,6 +345,62 @@ def _parser_cfd(sub: Any) -> None:
     q.add_argument("--half", action="store_true", help="the case is a half model (forces doubled)")
     _add_config(q, "flow")
     q.set_defaults(func=_cmd_cfd_collect)
+
+
+def _cmd_dataset_import(args: argparse.Namespace) -> Path:
+    from aero_opt.cfd.public_data import ImportSettings, import_dataset
+
+    if args.cases is not None and args.cases < 1:
+        raise AeroOptError(f"--cases {args.cases}: must be at least 1")
+    for flag, value in (("--speed", args.speed), ("--a-ref", args.a_ref), ("--rho", args.rho)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise AeroOptError(f"{flag} {value}: must be a positive number")
+    settings = ImportSettings(speed=args.speed, a_ref=args.a_ref, forward=args.forward, up=args.up,
+                              clearance=args.clearance, cd_tolerance=args.cd_tolerance,
+                              max_friction_share=args.max_friction_share,
+                              kinematic=None if args.fields is None else args.fields == "kinematic",
+                              **({} if args.rho is None else {"rho": args.rho}))
+    s = import_dataset(args.format, args.src, args.out, settings, table=args.table, limit=args.cases,
+                       repair=_config(args).mesh_import)
+    counts = f"{s['imported']} imported, {s['refused']} refused, {s['skipped']} skipped"
+    if not s["imported"]:
+        first = next((r["reason"] for r in s["cases"].values() if r["status"] == "refused"), None)
+        raise AeroOptError(f"{args.out}: no case imported ({counts}; every reason is in import_summary.json)"
+                           + (f"; the first: {first}" if first else ""))
+    log.info("%s into %s (import_summary.json, split.json)", counts, args.out)
+    return Path(args.out)
+
+
+def _parser_dataset(sub: Any) -> None:
+    from aero_opt.cfd.public_data import FORMAT_NAMES
+
+    p = sub.add_parser("dataset", help="public CFD datasets into the surrogate's dataset format")
+    ds = p.add_subparsers(dest="dataset_command", required=True, metavar="DATASET_COMMAND")
+    q = ds.add_parser("import", help="import a downloaded DrivAerML, DrivAerNet++ or windtunnel-20k copy "
+                                     "(docs/datasets.md: the files each reader expects)")
+    q.add_argument("src", type=Path, help="the dataset folder (DrivAerML: one run_N folder also)")
+    q.add_argument("--format", required=True, choices=FORMAT_NAMES, help="the dataset's layout")
+    _add_out(q, "the dataset: one .npz per case, split.json, import_summary.json", skip=("cases",))
+    q.add_argument("--cases", type=int, default=None, help="import at most this many cases (default: all)")
+    q.add_argument("--table", type=Path, default=None,
+                   help="DrivAerNet++ drag table (default: the CSV beside the files with Design, Average Cd)")
+    q.add_argument("--speed", type=float, default=None, help="free stream (m/s) instead of the dataset's")
+    q.add_argument("--a-ref", type=float, default=None,
+                   help="reference area (m2) instead of the dataset's (windtunnel-20k: default the frontal area)")
+    q.add_argument("--fields", choices=("kinematic", "pa"), default=None,
+                   help="units of the files' pressure and shear (default: kinematic, as the three datasets publish)")
+    q.add_argument("--rho", type=float, default=None,
+                   help="density (kg/m3): multiplies kinematic fields; for fields in Pa, the dataset's density")
+    q.add_argument("--cd-tolerance", type=float, default=0.02,
+                   help="largest relative difference of the integrated Cd from the published one (default 2%%)")
+    q.add_argument("--max-friction-share", type=float, default=0.25,
+                   help="pressure-only data: the share of the published Cd the missing friction may explain")
+    q.add_argument("--forward", default="-x", help="axis from tail to nose in the files (default -x: flow along +x)")
+    q.add_argument("--up", default="+z", help="axis pointing up in the files")
+    q.add_argument("--clearance", type=float, default=0.0,
+                   help="height of the body's lowest point above the ground (m); 0 for wheels on the ground")
+    _add_config(q, "import")
+    q.set_defaults(func=_cmd_dataset_import)
 
 
 # ---------------------------------------------------------------- implicit shape model
@@ -657,8 +714,8 @@ def _parser_demo(sub: Any) -> None:
 
 
 SUBPARSERS: tuple[Callable[[Any], None], ...] = (
-    _parser_cars, _parser_import, _parser_ahmed, _parser_sdf, _parser_cfd, _parser_train_sdf, _parser_fit,
-    _parser_train_surrogate, _parser_eval_surrogate, _parser_fit_domain, _parser_predict, _parser_optimize,
+    _parser_cars, _parser_import, _parser_ahmed, _parser_sdf, _parser_cfd, _parser_dataset, _parser_train_sdf,
+    _parser_fit, _parser_train_surrogate, _parser_eval_surrogate, _parser_fit_domain, _parser_predict, _parser_optimize,
     _parser_compare, _parser_finetune_sdf, _parser_demo_topology, _parser_demo)
 """One function per subcommand adds its parser (in ``--help`` order)."""
 

@@ -356,7 +356,7 @@ def _describe(occupancy: str, rep: dict[str, Any], out: trimesh.Trimesh) -> str:
             f"input, {abs(float(out.volume)):.4g} after the repair)")
 
 
-def _repair(soup: trimesh.Trimesh, opts: ImportOptions, path: Path) -> tuple[trimesh.Trimesh, dict[str, Any]]:
+def _repair(soup: trimesh.Trimesh, opts: ImportOptions, path: Path | str) -> tuple[trimesh.Trimesh, dict[str, Any]]:
     """The first faithful voxel repair of ``soup``, with its report: flood fill, then the winding number; for a
     soup with inconsistent winding, last the winding number after orienting each connected part consistently
     (which also corrects the input's volume estimate; it is slow on large soups, so only done when needed).
@@ -396,6 +396,35 @@ def _repair(soup: trimesh.Trimesh, opts: ImportOptions, path: Path) -> tuple[tri
                        f"{100 * opts.max_bbox_change:g}% or two voxels per axis, volume "
                        f"{100 * opts.max_volume_change:g}%): " + "; ".join(tried)
                        + ". Close its holes in a mesh editor, or raise import.resolution")
+
+
+def watertight_body(soup: trimesh.Trimesh, opts: ImportOptions, name: str,
+                    defects: dict[str, Any] | None = None) -> tuple[trimesh.Trimesh, dict[str, Any]]:
+    """The soup as one closed, outward manifold: itself when it already is one (unless ``opts.force_remesh``),
+    else the first faithful voxel repair (flood fill, then the winding number; see the module docstring).
+
+    Args:
+        soup: the triangles (metres, any frame).
+        opts: repair options.
+        name: what names the input in an error (its file).
+        defects: :func:`diagnose` of the soup when already computed.
+
+    Returns:
+        The body and the repair's report (``method``; for a repair its measured bounding-box and volume change).
+
+    Raises:
+        AeroOptError: the repair cannot keep the input's bounding box and volume within tolerance.
+    """
+    defects = defects or diagnose(soup)
+    clean = defects["watertight"] and defects["winding_consistent"] and defects["components"] == 1
+    if clean and not opts.force_remesh:
+        out, report = soup.copy(), {"method": "none needed (one closed, consistently wound component)"}
+    else:
+        out, report = _repair(soup, opts, name)
+    if out.volume < 0:
+        out.invert()
+        report["inverted"] = True
+    return out, report
 
 
 def import_mesh(path: str | Path, forward: str | None = None, up: str | None = None,
@@ -439,15 +468,7 @@ def import_mesh(path: str | Path, forward: str | None = None, up: str | None = N
     before = diagnose(soup)
     report: dict[str, Any] = {"file": str(path), "format": ext, "orientation": note, "units": unit_note,
                               "scale": scale, "input": before}
-    clean = before["watertight"] and before["winding_consistent"] and before["components"] == 1
-    if clean and not opts.force_remesh:
-        out = soup.copy()
-        report["repair"] = {"method": "none needed (one closed, consistently wound component)"}
-    else:
-        out, report["repair"] = _repair(soup, opts, path)
-    if out.volume < 0:
-        out.invert()
-        report.setdefault("repair", {})["inverted"] = True
+    out, report["repair"] = watertight_body(soup, opts, str(path), before)
     if clearance < 0:
         raise AeroOptError(f"--clearance {clearance}: must be >= 0")
     shift = frame_shift(out.bounds, clearance)

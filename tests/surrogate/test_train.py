@@ -364,6 +364,23 @@ def test_mirror_sample_is_the_same_drag_and_training_uses_it(four_cars: Path, tm
     assert 0 < len(calls) < 6  # each of the 2 x 3 steps mirrors its car with probability 1/2 (seeded)
 
 
+class _Fixed(torch.nn.Module):
+    """A stand-in model whose prediction is ``pred`` (V, 4) for any car: the loss alone is under test."""
+
+    def __init__(self, pred: torch.Tensor) -> None:
+        super().__init__()
+        self.pred = pred
+
+    def graph(self, verts: torch.Tensor, faces: torch.Tensor, max_value: float) -> None:
+        return None
+
+    def basis(self, g: object) -> None:
+        return None
+
+    def forward(self, g: object, basis: object) -> torch.Tensor:
+        return self.pred
+
+
 def test_parts_drag_loss_sees_a_shear_error_that_hides_a_pressure_error(four_cars: Path) -> None:
     """Pressure Cd 10% high and a wall shear that cancels it in the total: the ``total`` drag term is ~0, ``parts``
     charges both parts (2 x the squared pressure error)."""
@@ -380,24 +397,33 @@ def test_parts_drag_loss_sees_a_shear_error_that_hides_a_pressure_error(four_car
     per_unit = float(coefficient_cd(s.verts, s.faces, unit, s.car.a_ref)) - s.cd_target  # Cd per unit Cτx
     pred[:, 1] -= err_p / per_unit
 
-    class Fixed(torch.nn.Module):
-        def graph(self, verts: torch.Tensor, faces: torch.Tensor, max_value: float) -> None:
-            return None
-
-        def basis(self, g: object) -> None:
-            return None
-
-        def forward(self, g: object, basis: object) -> torch.Tensor:
-            return pred
-
     tcfg = TrainSurrogateConfig(bf16=False, drag_loss="total")
     mse = float((pred[:, 0] - s.target[:, 0]).square().mean()) + 0.5 * float(
         (pred[:, 1:] - s.target[:, 1:]).square().mean())
-    total, cd_err = _loss(Fixed(), s, 0.1, tcfg, {})
-    parts, _ = _loss(Fixed(), s, 0.1, replace(tcfg, drag_loss="parts"), {})
+    total, cd_err = _loss(_Fixed(pred), s, 0.1, tcfg, {})
+    parts, _ = _loss(_Fixed(pred), s, 0.1, replace(tcfg, drag_loss="parts"), {})
     assert abs(err_p) > 0.01 and cd_err < 1e-5
     assert float(total) == pytest.approx(mse, rel=1e-4)
     assert float(parts) == pytest.approx(mse + 2 * err_p**2, rel=1e-4)
+
+
+def test_pressure_only_car_loss_leaves_out_the_unknown_shear(four_cars: Path) -> None:
+    """An imported pressure-only car (``has_shear`` False): the predicted shear is not charged, and the drag term is
+    the pressure part's squared error alone."""
+    from dataclasses import replace
+
+    from surrogate.train import _loss
+
+    s = replace(load_split(four_cars, "train")[0], has_shear=False)
+    pred = s.target.clone()
+    pred[:, 0] *= 1.1
+    pred[:, 1:] += 5.0  # any shear: unknown for this car
+
+    err_p = float(coefficient_cd(s.verts, s.faces, pred[:, :1], s.car.a_ref)) - s.cd_pressure_target
+    loss, cd_err = _loss(_Fixed(pred), s, 0.1, TrainSurrogateConfig(bf16=False, drag_weight=2.0), {})
+    mse = float((pred[:, 0] - s.target[:, 0]).square().mean())
+    assert float(loss) == pytest.approx(mse + 2.0 * err_p**2, rel=1e-4)
+    assert cd_err == pytest.approx(abs(err_p), rel=1e-5)
 
 
 def test_training_can_start_from_a_trained_model(four_cars: Path, tmp_path: Path) -> None:
