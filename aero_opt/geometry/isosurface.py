@@ -9,10 +9,11 @@ respect to the latent code and the decoder's parameters by the exact rule for a 
 by re-running the decoder at the vertices and returning ``v - ∇ₓf / ‖∇ₓf‖² · (f - stop_grad(f))``, whose value is
 ``v`` and whose gradient is Theorem 1, so any downstream loss works through ordinary autograd.
 
-Fast mode (``fast=True``): the first call evaluates a coarse grid and refines only the cells that the field's
-Lipschitz bound says the surface may cross (coarse-to-fine); later calls re-evaluate only a narrow band of grid
-points around the previous surface, grow the band wherever the new surface reaches its edge, and refresh the
-whole grid every ``refresh_every`` calls so that a component appearing far from the old surface is found.
+Fast mode (``fast=True``): the first call evaluates a coarse grid, interpolates it, and follows the surface on
+the fine grid from the interpolated one; later calls re-evaluate only the grid points next to the previous
+surface and follow the new surface wherever it moved (every grid edge it crosses gets two fresh values, so the
+mesh is the full grid's), and refresh the whole grid every ``refresh_every`` calls so that a component appearing
+away from the surface (or one the coarse grid fell between) is found.
 """
 
 from __future__ import annotations
@@ -63,16 +64,19 @@ class IsoState:
 class FastOptions:
     """Tuning of fast mode."""
 
-    band: int = 2
-    """Half-width (grid points) of the band re-evaluated around the previous surface."""
+    band: int = 0
+    """Extra width (grid points) of the band re-evaluated around the previous surface: 0 evaluates only the points
+    next to it, and the band follows the new surface wherever it moved, so any width gives the same mesh (a wider
+    band costs queries, saves growth steps)."""
     refresh_every: int = 10
     """Full re-evaluation every this many calls (0: never)."""
-    coarse_stride: int = 4
-    """Stride of the coarse grid of the first (coarse-to-fine) extraction."""
-    lipschitz: float = 1.5
-    """Upper bound of ‖∇ₓf‖ used to decide which coarse cells may hold the surface (1 for a true SDF)."""
-    max_growth: int = 20
-    """Maximum number of band-growth steps per call before falling back to a full refresh."""
+    coarse_points: int = 33
+    """Points per axis of the coarse grid of the first extraction (every ``round((R - 1) / (coarse_points - 1))``-th
+    point of the R-point grid: stride 2 at 64, 4 at 128); a separate component that falls between its points is
+    missed until the next refresh."""
+    max_growth: int = 200
+    """Maximum number of band-growth steps per call before falling back to a full refresh (each step evaluates
+    only the points the surface newly reaches)."""
 
 
 def grid_axes(resolution: int, bounds: Bounds) -> list[np.ndarray]:
@@ -109,75 +113,35 @@ def _full_field(decoder: Decoder, latent: torch.Tensor, axes: list[np.ndarray], 
     return _eval_points(decoder, latent, pts, batch).reshape(gx.shape)
 
 
-def _coarse_to_fine(decoder: Decoder, latent: torch.Tensor, axes: list[np.ndarray], opts: FastOptions,
-                    batch: int) -> tuple[np.ndarray, int]:
-    """Field on the grid by hierarchical refinement; returns (field, queries).
+def _coarse_then_follow(decoder: Decoder, latent: torch.Tensor, axes: list[np.ndarray], opts: FastOptions,
+                        batch: int) -> tuple[np.ndarray, int, dict[str, float]]:
+    """Field on the grid from a coarse grid (``opts.coarse_points`` per axis, interpolated linearly in between) and
+    then the surface followed on the fine grid (:func:`_narrow_band_update` from the interpolated field); returns
+    (field, queries, stats).
 
-    Level by level (node strides S, S/2, ..., 1 with S = ``coarse_stride`` rounded down to a power of two), the
-    nodes of the cells that can hold a zero are evaluated exactly and the rest is interpolated. A zero p in a cell
-    needs |f(c)| = |f(c) - f(p)| <= L |c - p| at every corner c; p lies in the octant of the cell nearest to one
-    corner o, so the cell is kept only if for some octant every corner value is within L times the corner's
-    largest distance to that octant. A rejected cell keeps one sign in its closure, so values
-    interpolated from its corners (or from any rejected ancestor's) have the right sign and marching cubes makes
-    no triangle there, while every grid cube with a sign change has exact corners: when the bound holds, the mesh
-    is the full grid's, vertex for vertex.
+    The mesh is the full grid's wherever the surface is connected to a part the coarse grid sees: a thin part (a
+    wing on struts) is followed from where it joins the body. A separate component that falls between coarse
+    points is missed, like one that appears away from the surface during narrow-band updates, until the next full
+    refresh (``refresh_every``).
     """
     r = [len(a) for a in axes]
-    top = 1 << max(0, int(np.floor(np.log2(max(1, opts.coarse_stride)))))
-    strides = [top >> k for k in range(int(np.log2(top)) + 1)]
-    idx = {st: [np.unique(np.r_[np.arange(0, n, st), n - 1]) for n in r] for st in strides}
-    nodes = idx[top]
+    st = max(1, round((max(r) - 1) / max(1, opts.coarse_points - 1)))
+    nodes = [np.unique(np.r_[np.arange(0, n, st), n - 1]) for n in r]
     g = np.meshgrid(*[a[i] for a, i in zip(axes, nodes)], indexing="ij")
-    f = _eval_points(decoder, latent, np.stack([x.ravel() for x in g], 1), batch).reshape(g[0].shape)
-    queries = f.size
-    exact = np.ones(f.shape, bool)
-
-    corners = [(i, j, k) for i in (0, 1) for j in (0, 1) for k in (0, 1)]
-
-    def candidates(values: np.ndarray, nodes_: list[np.ndarray], live: np.ndarray | None) -> np.ndarray:
-        """Cells (of the node grid) that can hold a zero, among the ``live`` ones (all when None)."""
-        ext = [np.diff(a[i]) for a, i in zip(axes, nodes_)]
-        shape = tuple(len(e) for e in ext)
-        cells = np.argwhere(live) if live is not None else np.argwhere(np.ones(shape, bool))
-        a = np.abs(values)
-        fc = np.stack([a[cells[:, 0] + i, cells[:, 1] + j, cells[:, 2] + k] for i, j, k in corners], axis=1)
-        size = np.array([e.max() for e in ext])  # the largest cell of the level: conservative for all
-        # A zero p lies in the octant of its nearest corner o; every corner c must then reach it:
-        # |f(c)| <= L · (distance from c to the farthest point of octant o).
-        reach = np.array([[opts.lipschitz * float(np.linalg.norm(size * np.where(np.array(c) != np.array(o), 1.0,
-                                                                                   0.5)))
-                           for c in corners] for o in corners])  # (octant, corner)
-        possible = (fc[:, None, :] <= reach[None, :, :]).all(axis=2).any(axis=1)
-        out = np.zeros(shape, bool)
-        out[tuple(cells[possible].T)] = True
-        return out
-
-    cand = candidates(f, nodes, None)
-    for st in strides[1:]:
-        fine = idx[st]
-        coords = np.meshgrid(*[np.interp(fi, ni, np.arange(len(ni))) for fi, ni in zip(fine, nodes)], indexing="ij")
-        f = ndimage.map_coordinates(f, coords, order=1, mode="nearest").astype(np.float32)
-        was = ndimage.map_coordinates(exact.astype(np.float32), coords, order=0, mode="nearest") > 0.5
-        on_old = np.ix_(*[np.isin(fi, ni) for fi, ni in zip(fine, nodes)])
-        exact = np.zeros(f.shape, bool)
-        exact[on_old] = was[on_old]
-        parent = [np.searchsorted(ni, fi[:-1], side="right") - 1 for fi, ni in zip(fine, nodes)]
-        live = cand[np.ix_(*parent)]  # fine cells whose parent cell can hold a zero
-        corner = np.zeros(f.shape, bool)
-        for i in (0, 1):
-            for j in (0, 1):
-                for k in (0, 1):
-                    corner[i:f.shape[0] - 1 + i, j:f.shape[1] - 1 + j, k:f.shape[2] - 1 + k] |= live
-        todo = corner & ~exact
-        pts = np.argwhere(todo)
-        if len(pts):
-            grid_idx = np.stack([fine[a][pts[:, a]] for a in range(3)], axis=1)
-            f[todo] = _eval_points(decoder, latent, _grid_points(axes, grid_idx), batch)
-            queries += len(pts)
-        exact |= todo
-        cand = candidates(f, fine, live)
-        nodes = fine
-    return f.astype(np.float32), int(queries)
+    coarse = _eval_points(decoder, latent, np.stack([x.ravel() for x in g], 1), batch).reshape(g[0].shape)
+    queries = coarse.size
+    if not (coarse.min() < 0.0 < coarse.max()):  # the coarse grid sees no surface: nothing to follow
+        f = _full_field(decoder, latent, axes, batch)
+        return f, queries + f.size, {"coarse_missed_surface": 1.0}
+    coords = np.meshgrid(*[np.interp(np.arange(n), ni, np.arange(len(ni))) for n, ni in zip(r, nodes)],
+                         indexing="ij")
+    f = ndimage.map_coordinates(coarse, coords, order=1, mode="nearest").astype(np.float32)
+    known = np.zeros(f.shape, bool)
+    known[np.ix_(*nodes)] = True
+    f[np.ix_(*nodes)] = coarse
+    f, more, stats = _narrow_band_update(decoder, latent, axes, IsoState(f, r[0], ((0, 0, 0), (0, 0, 0))), opts,
+                                         batch, known.reshape(-1))
+    return f, queries + more, {"coarse_points": float(coarse.size), **stats}
 
 
 def _surface_mask(f: np.ndarray) -> np.ndarray:
@@ -195,31 +159,60 @@ def _surface_mask(f: np.ndarray) -> np.ndarray:
     return m
 
 
+def _neighbour_pairs(flat: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Every (point, axis neighbour) pair of the grid points ``flat`` (flat indices, (N,)): two (M,) arrays."""
+    coords = np.unravel_index(flat, shape)
+    strides = np.cumprod((1,) + tuple(shape[:0:-1]))[::-1]
+    src, nb = [], []
+    for ax in range(3):
+        for step in (-1, 1):
+            ok = (coords[ax] + step >= 0) & (coords[ax] + step < shape[ax])
+            src.append(flat[ok])
+            nb.append(flat[ok] + step * strides[ax])
+    return np.concatenate(src), np.concatenate(nb)
+
+
+def _grow(flat: np.ndarray, shape: tuple[int, ...], steps: int) -> np.ndarray:
+    """The points ``flat`` and every point within ``steps`` axis steps of them (flat indices, unique)."""
+    for _ in range(steps):
+        flat = np.unique(np.concatenate([flat, _neighbour_pairs(flat, shape)[1]]))
+    return flat
+
+
 def _narrow_band_update(decoder: Decoder, latent: torch.Tensor, axes: list[np.ndarray], state: IsoState,
-                        opts: FastOptions, batch: int) -> tuple[np.ndarray, int, dict[str, float]]:
-    """Re-evaluate a band around the old surface, growing it where the new surface reaches its edge."""
+                        opts: FastOptions, batch: int, known: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, int, dict[str, float]]:
+    """Re-evaluate the points next to the old surface (grown by ``opts.band``), then follow the new surface: any
+    fresh point with a sign change to a stale neighbour gets that neighbour (grown by ``opts.band``) evaluated, until
+    none is left. Every grid edge the new surface crosses then has two fresh ends, and every stale point keeps its
+    sign (a stale point whose sign changed would sit on a crossing edge to a fresh point, or inside a new component
+    away from the old surface: the periodic refresh finds those). Bookkeeping is on index sets, not the whole grid.
+    ``known``: flat mask of points whose values in ``state.field`` are already exact (not evaluated again).
+    """
     f = state.field.copy()
-    ball = ndimage.generate_binary_structure(3, 1)
-    evaluated = np.zeros(f.shape, bool)
-    band = ndimage.binary_dilation(_surface_mask(f), ball, iterations=opts.band)
+    shape = f.shape
+    flat = f.reshape(-1)
+    evaluated = np.zeros(flat.size, bool) if known is None else known.copy()
+    check = _grow(np.flatnonzero(_surface_mask(f)), shape, opts.band)  # known points next to the surface count
+    todo = check[~evaluated[check]]
+    band_points = len(todo)
     queries, steps = 0, 0
-    todo = band
     while True:
-        idx = np.argwhere(todo)
-        if len(idx):
-            f[todo] = _eval_points(decoder, latent, _grid_points(axes, idx), batch)
-            queries += len(idx)
-        evaluated |= todo
-        # The surface reached the band's edge where an evaluated point and a stale neighbour differ in sign.
-        near = ndimage.binary_dilation(_surface_mask(f) & evaluated, ball) & ~evaluated
-        if not near.any():
+        flat[todo] = _eval_points(decoder, latent, _grid_points(axes, np.stack(np.unravel_index(todo, shape), 1)),
+                                  batch)
+        queries += len(todo)
+        evaluated[todo] = True
+        src, nb = _neighbour_pairs(check, shape)
+        reach = nb[((flat[src] < 0) != (flat[nb] < 0)) & ~evaluated[nb]]
+        if not len(reach):
             break
         steps += 1
         if steps > opts.max_growth:
             return _full_field(decoder, latent, axes, batch), queries + f.size, {"growth_steps": steps,
                                                                                  "fell_back_to_full": 1.0}
-        todo = ndimage.binary_dilation(near, ball, iterations=opts.band) & ~evaluated
-    return f, queries, {"band_points": float(band.sum()), "growth_steps": float(steps)}
+        todo = _grow(np.unique(reach), shape, opts.band)
+        todo = check = todo[~evaluated[todo]]
+    return f, queries, {"band_points": float(band_points), "growth_steps": float(steps)}
 
 
 def _marching_cubes(f: np.ndarray, axes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -242,8 +235,14 @@ def _marching_cubes(f: np.ndarray, axes: list[np.ndarray]) -> tuple[np.ndarray, 
 def attach_gradients(decoder: Decoder, latent: torch.Tensor, verts: np.ndarray) -> torch.Tensor:
     """Make marching-cubes vertices differentiable (Theorem 1 with the exact 1/‖∇f‖² factor).
 
+    When only the latent code needs gradients (a frozen decoder, as in shape optimization), one backward pass at the
+    vertices gives both ∇ₓf and the per-vertex ∂f/∂z (the code is fed per vertex), and the vertices carry the
+    Jacobian as a constant: the loss's backward pass then never runs the decoder again. Otherwise (the decoder's
+    parameters need gradients: end-to-end fine-tuning) the vertices keep the decoder's graph.
+
     Args:
-        decoder: the field ``decoder(latent, xyz)``.
+        decoder: the field ``decoder(latent, xyz)``; a module whose ``accepts_point_latents`` is True (it takes a
+            latent per point, (V, D)) gets the frozen-decoder path when none of its parameters needs gradients.
         latent: (D,) latent code (may require grad); the decoder's parameters get gradients too.
         verts: (V, 3) vertex positions on the zero level set.
 
@@ -253,14 +252,22 @@ def attach_gradients(decoder: Decoder, latent: torch.Tensor, verts: np.ndarray) 
     """
     dtype = latent.dtype if latent.is_floating_point() else torch.float32
     v = torch.as_tensor(verts, dtype=dtype, device=latent.device).requires_grad_(True)
+    code_only = (getattr(decoder, "accepts_point_latents", False) and latent.dim() == 1
+                 and not any(p.requires_grad for p in decoder.parameters()))
     with torch.enable_grad():
-        s = decoder(latent, v).reshape(-1)
-        (grad_x,) = torch.autograd.grad(s.sum(), v, retain_graph=True)
+        if code_only:
+            per_vertex = latent.detach().unsqueeze(0).expand(len(v), -1).contiguous().requires_grad_(True)
+            s = decoder(per_vertex, v).reshape(-1)
+            grad_x, jac = torch.autograd.grad(s.sum(), (v, per_vertex))
+        else:
+            s = decoder(latent, v).reshape(-1)
+            (grad_x,) = torch.autograd.grad(s.sum(), v, retain_graph=True)
     if not torch.isfinite(s).all() or not torch.isfinite(grad_x).all():
         raise AeroOptError("the decoder returned NaN at the mesh vertices")
     n = grad_x.detach()
     scale = n / n.square().sum(dim=1, keepdim=True).clamp_min(1e-12)
-    return v.detach() - scale * (s - s.detach()).unsqueeze(1)
+    change = jac @ (latent - latent.detach()) if code_only else s - s.detach()
+    return v.detach() - scale * change.unsqueeze(1)
 
 
 def extract(decoder: Decoder, latent: torch.Tensor, resolution: int, bounds: Bounds = ((-1, -1, -1), (1, 1, 1)),
@@ -296,8 +303,8 @@ def extract(decoder: Decoder, latent: torch.Tensor, resolution: int, bounds: Bou
         f, queries, stats = _narrow_band_update(decoder, latent, axes, state, opts, batch)
         calls = state.calls + 1
     elif fast and not reuse:
-        f, queries = _coarse_to_fine(decoder, latent, axes, opts, batch)
-        calls, stats = 0, {"coarse_to_fine": 1.0}
+        f, queries, stats = _coarse_then_follow(decoder, latent, axes, opts, batch)
+        calls = 0
     else:
         f = _full_field(decoder, latent, axes, batch)
         queries, calls, stats = f.size, 0, {"full": 1.0}

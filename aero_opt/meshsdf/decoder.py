@@ -44,6 +44,9 @@ class DecoderConfig:
 class SDFDecoder(nn.Module):
     """f(z, x): latent (D,) or (N, D) and points (N, 3) -> signed distances (N,) in normalized units."""
 
+    accepts_point_latents = True
+    """Takes a latent per point ((N, D)): the iso-surface uses it for one-pass vertex gradients."""
+
     def __init__(self, cfg: DecoderConfig) -> None:
         super().__init__()
         self.cfg = cfg

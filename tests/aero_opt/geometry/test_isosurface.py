@@ -91,8 +91,7 @@ def box_sdf(h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def test_fast_first_extraction_equals_full(field, latent: list[float]) -> None:  # noqa: ANN001
     z = torch.tensor(latent)
     v_full, f_full, s_full = extract(field, z, 64, bounds=((-1, -1, -1), (1.01, 1.02, 1.03)))
-    v_fast, f_fast, s_fast = extract(field, z, 64, bounds=((-1, -1, -1), (1.01, 1.02, 1.03)), fast=True,
-                                     options=FastOptions(lipschitz=1.0))
+    v_fast, f_fast, s_fast = extract(field, z, 64, bounds=((-1, -1, -1), (1.01, 1.02, 1.03)), fast=True)
     assert torch.equal(f_full, f_fast) and torch.allclose(v_full, v_fast, atol=0, rtol=0)
     assert s_fast.queries < 0.5 * s_full.queries
 
@@ -158,3 +157,77 @@ def test_topology_change_along_a_latent_path() -> None:
         (g,) = torch.autograd.grad(mesh_volume(v, f), z)
         assert torch.isfinite(g).all()
     assert genus[0] == 0 and genus[-1] == 1 and sorted(genus) == genus  # changes once, from 0 to 1
+
+
+def test_frozen_decoder_path_gives_the_same_latent_gradient() -> None:
+    """With the decoder's parameters frozen, the vertices carry ∂f/∂z from one backward pass at the vertices
+    (no second decoder pass in the loss's backward); the gradient equals the general path's."""
+    from aero_opt.meshsdf.decoder import DecoderConfig, SDFDecoder
+
+    torch.manual_seed(0)
+    dec = SDFDecoder(DecoderConfig(latent_size=4, hidden=16, layers=3, inject_at=2, weight_norm=False)).double()
+    with torch.no_grad():
+        dec.out.bias.fill_(-0.1)  # a closed surface inside the box
+
+    def shifted(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # a sphere perturbed by the network
+        return x.norm(dim=1) - 0.5 + 0.2 * dec(z, x)
+
+    class Field(torch.nn.Module):
+        accepts_point_latents = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.dec = dec
+
+        def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+            return shifted(z, x)
+
+    z = torch.tensor([0.3, -0.2, 0.1, 0.4], requires_grad=True)
+    field = Field()
+    grads = []
+    for frozen in (False, True):
+        field.requires_grad_(not frozen)
+        v, f, _ = extract(field, z, 40)
+        (g,) = torch.autograd.grad(mesh_volume(v, f) + mesh_centroid(v, f).sum(), z)
+        grads.append(g)
+    assert grads[0].abs().max() > 1e-3
+    assert torch.allclose(grads[0], grads[1], rtol=1e-9, atol=1e-12)
+
+
+def test_narrow_band_follows_a_jump_of_several_cells() -> None:
+    """The band is only the points next to the old surface; a move of 3 grid cells is followed to the same mesh."""
+    c = torch.zeros(3)
+    _, _, state = extract(moved_sphere, c, 48, fast=True)
+    c2 = torch.tensor([0.13, 0.0, 0.0])  # 3 cells at 48 points over [-1, 1]
+    v, f, state = extract(moved_sphere, c2, 48, fast=True, state=state, options=FastOptions(refresh_every=0))
+    v_full, f_full, full = extract(moved_sphere, c2, 48)
+    assert torch.equal(f, f_full) and torch.allclose(v, v_full, atol=1e-12)
+    assert state.stats["growth_steps"] >= 2 and state.queries < 0.2 * full.queries
+
+
+def sphere_with_fin(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A sphere of radius 0.4 with a thin plate (0.02 thick, far thinner than the coarse grid's spacing) joined to
+    it, reaching out to x = 0.85; ``z[0]`` = 1 adds a separate plate 0.04 thick around the 10th of 64 grid planes in
+    z (holding only that plane: the coarse grid, every other plane, misses it)."""
+    sph = x.norm(dim=1) - 0.4
+    q = (x - torch.tensor([0.45, 0.0, 0.0])).abs() - torch.tensor([0.4, 0.3, 0.01])
+    fin = q.clamp_min(0).norm(dim=1) + q.max(dim=1).values.clamp_max(0)
+    q2 = (x - torch.tensor([0.0, 0.0, -1 + 9 * 2 / 63])).abs() - torch.tensor([0.3, 0.3, 0.02])
+    apart = q2.clamp_min(0).norm(dim=1) + q2.max(dim=1).values.clamp_max(0) + 1.0 - z[0]
+    return torch.minimum(torch.minimum(sph, fin), apart)
+
+
+def test_fast_first_extraction_follows_thin_parts_and_refresh_finds_a_separate_one() -> None:
+    z = torch.tensor([0.0])  # no separate plate
+    v_full, f_full, full = extract(sphere_with_fin, z, 64)
+    v, f, st = extract(sphere_with_fin, z, 64, fast=True)
+    assert torch.equal(f, f_full) and torch.allclose(v, v_full, atol=1e-12)  # the fin is followed from the sphere
+    assert st.queries < 0.4 * full.queries
+    z = torch.tensor([1.0])  # a separate thin plate: between the coarse points
+    _, f_full, _ = extract(sphere_with_fin, z, 64)
+    opts = FastOptions(refresh_every=2)
+    _, f0, st = extract(sphere_with_fin, z, 64, fast=True, options=opts)
+    _, f1, st = extract(sphere_with_fin, z, 64, fast=True, state=st, options=opts)
+    _, f2, st = extract(sphere_with_fin, z, 64, fast=True, state=st, options=opts)
+    assert len(f0) == len(f1) < len(f_full)  # missed by the coarse grid and by the band...
+    assert len(f2) == len(f_full)  # ...found by the refresh
