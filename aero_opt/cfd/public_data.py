@@ -31,9 +31,12 @@ from __future__ import annotations
 
 import csv
 import json
+import locale
 import logging
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,6 +274,17 @@ def list_cases(fmt: str, src: Path, table: Path | None = None) -> list[PublicCas
     raise AeroOptError(f"--format {fmt}: one of {', '.join(FORMAT_NAMES)}")
 
 
+@contextmanager
+def locale_kept() -> Iterator[None]:
+    """Run VTK's legacy readers and writers inside this: they switch the process's C locale to "C" and leave it
+    there, after which Python opens text files as ASCII; the locale is put back on exit."""
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
 def _array(data: Any, names: tuple[str, ...]) -> tuple[str, np.ndarray] | None:
     from vtkmodules.util.numpy_support import vtk_to_numpy
 
@@ -319,14 +333,14 @@ def read_surface(path: Path, rho: float, kinematic: bool) -> tuple[SurfaceFields
         reader.ReadAllScalarsOn()
         reader.ReadAllVectorsOn()
         reader.ReadAllFieldsOn()
-    reader.Update()
     surf = vtkDataSetSurfaceFilter()
     surf.SetInputConnection(reader.GetOutputPort())
     tri = vtkTriangleFilter()
     tri.SetInputConnection(surf.GetOutputPort())
     tri.PassVertsOff()
     tri.PassLinesOff()
-    tri.Update()
+    with locale_kept():
+        tri.Update()
     out = tri.GetOutput()
     if reader.GetErrorCode() != 0 or out is None or out.GetNumberOfPoints() == 0 or out.GetNumberOfPolys() == 0:
         raise AeroOptError(f"{path}: cannot read a surface from it (not VTK polydata or a surface grid, or cut "

@@ -4,6 +4,7 @@ datasets use) from a dataset car whose fields and drag are known, read back thro
 from __future__ import annotations
 
 import json
+import locale
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aero_opt.cfd.public_data import ImportSettings, import_dataset, list_cases
+from aero_opt.cfd.public_data import ImportSettings, import_dataset, list_cases, locale_kept
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import RHO_AIR
 from aero_opt.geometry.dataset import load_car
@@ -143,12 +144,15 @@ def test_drivaernet_binary_legacy_vtk_pressure_only(tmp_path: Path) -> None:
     w.SetFileTypeToBinary()
     p_point = _point_pressure(faces, p, len(pts))
     w.SetInputData(_polydata(pts, faces, point={"p": p_point}))
-    assert w.Write() == 1
+    with locale_kept():
+        assert w.Write() == 1
     cd_p = _hand_cd(pts, faces, p_point.astype(np.float32)[faces].mean(axis=1), None)
     (src / "DrivAerNetPlusPlus_Cd_8k.csv").write_text(f"Design,Average Cd\nF_D_WM_WW_0001,{cd_p / 0.9}\n"
                                                       "F_D_WM_WW_0002,0.3\n")
+    encoding = locale.getpreferredencoding(False)
     s = import_dataset("drivaernet", src, tmp_path / "out", ImportSettings(speed=car.speed, a_ref=car.a_ref))
     assert s["imported"] == 1, s
+    assert locale.getpreferredencoding(False) == encoding  # VTK's legacy reader leaves the process locale alone
     got = load_car(tmp_path / "out" / "F_D_WM_WW_0001.npz")
     assert not got.case["has_shear"] and np.all(got.shear == 0)
     assert got.case["Cd_pressure"] == pytest.approx(cd_p, rel=1e-4)
@@ -172,7 +176,8 @@ def test_windtunnel_layout_skips_yawed_bodies_and_reads_an_unstructured_grid(tmp
         w = vtkUnstructuredGridWriter()
         w.SetFileName(str(d / "pressure_field_mesh.vtk"))
         w.SetInputData(grid.GetOutput())
-        assert w.Write() == 1
+        with locale_kept():
+            assert w.Write() == 1
         (d / "simulation_metadata.json").write_text(json.dumps(
             {"id": sim, "wind_speed": car.speed, "rotate_angle": angle, "drag_coefficient": cd_p / 0.92,
              "lift_coefficient": 0.1}))
