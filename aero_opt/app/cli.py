@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aero_opt")
 
-PRESET_NAMES = ("tiny", "coarse", "medium", "fine")
+PRESET_NAMES = ("tiny", "coarse", "verify", "medium", "fine")
 """The CFD presets (:data:`aero_opt.cfd.case.PRESETS`; checked against it by ``tests/aero_opt/app/test_cli.py``)."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 import trimesh
 
-from aero_opt.cfd.case import PRESETS, converged, read_forces, run_case
+from aero_opt.cfd.case import PRESETS, converged, mean_settled, read_forces, run_case
 from aero_opt.cfd.collect import read_time_dir
 from aero_opt.cfd.results import fields_on_mesh
 from aero_opt.core.errors import AeroOptError
@@ -96,7 +97,6 @@ def test_averaged_preset_converges_on_a_settled_mean_of_an_oscillation() -> None
     settled, which is what a preset that reports that mean waits for. A drift is refused by both."""
     from dataclasses import replace
 
-    from aero_opt.cfd.case import mean_settled
 
     p = PRESETS["coarse"]
     averaged = replace(p, average=100)
@@ -217,3 +217,25 @@ def test_a_damaged_summary_counts_as_unfinished(tmp_path: Path, caplog: pytest.L
     (tmp_path / "summary.json").write_text('{"Cd": 0.3}')
     assert finished_summary(tmp_path) == {"Cd": 0.3}
     assert finished_summary(tmp_path / "nowhere") is None
+
+
+def test_verify_preset_writes_layers_and_stops_on_its_settled_mean(tmp_path: Path) -> None:
+    """``verify`` is ``coarse``'s grid with three prism layers on the body, and it stops on the 100-iteration
+    mean settling to 0.5% (an oscillation about a steady mean passes; a 1% drift over the window does not)."""
+    from aero_opt.cfd.case import write_case
+
+    v, c = PRESETS["verify"], PRESETS["coarse"]
+    assert (v.surface_level, v.box_levels, v.between) == (c.surface_level, c.box_levels, c.between)
+    body = make_ahmed(25.0)
+    write_case(body, tmp_path / "v", v)
+    write_case(body, tmp_path / "c", c)
+    snappy_v = (tmp_path / "v" / "system" / "snappyHexMeshDict").read_text()
+    snappy_c = (tmp_path / "c" / "system" / "snappyHexMeshDict").read_text()
+    assert "nSurfaceLayers 3" in snappy_v and "nSurfaceLayers" not in snappy_c
+    assert re.search(r"addLayers\s+true", snappy_v) and re.search(r"addLayers\s+false", snappy_c)
+    oscillating = np.r_[np.linspace(1.0, 0.3, 150), 0.3 + 0.015 * np.sin(np.arange(150) * 2 * np.pi / 25)]
+    assert converged(oscillating, v)
+    gentle = np.r_[np.linspace(1.0, 0.3, 150), np.linspace(0.3, 0.303, 150)]  # halves' means 0.33% apart
+    slow = np.r_[np.linspace(1.0, 0.3, 150), np.linspace(0.3, 0.306, 150)]  # 0.66% apart
+    assert converged(gentle, v) and not converged(slow, v)
+    assert mean_settled(slow, 100, 0.01)  # a 1% tolerance would have taken it
