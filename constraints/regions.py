@@ -86,8 +86,17 @@ class RoomConstraint:
             raise AeroOptError("room constraint: no point of the cabin or engine boxes lies inside the initial car "
                                "(is the mesh closed, outward and in the car frame: x from the nose, z up?)")
         self.points = pts[inside]
-        """(P, 3) metres: the sample points inside the initial car."""
+        """(P, 3) metres: the sample points that must stay inside the car."""
         self.fraction_kept = float(inside.mean())
+
+    @classmethod
+    def from_points(cls, points: np.ndarray) -> RoomConstraint:
+        """A constraint on given sample points (P, 3) in metres, car frame, every one of which must stay inside
+        the car (e.g. :func:`constraints.packaging.place_package`'s)."""
+        room = cls.__new__(cls)
+        room.points = np.asarray(points, np.float64)
+        room.fraction_kept = 1.0
+        return room
 
     def penalty_mesh(self, verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
         """Mean squared distance (m²) by which the sample points lie outside the mesh; differentiable in verts.

@@ -612,6 +612,9 @@ def _add_models(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=REPO_DATA / "dataset",
                    help="dataset folder for car IDs (default: the shipped dataset)")
     p.add_argument("--iters", type=int, default=None, help="Adam steps (default: optimize.iters)")
+    p.add_argument("--room", choices=("relative", "package"), default=None,
+                   help="room constraint: relative boxes of the initial car, or package: two occupants, an engine "
+                        "bay and wheels in metres (default: optimize.room)")
     p.add_argument("--verify", action="store_true", help="simulate the initial and final shapes with OpenFOAM")
     _add_verify_settings(p)
     _add_flow(p)
@@ -627,9 +630,9 @@ def _add_verify_settings(p: argparse.ArgumentParser) -> None:
 
 
 def _optimize_settings(args: argparse.Namespace, cfg: Config) -> Any:
-    """The config's optimize section with the command's --iters, --verify-runs and --verify-preset."""
-    return _settings(cfg.optimize, iters=getattr(args, "iters", None), verify_runs=args.verify_runs,
-                     verify_preset=args.verify_preset)
+    """The config's optimize section with the command's --iters, --room, --verify-runs and --verify-preset."""
+    return _settings(cfg.optimize, iters=getattr(args, "iters", None), room=getattr(args, "room", None),
+                     verify_runs=args.verify_runs, verify_preset=args.verify_preset)
 
 
 def _cmd_optimize(args: argparse.Namespace) -> Path:

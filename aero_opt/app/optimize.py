@@ -16,6 +16,7 @@ Every parameterization starts from the same mesh: the MeshSDF reconstruction of 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -43,6 +44,7 @@ from aero_opt.geometry.isosurface import extract
 from aero_opt.geometry.mesh_import import export_mesh, load_mesh
 from aero_opt.meshsdf.config import FitConfig, TrainSDFConfig
 from aero_opt.meshsdf.decoder import load_model
+from constraints.packaging import PackageSpec, place_package, tyre_size
 from constraints.regions import RoomConstraint
 from parameterizations import Parameterization, parameterization_class
 from surrogate.model import Surrogate
@@ -94,14 +96,20 @@ class OptimizeConfig:
     """PolyCube control points per axis."""
     vertex_smooth: float = at_least(0.0, 0.0)
     """Per-vertex Laplacian weight (0: none, as in the paper)."""
-    verify_preset: str = field(default="coarse", metadata={"choices": tuple(PRESETS)})
-    """OpenFOAM preset of ``--verify``."""
-    verify_runs: int = at_least(1, 1)
+    verify_preset: str = field(default="verify", metadata={"choices": tuple(PRESETS)})
+    """OpenFOAM preset of ``--verify`` (``verify``: chosen by the CFD fidelity study, ``docs/cfd.md``)."""
+    verify_runs: int = at_least(1, 3)
     """Runs per verified shape on distinct near-body grids (``--verify-runs``): its Cd and drag are their mean,
     stored with their std and 95% interval (:func:`aero_opt.cfd.verify.check_shapes`)."""
     bf16: bool | None = None
     """Run the surrogate's dense matmuls in bfloat16; ``None``: only where the CPU runs bfloat16 natively
     (:func:`surrogate.spline_conv.resolve_bf16`; an AVX2-only CPU runs it ~18x slower than float32)."""
+    room: str = field(default="relative", metadata={"choices": ("relative", "package")})
+    """Room constraint: ``relative``, cabin and engine boxes as fractions of the initial car
+    (:mod:`constraints.regions`), or ``package``, two front occupants, an engine bay and four wheels in metres,
+    placed where the initial car has room for them (:mod:`constraints.packaging`)."""
+    package: PackageSpec = field(default_factory=PackageSpec)
+    """Sizes of the ``package`` room (YAML ``optimize.package``)."""
     stay_in_data: bool = True
     """Stop when the predicted Cd falls below the lowest Cd of the surrogate's training cars: the surrogate has
     never seen such a car, so its drag there is an extrapolation (the shapes that fool it live there)."""
@@ -357,9 +365,32 @@ def data_cd_floor(cfg: OptimizeConfig, data_dir: Path, surrogate: Surrogate | No
     return float(cds.min())
 
 
+_PLACED: dict[tuple[str, str], tuple[RoomConstraint, dict[str, Any]]] = {}
+
+
+def room_constraint(start: StartShape, cfg: OptimizeConfig) -> tuple[RoomConstraint, dict[str, Any]]:
+    """The room constraint of a start shape under ``cfg.room``, and, for ``package``, where its parts went
+    (:meth:`constraints.packaging.PlacedPackage.describe`; empty for ``relative``). A package placed on the same
+    shape with the same sizes is reused (``compare`` runs every parameterization from one start shape).
+
+    Raises:
+        AeroOptError: a part of the package fits nowhere inside the car.
+    """
+    if cfg.room == "relative":
+        return RoomConstraint(start.verts, start.faces), {}
+    digest = hashlib.sha1(np.ascontiguousarray(start.verts, np.float64).tobytes()
+                          + np.ascontiguousarray(start.faces, np.int64).tobytes()).hexdigest()
+    key = (digest, repr(cfg.package))
+    if key not in _PLACED:
+        placed = place_package(start.verts, start.faces, cfg.package, name=start.name)
+        _PLACED.clear()
+        _PLACED[key] = (RoomConstraint.from_points(placed.points), placed.describe())
+    return _PLACED[key]
+
+
 def check_options(cfg: OptimizeConfig, lr: float | None, do_verify: bool) -> None:
     """Refuse a run's options before any long work (the latent fit, the models): ``--iters`` below 0, an ``--lr``
-    that is not a positive finite number, a verification that cannot run.
+    that is not a positive finite number, a verification that cannot run, a package tyre that is not a tyre code.
 
     Raises:
         AeroOptError: one message per option, naming it (``"--lr 0.0: must be a positive number"``).
@@ -370,6 +401,8 @@ def check_options(cfg: OptimizeConfig, lr: float | None, do_verify: bool) -> Non
         raise AeroOptError(f"--lr {lr}: must be a positive number")
     if do_verify:
         check_verification(cfg.verify_preset, cfg.verify_runs)
+    if cfg.room == "package":
+        tyre_size(cfg.package.tyre)
 
 
 def run_start(param: str, start: StartShape, models: Models, cfg: OptimizeConfig, out_dir: Path,
@@ -390,10 +423,11 @@ def run_start(param: str, start: StartShape, models: Models, cfg: OptimizeConfig
     """
     build = parameterization_class(param).build
     check_options(cfg, lr, do_verify)
-    room = RoomConstraint(start.verts, start.faces)
+    room, placement = room_constraint(start, cfg)
     p = build(start, models, cfg)
     summary = optimize(p, models, room, cfg, out_dir, lr=lr, flow=flow, cd_floor=cd_floor, progress=progress)
-    summary.update({"car": start.name, "latent_source": start.source, "room_points": len(room.points)})
+    summary.update({"car": start.name, "latent_source": start.source, "room_points": len(room.points),
+                    "room": {"kind": cfg.room, **placement}})
     if do_verify:
         summary["cfd"] = _verify(Path(out_dir), cfg, flow, cluster, procs, workers, progress)
     write_json_atomic(Path(out_dir) / "summary.json", summary)

@@ -44,7 +44,7 @@ def test_default_yaml_spells_out_every_default() -> None:
 
 
 @pytest.mark.parametrize("text,match", [
-    ("cfd:\n  preset: huge\n", "cfd.preset: must be one of tiny, coarse, medium, fine, got 'huge'"),
+    ("cfd:\n  preset: huge\n", "cfd.preset: must be one of tiny, coarse, verify, medium, fine, got 'huge'"),
     ("cars:\n  style: coupe\n", "cars.style: must be one of fastback, notchback, estate, all, got 'coupe'"),
 ])
 def test_choices_are_checked(tmp_path: Path, text: str, match: str) -> None:

@@ -29,6 +29,7 @@ from aero_opt.core.frame import CAR_BOUNDS, CAR_OFFSET, CAR_SCALE
 from aero_opt.core.physics import Flow
 from aero_opt.geometry.isosurface import extract
 from aero_opt.meshsdf.config import TrainSDFConfig
+from constraints.packaging import PackageSpec
 from constraints.regions import RoomConstraint
 from parameterizations import NAMES, parameterization_class
 from surrogate.model import Surrogate
@@ -60,7 +61,7 @@ def start(models: Models) -> StartShape:
     return StartShape("ellipsoid", z, verts, f.numpy(), "training code")
 
 
-CFG = OptimizeConfig(iters=2, resolution=40, fast=False, bf16=False)  # float32: the step tests need exact gradients
+CFG = OptimizeConfig(iters=2, resolution=40, fast=False, bf16=False, verify_runs=1)  # float32: exact gradients
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -93,6 +94,20 @@ def test_optimize_writes_its_outputs(models: Models, start: StartShape, tmp_path
     assert s["final"]["drag_N"] <= s["initial"]["drag_N"] and s["feasible"]
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["car"] == "ellipsoid"
     assert "domain_score" in rows[0].split(",") and s["initial"]["domain_score"] is None  # stand-in: no domain
+
+
+def test_package_room_is_placed_recorded_and_refused_where_it_does_not_fit(models: Models, start: StartShape,
+                                                                          tmp_path: Path) -> None:
+    """``room: package`` places the metre package in the start shape (zero penalty there) and records where; the
+    default 17-inch wheels fit under no 1.3 m track of this 4.4 m ellipsoid, which is refused before any step."""
+    small = PackageSpec(tyre="175/65R14", min_track=1.0)
+    s = run_start("scaling", start, models, replace(CFG, room="package", package=small), tmp_path / "pk",
+                  progress=False)
+    assert s["room"]["kind"] == "package" and s["room_points"] == sum(s["room"]["points"].values())
+    assert s["initial"]["room_penalty_m2"] == 0.0 and len(s["room"]["SgRP_m"]) == 2
+    with pytest.raises(AeroOptError, match=r"^ellipsoid: the rear wheels \(215/55R17: 0.668 m tyres"):
+        run_start("scaling", start, models, replace(CFG, room="package"), tmp_path / "refused", progress=False)
+    assert not (tmp_path / "refused" / "summary.json").exists()
 
 
 def test_the_run_stops_at_the_cd_floor(models: Models, start: StartShape, tmp_path: Path) -> None:
@@ -290,7 +305,7 @@ def test_bad_verification_settings_are_refused_before_any_work(models: Models, s
                                                                tmp_path: Path) -> None:
     with pytest.raises(AeroOptError, match="--verify-runs 0: must be a whole number of at least 1"):
         run_start("scaling", start, models, replace(CFG, verify_runs=0), tmp_path / "a", do_verify=True)
-    with pytest.raises(AeroOptError, match="--verify-preset 'huge': choose from tiny, coarse, medium, fine"):
+    with pytest.raises(AeroOptError, match="--verify-preset 'huge': choose from tiny, coarse, verify, medium, fine"):
         run_start("scaling", start, models, replace(CFG, verify_preset="huge"), tmp_path / "b", do_verify=True)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 

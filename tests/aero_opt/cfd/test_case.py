@@ -177,7 +177,7 @@ def test_study_levers_reach_the_dictionaries(tmp_path: Path) -> None:
     assert "div(phi,k)      bounded Gauss linearUpwind grad(k);" in schemes
     assert "div(phi,omega)  bounded Gauss linearUpwind grad(omega);" in schemes
     assert get_preset("coarse-layers").layers == 3 and "coarse-layers" not in PRESETS
-    with pytest.raises(AeroOptError, match=r"--preset 'nope': choose from tiny, coarse, medium, fine"):
+    with pytest.raises(AeroOptError, match=r"--preset 'nope': choose from tiny, coarse, verify, medium, fine"):
         get_preset("nope")
 
 
