@@ -20,6 +20,7 @@ import hashlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -243,13 +244,58 @@ def _save_mesh(ev: Evaluation, stem: Path, flow: Flow) -> None:
     write_vtp(stem.with_suffix(".vtp"), v, f, data)
 
 
+class TrustRegion:
+    """A ball the parameters stay in: after every Adam step their deviation from where the run started is scaled
+    back to at most ``radius``, measured as the root mean square over every parameter entry in the
+    parameterization's own units (latent units for ``meshsdf``, scale factors, metres of sine coefficients, lattice
+    cells, metres of vertex offset). The campaign (:mod:`aero_opt.app.campaign`) sets the radius from what
+    OpenFOAM verified."""
+
+    def __init__(self, radius: float) -> None:
+        """Args: radius (> 0) in the parameterization's units (RMS over the entries).
+
+        Raises:
+            AeroOptError: a radius that is not a positive finite number.
+        """
+        if not (radius > 0 and math.isfinite(radius)):
+            raise AeroOptError(f"trust region radius {radius}: must be a positive number")
+        self.radius = float(radius)
+        self.centre: list[torch.Tensor] = []
+        self.clipped = 0
+        """Steps whose result was pulled back onto the ball."""
+
+    def attach(self, params: list[torch.Tensor]) -> None:
+        """Record the centre: the parameters' values now."""
+        self.centre = [q.detach().clone() for q in params]
+
+    def distance(self, params: list[torch.Tensor]) -> float:
+        """RMS deviation of ``params`` from the centre (the parameterization's units)."""
+        sq = sum(float((q.detach() - c).square().sum()) for q, c in zip(params, self.centre))
+        return math.sqrt(sq / max(1, sum(c.numel() for c in self.centre)))
+
+    def project(self, params: list[torch.Tensor]) -> None:
+        """Scale the deviation of ``params`` (in place) back onto the ball when it lies outside."""
+        d = self.distance(params)
+        if d <= self.radius:
+            return
+        s = self.radius / d
+        with torch.no_grad():
+            for q, c in zip(params, self.centre):
+                q.copy_(c + s * (q - c))
+        self.clipped += 1
+
+
 def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg: OptimizeConfig, out_dir: Path,
              lr: float | None = None, flow: Flow = Flow(), cd_floor: float | None = None,
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, trust: TrustRegion | None = None,
+             on_iterate: Callable[[int, Evaluation, float], None] | None = None) -> dict[str, Any]:
     """Run the optimization and write its outputs.
 
     ``cd_floor``: the run stops at the first iterate whose predicted Cd is below it (that iterate is recorded in
-    the history but never kept as the best shape); see :attr:`OptimizeConfig.stay_in_data`.
+    the history but never kept as the best shape); see :attr:`OptimizeConfig.stay_in_data`. ``trust``: keep the
+    parameters within its ball around where they start (:class:`TrustRegion`). ``on_iterate(iteration,
+    evaluation, predicted Cd)`` is called at every evaluated iterate, while ``param`` still holds that iterate's
+    parameters (the campaign records its candidates this way).
 
     Writes in ``out_dir``: ``history.csv`` (iteration, drag N, Cd, room penalty, regularization, objective,
     the surrogate's domain score of the shape (recorded, not acted on), seconds), ``initial.stl/.vtp`` and
@@ -262,7 +308,10 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     step = lr if lr is not None else getattr(cfg.lr, param.name)
-    opt = torch.optim.Adam(param.parameters(), lr=step)
+    params = list(param.parameters())
+    opt = torch.optim.Adam(params, lr=step)
+    if trust is not None:
+        trust.attach(params)
     rows: list[dict[str, float]] = []
     t0 = time.perf_counter()
     ev0 = _evaluate(param, models, room, cfg, None, flow)
@@ -279,6 +328,8 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
         rows.append({"iteration": it, "drag_N": ev.drag, "Cd": cd, "A_ref": a_ref, "room_penalty_m2": ev.room,
                      "regularization": ev.reg, "objective": float(ev.objective.detach()),
                      "domain_score": ev.domain_score, "seconds": time.perf_counter() - t0})
+        if on_iterate is not None:
+            on_iterate(it, ev, cd)
         if cd_floor is not None and cd < cd_floor:
             stopped = it
             log.info("%s: stopped at iteration %d: predicted Cd %.4f is below the surrogate's training data (%.4f)",
@@ -294,6 +345,8 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
         opt.zero_grad(set_to_none=True)
         ev.objective.backward()
         opt.step()
+        if trust is not None:
+            trust.project(params)
     bar.close()
     if best is None:
         best, best_iter = last
@@ -310,6 +363,8 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
         "final": {"drag_N": best.drag, "Cd": best.drag / (flow.q * a_best), "A_ref": a_best,
                   "room_penalty_m2": best.room, "domain_score": best.domain_score},
         "drag_change": best.drag / drag0 - 1.0, "cd_floor": cd_floor, "stopped_at": stopped,
+        "trust_region": None if trust is None else {"radius": trust.radius, "clipped_steps": trust.clipped,
+                                                    "final_distance": trust.distance(params)},
         "seconds": time.perf_counter() - t0, "speed": flow.speed, "rho": flow.rho, "config": asdict(cfg),
     }
     _plots(rows, ev0, best, best_iter, out_dir)

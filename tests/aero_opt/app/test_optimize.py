@@ -19,8 +19,10 @@ from aero_opt.app.optimize import (
     Models,
     OptimizeConfig,
     StartShape,
+    TrustRegion,
     _evaluate,
     data_cd_floor,
+    optimize,
     run_start,
 )
 from aero_opt.cfd.verify import SimJob, cfd_shift
@@ -108,6 +110,29 @@ def test_package_room_is_placed_recorded_and_refused_where_it_does_not_fit(model
     with pytest.raises(AeroOptError, match=r"^ellipsoid: the rear wheels \(215/55R17: 0.668 m tyres"):
         run_start("scaling", start, models, replace(CFG, room="package"), tmp_path / "refused", progress=False)
     assert not (tmp_path / "refused" / "summary.json").exists()
+
+
+def test_trust_region_keeps_the_parameters_in_its_ball_and_on_iterate_sees_every_iterate(
+        models: Models, start: StartShape, tmp_path: Path) -> None:
+    cfg = replace(CFG, iters=4)
+    p = parameterization_class("scaling").build(start, models, cfg)
+    p0 = [q.detach().clone() for q in p.parameters()]
+    seen: list[tuple[int, float, float]] = []
+
+    def record(it: int, ev, cd: float) -> None:
+        dev = torch.cat([(q.detach() - c).reshape(-1) for q, c in zip(p.parameters(), p0)])
+        seen.append((it, cd, float(dev.square().mean().sqrt())))
+
+    trust = TrustRegion(1e-3)
+    s = optimize(p, models, RoomConstraint(start.verts, start.faces), cfg, tmp_path / "tr", flow=Flow(),
+                 progress=False, trust=trust, on_iterate=record)
+    assert [it for it, _, _ in seen] == list(range(5))
+    rows = (tmp_path / "tr" / "history.csv").read_text().splitlines()[1:]
+    assert [cd for _, cd, _ in seen] == pytest.approx([float(r.split(",")[2]) for r in rows])
+    assert max(d for _, _, d in seen) <= 1e-3 * (1 + 1e-5) and seen[-1][2] == pytest.approx(1e-3, rel=1e-4)
+    assert trust.clipped == 4 and s["trust_region"]["radius"] == 1e-3
+    with pytest.raises(AeroOptError, match="trust region radius 0.0: must be a positive number"):
+        TrustRegion(0.0)
 
 
 def test_the_run_stops_at_the_cd_floor(models: Models, start: StartShape, tmp_path: Path) -> None:
