@@ -231,6 +231,63 @@ def train_surrogate(data_dir: Path, run_dir: Path, cfg: SurrogateConfig, tcfg: T
 
 
 
+def finetune(surrogate: Surrogate, new: list[Sample], replay: list[Sample], steps: int, lr: float,
+             tcfg: TrainSurrogateConfig, replay_fraction: float = 0.5, seed: int = 0,
+             progress: bool = False) -> tuple[Surrogate, dict[str, Any]]:
+    """Fine-tune a trained surrogate from its current weights on new cars mixed with a replay of old ones: a fixed
+    number of Adam steps of one car each, the car drawn from ``replay`` with probability ``replay_fraction`` and
+    from ``new`` otherwise (uniformly within each); the loss is the training loss (:func:`_loss`).
+
+    The given surrogate is not changed; its Cartesian scale, training Cd range (widened to the new cars' Cd) and
+    recorded domain are carried over.
+
+    Args:
+        surrogate: the model to start from; new: the new cars (at least one); replay: old training cars (may be
+            empty when ``replay_fraction`` is 0); steps: Adam steps (≥ 1); lr: learning rate.
+        tcfg: loss weights and bf16 setting (``train_surrogate`` section); replay_fraction in [0, 1]; seed: the
+            draws'.
+
+    Returns:
+        The fine-tuned surrogate and ``{"steps", "seconds", "loss_new_first", "loss_new_last"}`` (mean loss on the
+        new cars before and after, without gradients).
+
+    Raises:
+        AeroOptError: bad arguments, or a loss that became NaN or infinite (the fine-tune diverged).
+    """
+    if not new or steps < 1 or not (0.0 <= replay_fraction <= 1.0) or (replay_fraction > 0 and not replay):
+        raise AeroOptError(f"fine-tune: need new cars ({len(new)}), steps >= 1 ({steps}), replay_fraction in "
+                           f"[0, 1] ({replay_fraction}) and replay cars when it is above 0 ({len(replay)})")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise AeroOptError(f"fine-tune: lr {lr} must be a positive number")
+    model = copy.deepcopy(surrogate.model).requires_grad_(True).train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    cache: dict[str, MeshGraph] = {}
+    gen = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+
+    def new_loss() -> float:
+        with torch.no_grad():
+            return float(np.mean([float(_loss(model, s, surrogate.max_value, tcfg, cache)[0]) for s in new]))
+
+    first = new_loss()
+    for _ in progress_bar(range(steps), desc="fine-tune", unit="step", enabled=progress):
+        pool = replay if float(torch.rand((), generator=gen)) < replay_fraction else new
+        sample = pool[int(torch.randint(len(pool), (), generator=gen))]
+        opt.zero_grad(set_to_none=True)
+        loss, _ = _loss(model, sample, surrogate.max_value, tcfg, cache)
+        if not torch.isfinite(loss):
+            raise AeroOptError(f"fine-tune diverged: the loss on {sample.name} became {float(loss)}")
+        loss.backward()
+        opt.step()
+    last = new_loss()
+    if not math.isfinite(last):
+        raise AeroOptError(f"fine-tune diverged: the loss on the new cars became {last}")
+    cds = [s.car.cd for s in new] + list(surrogate.train_cd or ())
+    tuned = Surrogate(model, surrogate.max_value, (min(cds), max(cds)), surrogate.domain, surrogate.device)
+    return tuned, {"steps": steps, "seconds": time.perf_counter() - t0, "loss_new_first": first,
+                   "loss_new_last": last}
+
+
 def make_optimizer(model: PressureSplineCNN, tcfg: TrainSurrogateConfig) -> torch.optim.Adam:
     """Adam over ``model``'s parameters; with ``tcfg.weight_decay`` > 0 decoupled weight decay (AdamW) on the
     weight matrices and tensors (``ndim >= 2``) and none on the biases (two parameter groups, in that order)."""

@@ -15,7 +15,7 @@ from aero_opt.core.physics import drag_coefficient, surface_force
 from surrogate.config import TrainSurrogateConfig
 from surrogate.model import Surrogate
 from surrogate.samples import coefficient_cd, load_split
-from surrogate.splinecnn import SurrogateConfig
+from surrogate.splinecnn import PressureSplineCNN, SurrogateConfig
 from surrogate.train import train_surrogate
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "dataset"
@@ -460,3 +460,28 @@ def test_training_can_start_from_a_trained_model(four_cars: Path, tmp_path: Path
         assert 0.0 < float((w.coefficients(s.verts, s.faces) - ref).norm() / ref.norm()) < 0.05
     with pytest.raises(AeroOptError, match="drag_loss"):
         train_surrogate(four_cars, tmp_path / "bad", cfg, replace(frozen, drag_loss="both"), progress=False)
+
+
+def test_finetune_learns_the_new_car_keeps_the_given_model_and_refuses_divergence(four_cars: Path) -> None:
+    """A few steps on a new car (no replay) lower the loss on it; the model handed in is untouched; a NaN target
+    is refused as a divergence, and a replay fraction without replay cars as bad arguments."""
+    from dataclasses import replace
+
+    from surrogate.train import finetune
+
+    torch.manual_seed(0)
+    sur = Surrogate(PressureSplineCNN(SurrogateConfig(width=8, blocks=1)), max_value=0.15, train_cd=(0.2, 0.3))
+    cars = load_split(four_cars, "train")
+    new, replay = cars[:1], cars[1:]
+    before = [q.clone() for q in sur.model.state_dict().values()]
+    tcfg = TrainSurrogateConfig(bf16=False)
+    tuned, stats = finetune(sur, new, replay, steps=12, lr=3e-3, tcfg=tcfg, replay_fraction=0.0)
+    assert stats["loss_new_last"] < 0.8 * stats["loss_new_first"] and stats["steps"] == 12
+    assert all(torch.equal(a, b) for a, b in zip(before, sur.model.state_dict().values()))
+    assert tuned.train_cd == (min(0.2, new[0].car.cd), max(0.3, new[0].car.cd))
+    assert not any(q.requires_grad for q in tuned.model.parameters())  # frozen for inference like any Surrogate
+    bad = [replace(new[0], name="nan", target=new[0].target * float("nan"))]
+    with pytest.raises(AeroOptError, match="fine-tune diverged: the loss on nan became nan"):
+        finetune(sur, bad, replay, steps=3, lr=3e-3, tcfg=tcfg, replay_fraction=0.0)
+    with pytest.raises(AeroOptError, match=r"replay cars when it is above 0 \(0\)"):
+        finetune(sur, new, [], steps=3, lr=3e-3, tcfg=tcfg, replay_fraction=0.5)
