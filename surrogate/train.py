@@ -276,7 +276,7 @@ def finetune(surrogate: Surrogate, new: list[Sample], replay: list[Sample], step
         opt.zero_grad(set_to_none=True)
         loss, _ = _loss(model, sample, surrogate.max_value, tcfg, cache)
         if not torch.isfinite(loss):
-            raise AeroOptError(f"fine-tune diverged: the loss on {sample.name} became {float(loss)}")
+            raise AeroOptError(f"fine-tune diverged: the loss on {sample.name} became {float(loss.detach())}")
         loss.backward()
         opt.step()
     last = new_loss()
