@@ -183,7 +183,8 @@ class _Field:
         self.lo, self.cell = lo, cell
         axes = [np.arange(a, b + cell, cell) for a, b in zip(lo, hi)]
         pts = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-        inside = (winding_numbers(trimesh.Trimesh(verts, faces, process=False), pts) > 0.5).reshape(tuple(len(a) for a in axes))
+        wn = winding_numbers(trimesh.Trimesh(verts, faces, process=False), pts)
+        inside = (wn > 0.5).reshape(tuple(len(a) for a in axes))
         self.sd = cell * (np.where(inside, -distance_transform_edt(inside), distance_transform_edt(~inside))
                           + np.where(inside, 0.5, -0.5))
         self.verts, self.faces = verts, faces

@@ -687,6 +687,41 @@ def _parser_compare(sub: Any) -> None:
     p.set_defaults(func=_cmd_compare)
 
 
+def _cmd_campaign(args: argparse.Namespace) -> Path:
+    from aero_opt.app.campaign import run_campaign
+
+    cfg = _config(args)
+    cfd, cluster = _fanout(args, cfg)
+    ccfg = _settings(cfg.campaign, rounds=args.rounds, per_round=args.per_round, budget_cases=args.budget_cases)
+    r = run_campaign(args.car, args.param, args.out, _optimize_settings(args, cfg), ccfg, args.method,
+                     args.surrogate, args.decoder, args.data, flow=_flow(args, cfg), workers=cfd.workers,
+                     cluster=cluster, procs=cfd.procs, device=_device(args, cfg), fit=cfg.fit)
+    log.info("%s", (Path(args.out) / "campaign.md").read_text())
+    log.info("%d CFD cases; best verified drag %.1f N (start %.1f N)", r["cases_used"], r["best"]["drag_N"],
+             r["start"]["drag_N"])
+    return Path(args.out)
+
+
+def _parser_campaign(sub: Any) -> None:
+    p = sub.add_parser("campaign", help="optimization with OpenFOAM in the loop (surrogate retrained on what it "
+                                        "gets wrong), or the CMA-ES baseline at equal CFD cost")
+    p.add_argument("--car", required=True, help="dataset car ID (12 or car_0012) or a watertight mesh file")
+    p.add_argument("--param", required=True, help="meshsdf | scaling | freeform | polycube | vertex")
+    p.add_argument("--method", choices=("surrogate", "cma"), default="surrogate",
+                   help="surrogate: optimize, verify, fine-tune per round; cma: CMA-ES with OpenFOAM as the "
+                        "objective (needs --budget-cases)")
+    p.add_argument("--rounds", type=int, default=None, help="rounds (default: campaign.rounds)")
+    p.add_argument("--per-round", type=int, default=None, help="candidates verified per round "
+                                                               "(default: campaign.per_round)")
+    p.add_argument("--budget-cases", type=int, default=None,
+                   help="CFD cases the campaign may use, the start shape's included (default: campaign.budget_cases)")
+    _add_out(p, "rounds, campaign dataset, fine-tuned surrogates, campaign.json/.md/.png")
+    _add_models(p)
+    _add_fanout(p, "OpenFOAM cases")
+    _add_config(p, "campaign, optimize, fit, flow, cfd, cluster and device")
+    p.set_defaults(func=_cmd_campaign)
+
+
 def _cmd_demo(args: argparse.Namespace) -> Path:
     from aero_opt.app.demo import run_demo
 
@@ -719,7 +754,7 @@ def _parser_demo(sub: Any) -> None:
 SUBPARSERS: tuple[Callable[[Any], None], ...] = (
     _parser_cars, _parser_import, _parser_ahmed, _parser_sdf, _parser_cfd, _parser_dataset, _parser_train_sdf,
     _parser_fit, _parser_train_surrogate, _parser_eval_surrogate, _parser_fit_domain, _parser_predict, _parser_optimize,
-    _parser_compare, _parser_finetune_sdf, _parser_demo_topology, _parser_demo)
+    _parser_compare, _parser_campaign, _parser_finetune_sdf, _parser_demo_topology, _parser_demo)
 """One function per subcommand adds its parser (in ``--help`` order)."""
 
 

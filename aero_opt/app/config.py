@@ -22,7 +22,7 @@ from aero_opt.cfd.case import PRESETS
 from aero_opt.cfd.executor import ClusterConfig
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import Flow
-from aero_opt.core.settings import at_least, check_value
+from aero_opt.core.settings import at_least, check_value, positive
 from aero_opt.geometry.mesh_import import ImportOptions
 from aero_opt.geometry.sdf import SampleSpec
 from aero_opt.geometry.shapes import STYLES
@@ -67,6 +67,53 @@ class CFDConfig:
 
 
 @dataclass(frozen=True)
+class TrustRadii:
+    """Initial trust-region radius per parameterization (RMS over its parameter entries, in its units)."""
+
+    meshsdf: float = positive(0.02)
+    """Latent units (the shipped decoder's training codes spread by ~0.04 per dimension)."""
+    scaling: float = positive(0.03)
+    """Scale factors (3%)."""
+    freeform: float = positive(0.01)
+    """Sine coefficients (m)."""
+    polycube: float = positive(0.2)
+    """Pre-tanh lattice displacements (cells)."""
+    vertex: float = positive(0.004)
+    """Vertex offsets (m)."""
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """Settings of ``aero-opt campaign`` (YAML section ``campaign``)."""
+
+    rounds: int = at_least(1, 4)
+    """Rounds of optimize, verify, learn (``--rounds``)."""
+    per_round: int = at_least(1, 3)
+    """Candidates verified per round (``--per-round``)."""
+    budget_cases: int | None = field(default=None, metadata={"min": 1})
+    """CFD cases the campaign may use, the start shape's included (``--budget-cases``); None: no cap for the
+    surrogate method (the CMA-ES baseline needs one)."""
+    radius: TrustRadii = field(default_factory=TrustRadii)
+    grow: float = positive(2.0)
+    """Factor on the radius after a round whose verified improvement was at least ``good_ratio`` of the
+    predicted one."""
+    shrink: float = positive(0.5)
+    """Factor on the radius after a round whose verified drag did not fall (ratio ≤ ``bad_ratio``)."""
+    good_ratio: float = 0.5
+    bad_ratio: float = 0.0
+    finetune_steps: int = at_least(1, 150)
+    """Adam steps of each round's fine-tune (one car per step)."""
+    finetune_lr: float = positive(3e-4)
+    replay_fraction: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    """Share of the fine-tune's steps on replayed training cars (against forgetting)."""
+    replay_cars: int = at_least(1, 100)
+    """Training cars in the replay pool (the first ones of the train split)."""
+    cma_popsize: int | None = field(default=None, metadata={"min": 2})
+    """CMA-ES population per generation; None: the package's default, 4 + 3 ln(n)."""
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; each field is one YAML section."""
 
@@ -100,6 +147,8 @@ class Config:
     """``aero-opt finetune-sdf``."""
     topology: TopologyConfig = field(default_factory=TopologyConfig)
     """``aero-opt demo-topology``."""
+    campaign: CampaignConfig = field(default_factory=CampaignConfig)
+    """``aero-opt campaign``."""
 
 
 YAML_NAMES = {"mesh_import": "import"}

@@ -43,7 +43,7 @@ def test_occupant_envelope_follows_the_j1100_definitions() -> None:
         assert hi[2] == pytest.approx(reach * math.cos(math.radians(8)))
         assert (lo[0] + hi[0]) / 2 == pytest.approx(reach * math.sin(math.radians(8)))  # leans rearward (+x)
         assert abs((lo[1] + hi[1]) / 2) == pytest.approx(1.5 / 4)
-    for lo, hi in boxes["legs"]:
+    for lo, _ in boxes["legs"]:
         assert lo[2] == pytest.approx(-0.3)
         assert -lo[0] == pytest.approx(math.sqrt((1.2 - 0.254) ** 2 - 0.2**2) + 0.10)  # forward is -x
     assert boxes["shoulders"][0][1][1] - boxes["shoulders"][0][0][1] == pytest.approx(1.5)

@@ -485,3 +485,23 @@ def test_finetune_learns_the_new_car_keeps_the_given_model_and_refuses_divergenc
         finetune(sur, bad, replay, steps=3, lr=3e-3, tcfg=tcfg, replay_fraction=0.0)
     with pytest.raises(AeroOptError, match=r"replay cars when it is above 0 \(0\)"):
         finetune(sur, new, [], steps=3, lr=3e-3, tcfg=tcfg, replay_fraction=0.5)
+
+
+def test_finetune_draws_replay_cars_at_the_asked_share(four_cars: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import surrogate.train as train
+
+    drawn: list[str] = []
+
+    def counting(model, s, *a):  # a cheap differentiable loss: this test is about which cars are drawn
+        if torch.is_grad_enabled():  # the steps, not the before/after scoring
+            drawn.append(s.name)
+        return sum(q.sum() for q in model.parameters()) * 0.0 + 1.0, 0.0
+
+    monkeypatch.setattr(train, "_loss", counting)
+    sur = Surrogate(PressureSplineCNN(SurrogateConfig(width=4, blocks=1)), max_value=0.15)
+    cars = load_split(four_cars, "train")
+    train.finetune(sur, cars[:1], cars[1:], steps=200, lr=1e-4, tcfg=TrainSurrogateConfig(bf16=False),
+                   replay_fraction=0.3)
+    replayed = sum(n != cars[0].name for n in drawn) / len(drawn)
+    assert len(drawn) == 200 and 0.22 < replayed < 0.38  # binomial(200, 0.3): ±2.5 std
+    assert {n for n in drawn if n != cars[0].name} == {c.name for c in cars[1:]}  # uniform over the pool
