@@ -57,6 +57,7 @@ from aero_opt.app.optimize import (
     check_options,
     optimize,
     room_constraint,
+    trainable,
 )
 from aero_opt.cfd.executor import ClusterConfig
 from aero_opt.cfd.results import case_fields
@@ -81,15 +82,16 @@ METHODS = ("surrogate", "cma")
 
 
 def _flat(param: Parameterization) -> np.ndarray:
-    """The parameterization's parameters as one float64 vector."""
-    return torch.cat([q.detach().reshape(-1).double() for q in param.parameters()]).numpy()
+    """The parameterization's trainable parameters (:func:`aero_opt.app.optimize.trainable`) as one float64
+    vector."""
+    return torch.cat([q.detach().reshape(-1).double() for q in trainable(param)]).numpy()
 
 
 def _set_flat(param: Parameterization, x: np.ndarray) -> None:
     """Write a vector made by :func:`_flat` back into the parameters."""
     i = 0
     with torch.no_grad():
-        for q in param.parameters():
+        for q in trainable(param):
             n = q.numel()
             q.copy_(torch.as_tensor(x[i:i + n], dtype=q.dtype).reshape(q.shape))
             i += n
@@ -320,7 +322,7 @@ class Campaign:
 
         def record(it: int, ev: Evaluation, cd: float) -> None:
             snaps.append({"iteration": it, "drag_N": ev.drag, "Cd": cd, "feasible": ev.room <= self.cfg.feasible_tol,
-                          "params": _flat(p), "distance": trust.distance(list(p.parameters())) if it else 0.0,
+                          "params": _flat(p), "distance": trust.distance(trainable(p)) if it else 0.0,
                           "verts": ev.verts.double().numpy(), "faces": ev.faces.numpy(), "latent": latent_of()})
 
         summary = optimize(p, models, self.room, self.cfg, rd / "optimize", flow=self.flow, cd_floor=None,

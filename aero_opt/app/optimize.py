@@ -244,6 +244,12 @@ def _save_mesh(ev: Evaluation, stem: Path, flow: Flow) -> None:
     write_vtp(stem.with_suffix(".vtp"), v, f, data)
 
 
+def trainable(param: Parameterization) -> list[torch.Tensor]:
+    """The parameters the optimizer moves: those that require gradients (MeshSDF's latent code, not its frozen
+    decoder's weights)."""
+    return [q for q in param.parameters() if q.requires_grad]
+
+
 class TrustRegion:
     """A ball the parameters stay in: after every Adam step their deviation from where the run started is scaled
     back to at most ``radius``, measured as the root mean square over every parameter entry in the
@@ -308,7 +314,7 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     step = lr if lr is not None else getattr(cfg.lr, param.name)
-    params = list(param.parameters())
+    params = trainable(param)
     opt = torch.optim.Adam(params, lr=step)
     if trust is not None:
         trust.attach(params)

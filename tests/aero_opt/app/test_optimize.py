@@ -24,6 +24,7 @@ from aero_opt.app.optimize import (
     data_cd_floor,
     optimize,
     run_start,
+    trainable,
 )
 from aero_opt.cfd.verify import SimJob, cfd_shift
 from aero_opt.core.errors import AeroOptError
@@ -103,6 +104,15 @@ def test_trust_region_keeps_the_parameters_in_its_ball_and_on_iterate_sees_every
     assert trust.clipped == 4 and s["trust_region"]["radius"] == 1e-3
     with pytest.raises(AeroOptError, match="trust region radius 0.0: must be a positive number"):
         TrustRegion(0.0)
+
+
+def test_trainable_is_the_latent_not_the_frozen_decoder(models: Models, start: StartShape) -> None:
+    """The trust region and the CMA-ES vector measure what the optimizer moves: MeshSDF's code, not its decoder."""
+    nn_decoder = torch.nn.Sequential(torch.nn.Linear(3, 4))  # a decoder with weights, frozen by MeshSDF
+    m = replace(models, decoder=nn_decoder)
+    p = parameterization_class("meshsdf")(m.decoder, start.latent)
+    assert [q.shape for q in trainable(p)] == [start.latent.shape]
+    assert len(list(p.parameters())) == 3
 
 
 def test_the_run_stops_at_the_cd_floor(models: Models, start: StartShape, tmp_path: Path) -> None:
