@@ -69,3 +69,22 @@ def test_a_resumed_demo_adds_its_time_to_the_earlier_runs(tmp_path: Path, monkey
     second = demo.run_demo(out, data_dir=data_dir)["seconds"]
     assert first >= 0.15 and second >= first + 0.15  # each run sleeps 0.2 s; the summary rounds to 0.1 s
     assert json.loads((out / "summary.json").read_text())["seconds"] == second
+
+
+def test_the_demo_verifies_once_at_the_verify_preset_unless_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 data_dir: Path) -> None:
+    import aero_opt.app.demo as demo
+
+    seen = []
+
+    def fake_compare(cars: list[str], params: list[str], out: Path, cfg, *args: object, **kwargs: object) -> dict:
+        seen.append((cfg.verify_preset, cfg.verify_runs))
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "results.md").write_text("table")
+        return {}
+
+    monkeypatch.setattr(demo, "run_compare", fake_compare)
+    monkeypatch.setattr(demo, "recorded_models", lambda out: {})
+    s = demo.run_demo(tmp_path / "a", data_dir=data_dir)
+    demo.run_demo(tmp_path / "b", data_dir=data_dir, verify_runs=3)
+    assert seen == [("verify", 1), ("verify", 3)] and (s["verify_preset"], s["verify_runs"]) == ("verify", 1)
