@@ -52,8 +52,12 @@ def mirror_sample(s: Sample) -> Sample:
 
 def load_split(data_dir: Path, split: str) -> list[Sample]:
     """Cars of one split (``split.json`` of the dataset folder; ``all``: every ``.npz`` in it) as model samples."""
+    return load_samples(data_dir, split_names(Path(data_dir), split))
+
+
+def load_samples(data_dir: Path, names: list[str]) -> list[Sample]:
+    """The dataset cars ``names`` (``<data_dir>/<name>.npz``) as model samples."""
     data_dir = Path(data_dir)
-    names = split_names(data_dir, split)
     out = []
     for name in names:
         car = load_car(data_dir / f"{name}.npz")

@@ -66,13 +66,13 @@ from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
 from aero_opt.core.checkpoint import load_torch
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import Flow, frontal_area
-from aero_opt.geometry.dataset import LABEL_KEYS, save_car
+from aero_opt.geometry.dataset import LABEL_KEYS, save_car, split_names
 from aero_opt.geometry.mesh_import import export_mesh
 from aero_opt.meshsdf.config import FitConfig
 from parameterizations import Parameterization, parameterization_class
 from surrogate.config import TrainSurrogateConfig
 from surrogate.model import Surrogate
-from surrogate.samples import Sample, load_split
+from surrogate.samples import Sample, load_samples, load_split
 from surrogate.train import finetune
 
 log = logging.getLogger(__name__)
@@ -348,7 +348,10 @@ class Campaign:
         ``surrogate.pt``)."""
         path = rd / "learn.json"
         if path.is_file():
-            return json.loads(path.read_text())
+            rec = json.loads(path.read_text())
+            if rec.get("accepted"):
+                self.state["test_r2"] = rec["test_r2_after"]
+            return rec
         for c in verified:
             shape = load_torch(Path(c["stem"]).with_suffix(".pt"), ("verts", "faces"))
             self._to_dataset(c["name"], c, np.asarray(shape["verts"]), np.asarray(shape["faces"]))
@@ -357,13 +360,17 @@ class Campaign:
         y_new = np.array([s.car.cd for s in new])
         before = _predicted_cd(sur, new, self.flow)
         tcfg = TrainSurrogateConfig(bf16=self.cfg.bf16)
-        replay = load_split(self.data_dir, "train")[: self.ccfg.replay_cars] if self.ccfg.replay_fraction > 0 else []
+        replay = load_samples(self.data_dir, split_names(self.data_dir, "train")[: self.ccfg.replay_cars]) \
+            if self.ccfg.replay_fraction > 0 else []
         test = load_split(self.data_dir, "test")
         y_test = np.array([s.car.cd for s in test])
+        r2_before = self.state.get("test_r2")  # the current surrogate's, measured after the last fine-tune
+        if r2_before is None and test:
+            r2_before = self.state["test_r2"] = _r2(y_test, _predicted_cd(sur, test, self.flow))
         rec: dict[str, Any] = {"new_shapes": [s.name for s in new], "Cd_verified": y_new.tolist(),
                                "Cd_predicted_before": before.tolist(),
                                "Cd_abs_error_before": float(np.mean(np.abs(before - y_new))),
-                               "test_r2_before": _r2(y_test, _predicted_cd(sur, test, self.flow)) if test else None}
+                               "test_r2_before": r2_before}
         t0 = time.perf_counter()
         try:
             tuned, stats = finetune(sur, campaign_set, replay, self.ccfg.finetune_steps, self.ccfg.finetune_lr,
@@ -381,6 +388,8 @@ class Campaign:
                     "seconds": time.perf_counter() - t0})
         tuned.save(rd / "surrogate.pt", {"campaign_round": r})
         write_json_atomic(path, rec)
+        self.state["test_r2"] = rec["test_r2_after"]
+        self.save_state()
         return rec
 
     # ------------------------------------------------------------------ CMA-ES

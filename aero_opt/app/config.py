@@ -101,7 +101,7 @@ class CampaignConfig:
     """Factor on the radius after a round whose verified drag did not fall (ratio ≤ ``bad_ratio``)."""
     good_ratio: float = 0.5
     bad_ratio: float = 0.0
-    finetune_steps: int = at_least(1, 150)
+    finetune_steps: int = at_least(1, 60)
     """Adam steps of each round's fine-tune (one car per step)."""
     finetune_lr: float = positive(3e-4)
     replay_fraction: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
