@@ -397,8 +397,6 @@ class Campaign:
         """CMA-ES on the parameters with OpenFOAM as the objective, until the budget is spent."""
         import cma
 
-        if self.ccfg.budget_cases is None:
-            raise AeroOptError("--method cma needs --budget-cases (the CFD cases it may use)")
         start_rec = self.verified_start()
         drag0 = start_rec["drag_N"]
         p = parameterization_class(self.param).build(self.start, self.models, self.cfg)
@@ -554,6 +552,8 @@ def run_campaign(car: str, param: str, out_dir: Path, cfg: OptimizeConfig, ccfg:
     """
     if method not in METHODS:
         raise AeroOptError(f"--method {method}: must be one of {', '.join(METHODS)}")
+    if method == "cma" and ccfg.budget_cases is None:
+        raise AeroOptError("--method cma needs --budget-cases (the CFD cases it may use)")
     parameterization_class(param)
     check_options(cfg, None, True)
     models = models or Models.load(surrogate_dir, decoder_dir, device=device)

@@ -604,7 +604,7 @@ def _parser_predict(sub: Any) -> None:
 # ---------------------------------------------------------------- optimization
 
 
-def _add_models(p: argparse.ArgumentParser) -> None:
+def _add_models(p: argparse.ArgumentParser, verify_flag: bool = True) -> None:
     p.add_argument("--surrogate", type=Path, default=REPO_DATA / "models" / "surrogate",
                    help="surrogate run folder (default: the shipped model)")
     p.add_argument("--decoder", type=Path, default=REPO_DATA / "models" / "car_decoder",
@@ -615,7 +615,8 @@ def _add_models(p: argparse.ArgumentParser) -> None:
     p.add_argument("--room", choices=("relative", "package"), default=None,
                    help="room constraint: relative boxes of the initial car, or package: two occupants, an engine "
                         "bay and wheels in metres (default: optimize.room)")
-    p.add_argument("--verify", action="store_true", help="simulate the initial and final shapes with OpenFOAM")
+    if verify_flag:
+        p.add_argument("--verify", action="store_true", help="simulate the initial and final shapes with OpenFOAM")
     _add_verify_settings(p)
     _add_flow(p)
     _add_device(p)
@@ -716,7 +717,7 @@ def _parser_campaign(sub: Any) -> None:
     p.add_argument("--budget-cases", type=int, default=None,
                    help="CFD cases the campaign may use, the start shape's included (default: campaign.budget_cases)")
     _add_out(p, "rounds, campaign dataset, fine-tuned surrogates, campaign.json/.md/.png")
-    _add_models(p)
+    _add_models(p, verify_flag=False)  # a campaign always verifies
     _add_fanout(p, "OpenFOAM cases")
     _add_config(p, "campaign, optimize, fit, flow, cfd, cluster and device")
     p.set_defaults(func=_cmd_campaign)
