@@ -29,6 +29,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from aero_opt.app.campaign import run_campaign
 from aero_opt.app.config import load_config
 from aero_opt.app.optimize import Models, run_start, start_shape
@@ -78,6 +80,37 @@ def pooled(values: list[tuple[float, float | None]]) -> dict[str, Any] | None:
 def fmt(b: dict[str, Any] | None) -> str:
     """A pooled change as ``-12.3% [-20.1, -4.5]`` (or – when there is none)."""
     return "–" if b is None else f"{100 * b['mean']:+.1f}% [{100 * b['ci95_low']:+.1f}, {100 * b['ci95_high']:+.1f}]"
+
+
+def plot(table: dict[str, Any], path: Path) -> None:
+    """Per parameterization: the mean verified drag change after each round (surrogate campaign, CMA-ES at the
+    same cases) with the 95% intervals, and the one-shot pipeline's as a band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(table), figsize=(6 * len(table), 4), squeeze=False)
+    for ax, (param, t) in zip(axes[0], table.items()):
+        for key, label in (("surrogate", "surrogate campaign"), ("cma_same_cases", "CMA-ES, same CFD cases")):
+            rows = [r for r in t["rounds"] if r[key] is not None]
+            x = [r["round"] + 1 for r in rows]
+            m = np.array([100 * r[key]["mean"] for r in rows])
+            lo = np.array([100 * r[key]["ci95_low"] for r in rows])
+            hi = np.array([100 * r[key]["ci95_high"] for r in rows])
+            ax.errorbar(x, m, yerr=[m - lo, hi - m], marker="o", capsize=3, label=label)
+        if t["oneshot"] is not None:
+            o = t["oneshot"]
+            ax.axhspan(100 * o["ci95_low"], 100 * o["ci95_high"], color="0.85", label="one-shot (95%)")
+            ax.axhline(100 * o["mean"], color="0.5")
+        ax.set_xlabel("round")
+        ax.set_ylabel("verified drag change against the start (%)")
+        ax.set_title(param)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> int:
@@ -164,6 +197,7 @@ def main() -> int:
                          f"{fmt(t['oneshot'])} |")
         lines.append("")
     (args.out / "campaign.md").write_text("\n".join(lines) + "\n")
+    plot(table, args.out / "campaign.png")
     log.info("%s", "\n".join(lines))
     return 0
 
