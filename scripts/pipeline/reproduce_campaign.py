@@ -33,7 +33,7 @@ import numpy as np
 
 from aero_opt.app.campaign import run_campaign
 from aero_opt.app.config import load_config
-from aero_opt.app.optimize import Models, run_start, start_shape
+from aero_opt.app.optimize import Models, data_cd_floor, run_start, start_shape
 from aero_opt.core.atomic import write_json_atomic
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.machine import machine_facts
@@ -149,7 +149,8 @@ def main() -> int:
                 else:
                     start = start_shape(car, models, cfg.optimize.resolution, data, cfg.fit)
                     one = run_start(param, start, models, cfg.optimize, one_dir, do_verify=True, flow=cfg.flow,
-                                    cd_floor=float(split_cd(data, "train").min()), workers=args.workers)
+                                    cd_floor=data_cd_floor(cfg.optimize, data, models.surrogate),
+                                    workers=args.workers)
                 results[f"{car}/{param}"] = {"car": car, "param": param, "surrogate": sur, "cma": cma,
                                              "oneshot": one["cfd"], "cpu_hours": cpu_hours(base)}
     except AeroOptError as exc:
