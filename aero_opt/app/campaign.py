@@ -451,8 +451,9 @@ class Campaign:
             best = min(verified.items(), key=lambda kv: kv[1]["drag_N"]) if verified else None
             gens.append({"generation": g, "evaluated": len(xs), "verified": len(verified),
                          "infeasible": int(sum(r > self.cfg.feasible_tol for r in rooms)),
-                         "best": None if best is None else {"name": best[0], **self._record(best[1], *self._mesh(
-                             gd / best[0].split("_")[1]))},
+                         "best": None if best is None else {
+                             "name": best[0], "stem": str(gd / best[0].split("_")[1]),
+                             **self._record(best[1], *self._mesh(gd / best[0].split("_")[1]))},
                          "cases_used_after": self.state["cases_used"]})
             self.save_state()
             if not complete:
@@ -511,7 +512,29 @@ class Campaign:
                          f"{s['best_A_ref']:.3f} |")
         (self.out / "campaign.md").write_text("\n".join(lines) + "\n")
         self._plot(start, steps)
+        if best["name"] != "start":
+            self._before_after(Path(start["stem"]), Path(best["stem"]), start, best)
         return out
+
+    def _before_after(self, start_stem: Path, best_stem: Path, start: dict[str, Any], best: dict[str, Any]) -> None:
+        """``before_after.png``: the start shape and the best verified one, coloured by how far the surface
+        moved (mm), side and three-quarter views."""
+        from aero_opt.geometry.render import add_colorbar, draw_mesh, plt, save_figure
+        from aero_opt.geometry.sdf import signed_distance
+
+        v0, f0 = self._mesh(start_stem)
+        v1, f1 = self._mesh(best_stem)
+        moved = 1000.0 * signed_distance(v1, v0, f0)
+        reach = max(float(np.percentile(np.abs(moved), 98)), 1.0)
+        fig, axes = plt.subplots(2, 2, figsize=(10, 4.8), layout="constrained")
+        for row, view in enumerate(("side", "three_quarter")):
+            draw_mesh(axes[row, 0], v0, f0, view=view)
+            coll = draw_mesh(axes[row, 1], v1, f1, view=view, values=moved, cmap="PuOr_r", clim=(-reach, reach))
+        axes[0, 0].set_title(f"start: {start['drag_N']:.1f} N, Cd {start['Cd']:.4f} (OpenFOAM)", fontsize=10)
+        axes[0, 1].set_title(f"best verified ({best['name']}): {best['drag_N']:.1f} N, Cd {best['Cd']:.4f}",
+                             fontsize=10)
+        add_colorbar(fig, axes[:, 1], coll, "moved outward (+) / inward (-), mm")
+        save_figure(fig, self.out / "before_after.png")
 
     def _plot(self, start: dict[str, Any], steps: list[dict[str, Any]]) -> None:
         import matplotlib

@@ -104,6 +104,7 @@ def test_two_rounds_verify_learn_and_report(models: Models, data: Path, tmp_path
     assert all(torch.equal(a, b) for a, b in zip(weights, models.surrogate.model.state_dict().values()))
     assert (tmp_path / "c" / "campaign.md").read_text().startswith("# Campaign: surrogate, scaling on ellipsoid")
     assert (tmp_path / "c" / "campaign.png").is_file()
+    assert (tmp_path / "c" / "before_after.png").is_file() == (r["best"]["name"] != "start")
     # the best shape is never worse than the start, and its change has an interval
     assert r["best"]["drag_N"] <= r["start"]["drag_N"]
 
