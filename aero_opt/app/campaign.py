@@ -71,6 +71,7 @@ from aero_opt.geometry.mesh_import import export_mesh
 from aero_opt.meshsdf.config import FitConfig
 from parameterizations import Parameterization, parameterization_class
 from surrogate.config import TrainSurrogateConfig
+from surrogate.evaluate import r2_score
 from surrogate.model import Surrogate
 from surrogate.samples import Sample, load_samples, load_split
 from surrogate.train import finetune
@@ -172,10 +173,6 @@ def _predicted_cd(sur: Surrogate, samples: list[Sample], flow: Flow) -> np.ndarr
     return np.asarray(out)
 
 
-def _r2(y: np.ndarray, yhat: np.ndarray) -> float:
-    return float(1.0 - np.sum((y - yhat) ** 2) / max(np.sum((y - y.mean()) ** 2), 1e-30))
-
-
 class Campaign:
     """One campaign's folder, state and stages (see the module text)."""
 
@@ -199,10 +196,9 @@ class Campaign:
         return math.inf if b is None else b - self.state["cases_used"]
 
     def verify(self, shapes: list[tuple[str, Path, Path]]) -> dict[str, dict[str, Any] | AeroOptError]:
-        """Verify shapes with the campaign's protocol; counts the cases asked and the CPU time of the usable runs."""
-        got = check_shapes(shapes, self.cfg.verify_preset, self.cfg.verify_runs, self.flow.speed, self.flow.rho,
-                           self.workers, self.cluster, self.procs, self.progress, desc="campaign cfd")
-        return got
+        """Verify shapes with the campaign's protocol (the cases are counted by :meth:`count`)."""
+        return check_shapes(shapes, self.cfg.verify_preset, self.cfg.verify_runs, self.flow.speed, self.flow.rho,
+                            self.workers, self.cluster, self.procs, self.progress, desc="campaign cfd")
 
     def count(self, got: dict[str, Any], key_prefix: str) -> None:
         """Record the cases of a verification once (keyed so a resumed stage does not count them twice)."""
@@ -282,8 +278,7 @@ class Campaign:
                 v = got[c["name"]]
                 if isinstance(v, AeroOptError):
                     continue
-                shape = load_torch(Path(c["stem"]).with_suffix(".pt"), ("verts", "faces"))
-                verified.append({**c, **self._record(v, np.asarray(shape["verts"]), np.asarray(shape["faces"]))})
+                verified.append({**c, **self._record(v, *self._mesh(Path(c["stem"])))})
             learn = self._learn(r, rd, verified, models.surrogate)
             best = min(verified, key=lambda c: c["drag_N"])
             predicted = best["predicted_change"]
@@ -353,8 +348,7 @@ class Campaign:
                 self.state["test_r2"] = rec["test_r2_after"]
             return rec
         for c in verified:
-            shape = load_torch(Path(c["stem"]).with_suffix(".pt"), ("verts", "faces"))
-            self._to_dataset(c["name"], c, np.asarray(shape["verts"]), np.asarray(shape["faces"]))
+            self._to_dataset(c["name"], c, *self._mesh(Path(c["stem"])))
         campaign_set = load_split(self.out / "data", "all")
         new = [s for s in campaign_set if s.name in {c["name"] for c in verified}]
         y_new = np.array([s.car.cd for s in new])
@@ -366,7 +360,7 @@ class Campaign:
         y_test = np.array([s.car.cd for s in test])
         r2_before = self.state.get("test_r2")  # the current surrogate's, measured after the last fine-tune
         if r2_before is None and test:
-            r2_before = self.state["test_r2"] = _r2(y_test, _predicted_cd(sur, test, self.flow))
+            r2_before = self.state["test_r2"] = r2_score(y_test, _predicted_cd(sur, test, self.flow))
         rec: dict[str, Any] = {"new_shapes": [s.name for s in new], "Cd_verified": y_new.tolist(),
                                "Cd_predicted_before": before.tolist(),
                                "Cd_abs_error_before": float(np.mean(np.abs(before - y_new))),
@@ -384,7 +378,7 @@ class Campaign:
         after = _predicted_cd(tuned, new, self.flow)
         rec.update({"accepted": True, "finetune": stats, "Cd_predicted_after": after.tolist(),
                     "Cd_abs_error_after": float(np.mean(np.abs(after - y_new))),
-                    "test_r2_after": _r2(y_test, _predicted_cd(tuned, test, self.flow)) if test else None,
+                    "test_r2_after": r2_score(y_test, _predicted_cd(tuned, test, self.flow)) if test else None,
                     "seconds": time.perf_counter() - t0})
         tuned.save(rd / "surrogate.pt", {"campaign_round": r})
         write_json_atomic(path, rec)
