@@ -1,8 +1,10 @@
-"""Write a reproducible set of parametric cars to a folder: meshes, every parameter, and a summary."""
+"""Write a reproducible set of parametric cars to a folder: meshes, every parameter, and a summary; or the SDF
+samples of chosen cars of the family (the car decoder's training and held-out data)."""
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from aero_opt.core.atomic import write_json_atomic
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.progress import progress_bar
 from aero_opt.geometry.mesh_import import export_mesh
+from aero_opt.geometry.sdf import SampleSpec, samples_for_mesh_file
 from aero_opt.geometry.shapes import STYLES, make_car, sample_car_params
 
 log = logging.getLogger(__name__)
@@ -77,3 +80,34 @@ def generate_cars(out_dir: Path, n: int, seed: int, style: str = "all", wing_fra
     }
     write_json_atomic(out_dir / "summary.json", summary)
     return summary
+
+
+def _car_samples(i: int, seed: int, wing_fraction: float, n: int, mesh_dir: Path, sample_dir: Path) -> str:
+    name = f"car_{i:04d}"
+    out = sample_dir / f"{name}.npz"
+    stl = mesh_dir / f"{name}.stl"
+    if not stl.is_file():
+        params = sample_car_params(np.random.default_rng([seed, i]), car_style(i, "all"), wing_fraction)
+        export_mesh(make_car(params), stl)
+    if not out.is_file():
+        samples_for_mesh_file(stl, out, SampleSpec(n_samples=n), seed=i)
+    return name
+
+
+def family_samples(ids: list[int], mesh_dir: Path, sample_dir: Path, seed: int = 0, wing_fraction: float = 0.25,
+                   n_samples: int = 50_000, workers: int = 2) -> list[str]:
+    """SDF samples of cars ``ids`` of the family (all styles in turn, as ``aero-opt cars --style all``).
+
+    Car ``i`` is written once as ``mesh_dir/car_{i:04d}.stl`` (default edge) and sampled once into
+    ``sample_dir/car_{i:04d}.npz`` (``n_samples`` samples, car frame, seed ``i``); files already present are kept,
+    so an interrupted call resumes.
+
+    Returns:
+        The car names, in the order of ``ids``.
+    """
+    for d in (mesh_dir, sample_dir):
+        Path(d).mkdir(parents=True, exist_ok=True)
+    k = len(ids)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_car_samples, ids, [seed] * k, [wing_fraction] * k, [n_samples] * k,
+                             [Path(mesh_dir)] * k, [Path(sample_dir)] * k))

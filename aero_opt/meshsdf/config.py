@@ -71,6 +71,10 @@ class FitConfig:
 class FinetuneConfig:
     """Settings of the fine-tuning (YAML section ``finetune``)."""
 
+    arm: str = field(default="meshsdf", metadata={"choices": ("meshsdf", "deepsdf")})
+    """``meshsdf``: Chamfer-L2 of points on the extracted mesh, through the iso-surface; ``deepsdf``: the control,
+    DeepSDF's own clamped L1 on the shape's SDF samples (same shapes in the same order, same step count and learning
+    rates), so a gain can be attributed to differentiating through marching cubes rather than to more training."""
     epochs: int = at_least(1, 2)
     """Passes over the training shapes (one shape per step)."""
     lr_decoder: float = 1e-5
@@ -78,7 +82,8 @@ class FinetuneConfig:
     lr_latent: float = 1e-4
     """Adam learning rate of the training codes."""
     points: int = 5000
-    """Points drawn on the extracted mesh per step (and ground-truth points used per step)."""
+    """Points drawn on the extracted mesh per step and ground-truth points used per step (``meshsdf``), or SDF
+    samples per step (``deepsdf``)."""
     resolution: int = 64
     """Grid points per axis of the extraction."""
     eval_train: int = 16

@@ -7,8 +7,12 @@ ground-truth surface points is backpropagated through Theorem 1 to the decoder w
 ``dL/dθ = Σ_v −(∂L/∂v) · ∇ₓf / ‖∇ₓf‖² · ∂f/∂θ``. Nearest neighbours are found without gradient (KD-tree); the
 distances to them carry it.
 
+The control arm (``finetune.arm: deepsdf``) takes the same steps on the same shapes in the same order with
+DeepSDF's own loss on SDF samples, so a measured gain can be told apart from the effect of more training.
+
 Evaluation (before and after): Chamfer-L2 of training shapes with their codes, and of held-out shapes with codes
-fitted to their SDF samples with the decoder frozen (DeepSDF reconstruction), both on the same grid.
+fitted to their SDF samples with the decoder frozen (DeepSDF reconstruction, as ``aero-opt fit`` does), on the same
+grids.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -31,9 +36,9 @@ from aero_opt.core.physics import face_corners
 from aero_opt.core.progress import progress_bar
 from aero_opt.geometry.isosurface import Bounds, EmptySurfaceError, extract
 from aero_opt.geometry.sdf import CHAMFER_POINTS, chamfer_l2, surface_points
-from aero_opt.meshsdf.config import FinetuneConfig, TrainSDFConfig
+from aero_opt.meshsdf.config import FinetuneConfig, FitConfig, TrainSDFConfig
 from aero_opt.meshsdf.decoder import grid_bounds, load_model
-from aero_opt.meshsdf.fit import fit_latent
+from aero_opt.meshsdf.fit import fit_latent, nearest_code
 from aero_opt.meshsdf.samples import ShapeSamples, load_samples
 
 log = logging.getLogger(__name__)
@@ -61,11 +66,18 @@ def chamfer_loss(pred: torch.Tensor, target: np.ndarray) -> torch.Tensor:
 
 
 def finetune_steps(dec: torch.nn.Module, codes: torch.nn.Parameter, shapes: list[ShapeSamples],
-                   cfg: FinetuneConfig, bounds: Bounds, progress: bool = True) -> list[dict[str, float]]:
+                   cfg: FinetuneConfig, tcfg: TrainSDFConfig, bounds: Bounds,
+                   progress: bool = True) -> list[dict[str, float]]:
     """Fine-tune ``dec`` and ``codes`` (K, D) in place on ``shapes`` (``codes[i]`` belongs to ``shapes[i]``).
 
+    Both arms visit the shapes in the same seeded order (``cfg.epochs`` shuffled passes, one shape per step) with
+    the same Adam learning rates. ``meshsdf``: Chamfer-L2 between ``cfg.points`` points on the mesh extracted at
+    ``cfg.resolution`` (fast mode) and as many ground-truth surface points, backpropagated through the iso-surface;
+    a shape whose surface is empty is skipped. ``deepsdf`` (control): DeepSDF's loss on ``cfg.points`` of the
+    shape's SDF samples, mean |clamp(f(z, x), δ) − clamp(s, δ)| + code_reg · ‖z‖² (δ and code_reg from ``tcfg``).
+
     Returns:
-        One row per step: shape index, Chamfer loss, seconds.
+        One row per step taken: shape index, loss (Chamfer-L2 in normalized units², or clamped L1), seconds.
     """
     gen = torch.Generator().manual_seed(cfg.seed)
     dec.train()
@@ -75,50 +87,81 @@ def finetune_steps(dec: torch.nn.Module, codes: torch.nn.Parameter, shapes: list
     rows = []
     t0 = time.perf_counter()
     order = torch.cat([torch.randperm(len(shapes), generator=gen) for _ in range(cfg.epochs)]).tolist()
-    bar = progress_bar(order, desc="finetune-sdf", unit="step", enabled=progress)
+    device = next(dec.parameters()).device
+    bar = progress_bar(order, desc=f"finetune-sdf ({cfg.arm})", unit="step", enabled=progress)
     for i in bar:
         s = shapes[i]
-        try:
-            v, f, _ = extract(dec, codes[i], cfg.resolution, bounds, fast=True)
-        except EmptySurfaceError:
-            log.warning("%s: empty surface, skipped", s.name)
-            continue
-        pts = mesh_points(v, f, cfg.points, gen)
-        sel = torch.randint(0, len(s.surface), (min(cfg.points, len(s.surface)),), generator=gen).numpy()
-        loss = chamfer_loss(pts, s.surface[sel])
+        if cfg.arm == "deepsdf":
+            sel = torch.randint(0, len(s.sdf), (cfg.points,), generator=gen)
+            z = codes[i]
+            pred = dec(z.to(device), s.points[sel].to(device)).reshape(-1).cpu()
+            loss = (pred.clamp(-tcfg.clamp, tcfg.clamp) - s.sdf[sel].clamp(-tcfg.clamp, tcfg.clamp)).abs().mean() \
+                + tcfg.code_reg * z.square().sum()
+        else:
+            try:
+                v, f, _ = extract(dec, codes[i], cfg.resolution, bounds, fast=True)
+            except EmptySurfaceError:
+                log.warning("%s: empty surface, skipped", s.name)
+                continue
+            pts = mesh_points(v, f, cfg.points, gen)
+            sel = torch.randint(0, len(s.surface), (min(cfg.points, len(s.surface)),), generator=gen).numpy()
+            loss = chamfer_loss(pts, s.surface[sel])
         if not torch.isfinite(loss):
             raise AeroOptError(f"fine-tuning diverged on {s.name} (NaN loss); lower the learning rates")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        rows.append({"shape": i, "chamfer": float(loss.detach()), "seconds": time.perf_counter() - t0})
-        bar.set_postfix(chamfer=f"{rows[-1]['chamfer']:.2e}")
+        rows.append({"shape": i, "loss": float(loss.detach()), "seconds": time.perf_counter() - t0})
+        bar.set_postfix(loss=f"{rows[-1]['loss']:.2e}")
     dec.eval()
     return rows
 
 
-def _chamfer(dec: torch.nn.Module, z: torch.Tensor, s: ShapeSamples, resolution: int, bounds: Bounds) -> float:
+def shape_chamfer(dec: torch.nn.Module, z: torch.Tensor, s: ShapeSamples, resolution: int, bounds: Bounds) -> float:
+    """Chamfer-L2 (normalized units²) between the mesh of code ``z`` (D,) extracted at ``resolution`` and the
+    shape's surface points (DeepSDF's measure, 30k points on the mesh); inf when the surface is empty."""
     with torch.no_grad():
         try:
             v, f, _ = extract(dec, z, resolution, bounds)
         except EmptySurfaceError:
             return math.inf
-    pts = surface_points(v.detach().numpy(), f.numpy(), CHAMFER_POINTS, np.random.default_rng(0))
+    pts = surface_points(v.detach().cpu().numpy(), f.cpu().numpy(), CHAMFER_POINTS, np.random.default_rng(0))
     return chamfer_l2(pts, s.surface)
 
 
-def report(dec: torch.nn.Module, codes: torch.Tensor, train_shapes: list[ShapeSamples],
-           test_shapes: list[ShapeSamples], tcfg: TrainSDFConfig, cfg: FinetuneConfig, bounds: Bounds,
-           progress: bool = True) -> dict[str, Any]:
-    """Chamfer-L2 of training shapes (their codes) and held-out shapes (codes fitted with ``dec`` frozen)."""
-    train = [_chamfer(dec, codes[i], s, cfg.resolution, bounds) for i, s in enumerate(train_shapes)]
-    test = []
-    for s in test_shapes:
-        z = fit_latent(dec, s, tcfg, codes.shape[1], init=codes.mean(dim=0), progress=progress)
-        test.append(_chamfer(dec, z, s, cfg.resolution, bounds))
-    return {"train": {"mean": float(np.mean(train)), "median": float(np.median(train)), "per_shape": train},
-            "test": {"mean": float(np.mean(test)) if test else None,
-                     "median": float(np.median(test)) if test else None, "per_shape": test}}
+def refit_codes(dec: torch.nn.Module, latents: torch.Tensor, shapes: list[ShapeSamples], tcfg: TrainSDFConfig,
+                fit: FitConfig = FitConfig(), progress: bool = True) -> torch.Tensor:
+    """Codes (N, D) of held-out ``shapes`` fitted to their SDF samples with ``dec`` frozen (DeepSDF
+    reconstruction), started and run as ``aero-opt fit`` does (``fit``: start, steps, learning rate); ``latents``
+    (K, D) are the decoder's training codes."""
+    tcfg = fit.applied_to(tcfg)
+    out = []
+    for s in shapes:
+        init = latents[nearest_code(dec, s, latents, tcfg, fit.probes)] if fit.init == "nearest" \
+            else latents.mean(dim=0)
+        out.append(fit_latent(dec, s, tcfg, latents.shape[1], init=init, progress=progress))
+    return torch.stack(out) if out else torch.zeros(0, latents.shape[1])
+
+
+def _summary(values: list[float]) -> dict[str, Any]:
+    return {"mean": float(np.mean(values)) if values else None,
+            "median": float(np.median(values)) if values else None, "per_shape": values}
+
+
+def report(dec: torch.nn.Module, codes: torch.Tensor, shapes: list[ShapeSamples], eval_idx: list[int],
+           test_shapes: list[ShapeSamples], tcfg: TrainSDFConfig, resolutions: Sequence[int], bounds: Bounds,
+           fit: FitConfig = FitConfig(), progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Chamfer-L2 of the training shapes ``shapes[eval_idx]`` with their codes (``codes`` (K, D): one per training
+    shape) and of held-out shapes with codes refitted to ``dec`` (:func:`refit_codes`, started from ``codes``).
+
+    Returns:
+        Per grid resolution (key ``str(resolution)``): ``train`` and ``test``, each mean, median and per shape.
+    """
+    fitted = refit_codes(dec, codes, test_shapes, tcfg, fit, progress)
+    return {str(r): {"train": _summary([shape_chamfer(dec, codes[i], shapes[i], r, bounds) for i in eval_idx]),
+                     "test": _summary([shape_chamfer(dec, fitted[j], s, r, bounds)
+                                       for j, s in enumerate(test_shapes)])}
+            for r in resolutions}
 
 
 def run_finetune(model_dir: Path, data_dir: Path, out_dir: Path, test_dir: Path | None,
@@ -144,13 +187,14 @@ def run_finetune(model_dir: Path, data_dir: Path, out_dir: Path, test_dir: Path 
     bounds = grid_bounds(bool(ck["car_frame"]))
     rng = np.random.default_rng(cfg.seed)
     eval_idx = sorted(rng.choice(len(shapes), size=min(cfg.eval_train, len(shapes)), replace=False).tolist())
-    eval_train = [shapes[i] for i in eval_idx]
-    before = report(dec, latents[eval_idx], eval_train, test_shapes, tcfg, cfg, bounds, progress)
+    before = report(dec, latents, shapes, eval_idx, test_shapes, tcfg, [cfg.resolution], bounds,
+                    progress=progress)[str(cfg.resolution)]
     codes = torch.nn.Parameter(latents.clone())
     t0 = time.perf_counter()
-    rows = finetune_steps(dec, codes, shapes, cfg, bounds, progress)
+    rows = finetune_steps(dec, codes, shapes, cfg, tcfg, bounds, progress)
     seconds = time.perf_counter() - t0
-    after = report(dec, codes.detach()[eval_idx], eval_train, test_shapes, tcfg, cfg, bounds, progress)
+    after = report(dec, codes.detach(), shapes, eval_idx, test_shapes, tcfg, [cfg.resolution], bounds,
+                   progress=progress)[str(cfg.resolution)]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_torch_atomic({**{k: v for k, v in ck.items() if k not in ("optimizer",)}, "decoder": weights.state_dict(),

@@ -16,35 +16,18 @@ import logging
 import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from aero_opt.app.config import load_config
 from aero_opt.core.atomic import write_json_atomic
-from aero_opt.geometry.carset import car_style
+from aero_opt.geometry.carset import family_samples
 from aero_opt.geometry.dataset import make_split
-from aero_opt.geometry.mesh_import import export_mesh
-from aero_opt.geometry.sdf import SampleSpec, samples_for_mesh_file
-from aero_opt.geometry.shapes import make_car, sample_car_params
 from aero_opt.meshsdf.fit import fit_mesh
 from aero_opt.meshsdf.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def make_samples(i: int, seed: int, wing_fraction: float, n: int, mesh_dir: Path, sample_dir: Path) -> str:
-    """Car i of the family as STL plus its SDF samples (skipped when present)."""
-    name = f"car_{i:04d}"
-    out = sample_dir / f"{name}.npz"
-    stl = mesh_dir / f"{name}.stl"
-    if not stl.is_file():
-        params = sample_car_params(np.random.default_rng([seed, i]), car_style(i, "all"), wing_fraction)
-        export_mesh(make_car(params), stl)
-    if not out.is_file():
-        samples_for_mesh_file(stl, out, SampleSpec(n_samples=n), seed=i)
-    return name
 
 
 def main() -> int:
@@ -63,16 +46,11 @@ def main() -> int:
     cfg = load_config(args.config)
     split = make_split([f"car_{i:04d}" for i in range(args.n)], seed=args.seed)
     mesh_dir, sample_dir, test_dir = args.work / "meshes", args.work / "samples", args.work / "test_samples"
-    for d in (mesh_dir, sample_dir, test_dir):
-        d.mkdir(parents=True, exist_ok=True)
     train_ids = [int(n.split("_")[1]) for n in split["train"]]
     test_ids = [int(n.split("_")[1]) for n in split["test"]][: args.n_test]
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        list(pool.map(make_samples, train_ids, [args.seed] * len(train_ids), [args.wing_fraction] * len(train_ids),
-                      [args.samples] * len(train_ids), [mesh_dir] * len(train_ids), [sample_dir] * len(train_ids)))
-        list(pool.map(make_samples, test_ids, [args.seed] * len(test_ids), [args.wing_fraction] * len(test_ids),
-                      [args.samples] * len(test_ids), [mesh_dir] * len(test_ids), [test_dir] * len(test_ids)))
+    family_samples(train_ids, mesh_dir, sample_dir, args.seed, args.wing_fraction, args.samples, args.workers)
+    family_samples(test_ids, mesh_dir, test_dir, args.seed, args.wing_fraction, args.samples, args.workers)
     t_samples = time.perf_counter() - t0
     run = args.work / "run"
     resume = (run / "checkpoint.pt").is_file()

@@ -1,5 +1,6 @@
 """End-to-end fine-tuning through the iso-surface lowers the Chamfer distance of a briefly trained tiny decoder,
-and refuses samples the model was not trained on; the differentiable Chamfer equals the reference definition."""
+and refuses samples the model was not trained on; the differentiable Chamfer equals the reference definition; the
+control arm takes the same steps in the same order with DeepSDF's loss and no iso-surface."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ import trimesh
 from aero_opt.core.errors import AeroOptError
 from aero_opt.geometry.sdf import SampleSpec, chamfer_l2, samples_for_mesh_file
 from aero_opt.meshsdf.config import FinetuneConfig, TrainSDFConfig
-from aero_opt.meshsdf.decoder import DecoderConfig
-from aero_opt.meshsdf.finetune import chamfer_loss, mesh_points, run_finetune
+from aero_opt.meshsdf import finetune
+from aero_opt.meshsdf.decoder import DecoderConfig, grid_bounds, load_model
+from aero_opt.meshsdf.finetune import chamfer_loss, finetune_steps, mesh_points, run_finetune
+from aero_opt.meshsdf.samples import load_samples
 from aero_opt.meshsdf.train import train
 
 
@@ -63,3 +66,31 @@ def test_chamfer_loss_matches_definition_and_mesh_points_lie_on_the_mesh() -> No
     assert np.allclose(np.abs(pts.numpy()).max(axis=0), [0.5, 1.0, 1.5])
     on_face = np.isclose(np.abs(pts.numpy()), [0.5, 1.0, 1.5]).any(axis=1)
     assert on_face.all()
+
+
+def test_control_arm_takes_the_same_steps_in_the_same_order_with_deepsdfs_loss_and_no_iso_surface(
+        trained: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    run, samples = trained
+    shapes = load_samples(samples)
+    tcfg = replace(TrainSDFConfig(), clamp=0.05, code_reg=0.3)
+    orders = {}
+    for arm in ("meshsdf", "deepsdf"):
+        dec, latents, _ = load_model(run)
+        codes = torch.nn.Parameter(latents.clone())
+        cfg = FinetuneConfig(arm=arm, epochs=3, lr_decoder=0.0, lr_latent=0.0, points=1500, resolution=24, seed=3)
+        if arm == "deepsdf":
+            def no_iso(*a: object, **k: object) -> None:
+                raise AssertionError("the control arm extracted an iso-surface")
+            monkeypatch.setattr(finetune, "extract", no_iso)
+        rows = finetune_steps(dec, codes, shapes, cfg, tcfg, grid_bounds(True), progress=False)
+        orders[arm] = [r["shape"] for r in rows]
+    assert orders["meshsdf"] == orders["deepsdf"] and len(orders["deepsdf"]) == 3 * len(shapes)
+    assert sorted(orders["deepsdf"]) == sorted(list(range(len(shapes))) * 3)
+    gen = torch.Generator().manual_seed(3)
+    order = torch.cat([torch.randperm(len(shapes), generator=gen) for _ in range(3)]).tolist()
+    s, z = shapes[order[0]], latents[order[0]]
+    sel = torch.randint(0, len(s.sdf), (1500,), generator=gen)
+    with torch.no_grad():
+        pred = dec(z, s.points[sel]).reshape(-1)
+    expected = float((pred.clamp(-0.05, 0.05) - s.sdf[sel].clamp(-0.05, 0.05)).abs().mean() + 0.3 * z.square().sum())
+    assert rows[0]["loss"] == pytest.approx(expected, rel=1e-5)
