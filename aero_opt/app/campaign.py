@@ -45,7 +45,7 @@ import numpy as np
 import torch
 import trimesh
 
-from aero_opt.app.compare import _start
+from aero_opt.app.compare import cached_start
 from aero_opt.app.config import CampaignConfig
 from aero_opt.app.optimize import (
     Evaluation,
@@ -53,8 +53,8 @@ from aero_opt.app.optimize import (
     OptimizeConfig,
     StartShape,
     TrustRegion,
-    _evaluate,
     check_options,
+    evaluate_objective,
     optimize,
     room_constraint,
     trainable,
@@ -191,6 +191,14 @@ class Campaign:
     def save_state(self) -> None:
         write_json_atomic(self.state_path, self.state)
 
+    def _rel(self, path: Path) -> str:
+        """A path inside the campaign folder as stored in its records (relative, so the folder can move)."""
+        return Path(path).relative_to(self.out).as_posix()
+
+    def _path(self, rel: str) -> Path:
+        """The path of a stored record's relative path."""
+        return self.out / rel
+
     def budget_left(self) -> float:
         b = self.ccfg.budget_cases
         return math.inf if b is None else b - self.state["cases_used"]
@@ -222,7 +230,7 @@ class Campaign:
         self.count(got, "start")
         if isinstance(got["start"], AeroOptError):
             raise AeroOptError(f"the start shape could not be verified: {got['start']}")
-        rec = {"stem": str(stem), **self._record(got["start"], self.start.verts, self.start.faces)}
+        rec = {"stem": self._rel(stem), **self._record(got["start"], self.start.verts, self.start.faces)}
         write_json_atomic(path, rec)
         self.save_state()
         return rec
@@ -266,7 +274,7 @@ class Campaign:
             cands = self._propose(r, rd, centre, models)
             n = int(min(len(cands), self.budget_left() // self.cfg.verify_runs))
             cands = cands[:n]
-            got = self.verify([(c["name"], Path(c["stem"]).with_suffix(".stl"), rd / "cfd" / c["name"])
+            got = self.verify([(c["name"], self._path(c["stem"]).with_suffix(".stl"), rd / "cfd" / c["name"])
                                for c in cands])
             self.count(got, f"round_{r:02d}")
             self.save_state()
@@ -278,7 +286,7 @@ class Campaign:
                 v = got[c["name"]]
                 if isinstance(v, AeroOptError):
                     continue
-                verified.append({**c, **self._record(v, *self._mesh(Path(c["stem"])))})
+                verified.append({**c, **self._record(v, *self._mesh(self._path(c["stem"])))})
             learn = self._learn(r, rd, verified, models.surrogate)
             best = min(verified, key=lambda c: c["drag_N"])
             predicted = best["predicted_change"]
@@ -309,7 +317,7 @@ class Campaign:
         path = rd / "candidates.json"
         if path.is_file():
             return json.loads(path.read_text())
-        start = _load_start(Path(centre["stem"]), f"{self.start.name}_{centre['name']}")
+        start = _load_start(self._path(centre["stem"]), f"{self.start.name}_{centre['name']}")
         p = parameterization_class(self.param).build(start, models, self.cfg)
         snaps: list[dict[str, Any]] = []
         trust = TrustRegion(self.state["radius"])
@@ -332,7 +340,7 @@ class Campaign:
             stem = rd / "candidates" / f"c{k}"
             stem.parent.mkdir(parents=True, exist_ok=True)
             _save_shape(stem, s["verts"], s["faces"], s["latent"], s["params"])
-            out.append({"name": f"r{r:02d}_c{k}", "stem": str(stem), "iteration": s["iteration"],
+            out.append({"name": f"r{r:02d}_c{k}", "stem": self._rel(stem), "iteration": s["iteration"],
                         "distance": s["distance"], "predicted_drag_N": s["drag_N"], "predicted_Cd": s["Cd"],
                         "predicted_change": s["drag_N"] / summary["initial"]["drag_N"] - 1.0})
         write_json_atomic(path, out)
@@ -348,7 +356,7 @@ class Campaign:
                 self.state["test_r2"] = rec["test_r2_after"]
             return rec
         for c in verified:
-            self._to_dataset(c["name"], c, *self._mesh(Path(c["stem"])))
+            self._to_dataset(c["name"], c, *self._mesh(self._path(c["stem"])))
         campaign_set = load_split(self.out / "data", "all")
         new = [s for s in campaign_set if s.name in {c["name"] for c in verified}]
         y_new = np.array([s.car.cd for s in new])
@@ -416,7 +424,7 @@ class Campaign:
             shapes, rooms = [], []
             for i, x in enumerate(xs):
                 _set_flat(p, x)
-                ev = _evaluate(p, self.models, self.room, self.cfg, drag0, self.flow)
+                ev = evaluate_objective(p, self.models, self.room, self.cfg, drag0, self.flow)
                 rooms.append(ev.room)
                 if ev.room <= self.cfg.feasible_tol:
                     stem = gd / f"x{i}"
@@ -446,7 +454,7 @@ class Campaign:
             gens.append({"generation": g, "evaluated": len(xs), "verified": len(verified),
                          "infeasible": int(sum(r > self.cfg.feasible_tol for r in rooms)),
                          "best": None if best is None else {
-                             "name": best[0], "stem": str(gd / best[0].split("_")[1]),
+                             "name": best[0], "stem": self._rel(gd / best[0].split("_")[1]),
                              **self._record(best[1], *self._mesh(gd / best[0].split("_")[1]))},
                          "cases_used_after": self.state["cases_used"]})
             self.save_state()
@@ -507,7 +515,7 @@ class Campaign:
         (self.out / "campaign.md").write_text("\n".join(lines) + "\n")
         self._plot(start, steps)
         if best["name"] != "start":
-            self._before_after(Path(start["stem"]), Path(best["stem"]), start, best)
+            self._before_after(self._path(start["stem"]), self._path(best["stem"]), start, best)
         return out
 
     def _before_after(self, start_stem: Path, best_stem: Path, start: dict[str, Any], best: dict[str, Any]) -> None:
@@ -575,7 +583,7 @@ def run_campaign(car: str, param: str, out_dir: Path, cfg: OptimizeConfig, ccfg:
     check_options(cfg, None, True)
     models = models or Models.load(surrogate_dir, decoder_dir, device=device)
     out_dir = Path(out_dir)
-    start = _start(car, models, cfg, data_dir, out_dir, fit)
+    start = cached_start(car, models, cfg, data_dir, out_dir, fit)
     camp = Campaign(out_dir, param, cfg, ccfg, models, start, data_dir, flow, workers, cluster, procs, progress)
     if method == "surrogate":
         camp.run_surrogate()

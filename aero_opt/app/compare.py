@@ -116,7 +116,7 @@ def recorded_models(out_dir: Path) -> dict[str, str]:
     return json.loads((Path(out_dir) / INPUTS_FILE).read_text())["models"]
 
 
-def _start(car: str, models: Models, cfg: OptimizeConfig, data_dir: Path, car_dir: Path, fit: FitConfig
+def cached_start(car: str, models: Models, cfg: OptimizeConfig, data_dir: Path, car_dir: Path, fit: FitConfig
            ) -> StartShape:
     """The car's start shape, cached in ``car_dir/start.pt`` (its code fitted with ``fit`` unless it is a training
     car)."""
@@ -167,7 +167,7 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
     runs: list[tuple[str, str, Path]] = []
     for car in cars:
         car_dir = out_dir / (Path(car).stem if Path(car).suffix else car)
-        start = _start(car, models, cfg, data_dir, car_dir, fit)
+        start = cached_start(car, models, cfg, data_dir, car_dir, fit)
         for param in params:
             run_dir = car_dir / param
             if not (run_dir / "summary.json").is_file():

@@ -214,8 +214,20 @@ class Evaluation:
     """The surrogate's domain score of the shape (:mod:`surrogate.domain`; None without a recorded domain)."""
 
 
-def _evaluate(param: Parameterization, models: Models, room: RoomConstraint, cfg: OptimizeConfig,
-              drag0: float | None, flow: Flow) -> Evaluation:
+def evaluate_objective(param: Parameterization, models: Models, room: RoomConstraint, cfg: OptimizeConfig,
+                       drag0: float | None, flow: Flow) -> Evaluation:
+    """The optimizer's objective at the parameterization's current shape: surrogate drag (N) divided by ``drag0``
+    (the start's drag; None: this shape's own, so the objective is 1 plus the penalties), plus
+    ``cfg.room_weight`` × the room penalty, plus the parameterization's regularization.
+
+    Returns:
+        The :class:`Evaluation`: the objective (a scalar tensor carrying gradients to the parameters), drag (N),
+        penalty and regularization as floats, the mesh (V, 3) m and faces (F, 3), the predicted coefficients
+        (V, 1 or 4: Cp and the shear coefficients) and the surrogate's domain score.
+
+    Raises:
+        AeroOptError: the objective is NaN or infinite.
+    """
     verts, faces = param.mesh()
     bf16 = resolve_bf16(cfg.bf16, models.surrogate.device)
     coeffs, emb = models.surrogate.coefficients_and_embedding(verts, faces, bf16=bf16)
@@ -320,7 +332,7 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
         trust.attach(params)
     rows: list[dict[str, float]] = []
     t0 = time.perf_counter()
-    ev0 = _evaluate(param, models, room, cfg, None, flow)
+    ev0 = evaluate_objective(param, models, room, cfg, None, flow)
     drag0, a0 = ev0.drag, frontal_area(ev0.verts.double().numpy(), ev0.faces.numpy())
     _save_mesh(ev0, out_dir / "initial", flow)
     best, best_iter = (ev0, 0) if ev0.room <= cfg.feasible_tol else (None, -1)
@@ -328,7 +340,7 @@ def optimize(param: Parameterization, models: Models, room: RoomConstraint, cfg:
     bar = progress_bar(range(cfg.iters + 1), desc=f"optimize {param.name}", unit="it", enabled=progress)
     for it in bar:
         if it > 0:
-            ev = _evaluate(param, models, room, cfg, drag0, flow)
+            ev = evaluate_objective(param, models, room, cfg, drag0, flow)
         a_ref = frontal_area(ev.verts.double().numpy(), ev.faces.numpy())
         cd = ev.drag / (flow.q * a_ref)
         rows.append({"iteration": it, "drag_N": ev.drag, "Cd": cd, "A_ref": a_ref, "room_penalty_m2": ev.room,

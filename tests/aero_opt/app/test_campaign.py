@@ -69,7 +69,7 @@ def standin(monkeypatch: pytest.MonkeyPatch, start: StartShape, tmp_path: Path) 
     monkeypatch.setattr(executor, "default_cluster", lambda: ClusterConfig(kind="threads"))
     monkeypatch.setattr(verify, "run_job", standin_run)
     monkeypatch.setattr(campaign, "case_fields", standin_fields)
-    monkeypatch.setattr(campaign, "_start", lambda car, m, cfg, d, out, fit: start)
+    monkeypatch.setattr(campaign, "cached_start", lambda car, m, cfg, d, out, fit: start)
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +99,9 @@ def test_two_rounds_verify_learn_and_report(models: Models, data: Path, tmp_path
                                     f"c{names.index(c['name'])}.pt"), weights_only=False)
             assert c["drag_N"] == pytest.approx(standin_drag(shape["verts"], shape["faces"]) * (1 + 0.01 * 1 / 16),
                                                 rel=1e-6)
+    for rnd in state["rounds"]:  # records hold paths inside the folder, relative, so the folder can move
+        stem = rnd["centre_after"]["stem"]
+        assert not Path(stem).is_absolute() and (tmp_path / "c" / stem).with_suffix(".pt").is_file()
     assert len(list((tmp_path / "c" / "data").glob("*.npz"))) == 4
     assert (tmp_path / "c" / "round_00" / "surrogate.pt").is_file()
     assert all(torch.equal(a, b) for a, b in zip(weights, models.surrogate.model.state_dict().values()))

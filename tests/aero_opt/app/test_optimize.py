@@ -20,8 +20,8 @@ from aero_opt.app.optimize import (
     OptimizeConfig,
     StartShape,
     TrustRegion,
-    _evaluate,
     data_cd_floor,
+    evaluate_objective,
     optimize,
     run_start,
     trainable,
@@ -41,7 +41,7 @@ CFG = OptimizeConfig(iters=2, resolution=40, fast=False, bf16=False, verify_runs
 def test_same_start_and_a_small_step_lowers_the_objective(name: str, models: Models, start: StartShape) -> None:
     room = RoomConstraint(start.verts, start.faces)
     p = parameterization_class(name).build(start, models, CFG)
-    ev0 = _evaluate(p, models, room, CFG, None, Flow())
+    ev0 = evaluate_objective(p, models, room, CFG, None, Flow())
     assert np.allclose(ev0.verts.numpy(), start.verts, atol=1e-5)  # every parameterization starts from it
     assert ev0.room == 0.0
     ev0.objective.backward()
@@ -53,7 +53,7 @@ def test_same_start_and_a_small_step_lowers_the_objective(name: str, models: Mod
     with torch.no_grad():
         for q, g in zip(params, grads):
             q -= eps * g
-    ev1 = _evaluate(p, models, room, CFG, ev0.drag, Flow())
+    ev1 = evaluate_objective(p, models, room, CFG, ev0.drag, Flow())
     assert ev1.objective.item() < ev0.objective.item()
 
 

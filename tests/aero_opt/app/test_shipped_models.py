@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from aero_opt.app.demo import DEMO_CAR
-from aero_opt.app.optimize import Models, OptimizeConfig, StartShape, _evaluate, start_shape
+from aero_opt.app.optimize import Models, OptimizeConfig, StartShape, evaluate_objective, start_shape
 from aero_opt.core.physics import Flow
 from aero_opt.geometry.dataset import split_names
 from constraints.regions import RoomConstraint
@@ -33,12 +33,12 @@ def test_one_step_lowers_the_surrogate_drag(name: str, models: Models, start: St
     room = RoomConstraint(start.verts, start.faces)
     param = parameterization_class(name).build(start, models, cfg)
     opt = torch.optim.Adam(param.parameters(), lr=getattr(cfg.lr, name))
-    ev0 = _evaluate(param, models, room, cfg, None, Flow())
+    ev0 = evaluate_objective(param, models, room, cfg, None, Flow())
     assert ev0.room == 0.0
     opt.zero_grad()
     ev0.objective.backward()
     opt.step()
-    ev1 = _evaluate(param, models, room, cfg, ev0.drag, Flow())
+    ev1 = evaluate_objective(param, models, room, cfg, ev0.drag, Flow())
     assert ev1.drag < ev0.drag
     assert ev1.room <= cfg.feasible_tol
 

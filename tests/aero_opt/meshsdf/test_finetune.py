@@ -15,8 +15,8 @@ import trimesh
 
 from aero_opt.core.errors import AeroOptError
 from aero_opt.geometry.sdf import SampleSpec, chamfer_l2, samples_for_mesh_file
-from aero_opt.meshsdf.config import FinetuneConfig, TrainSDFConfig
 from aero_opt.meshsdf import finetune
+from aero_opt.meshsdf.config import FinetuneConfig, TrainSDFConfig
 from aero_opt.meshsdf.decoder import DecoderConfig, grid_bounds, load_model
 from aero_opt.meshsdf.finetune import chamfer_loss, finetune_steps, mesh_points, run_finetune
 from aero_opt.meshsdf.samples import load_samples
