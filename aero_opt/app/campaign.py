@@ -66,7 +66,7 @@ from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
 from aero_opt.core.checkpoint import load_torch
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import Flow, frontal_area
-from aero_opt.geometry.dataset import LABEL_KEYS, save_car, split_names
+from aero_opt.geometry.dataset import LABEL_KEYS, average_labels, save_car, split_names
 from aero_opt.geometry.mesh_import import export_mesh
 from aero_opt.meshsdf.config import FitConfig
 from parameterizations import Parameterization, parameterization_class
@@ -143,25 +143,35 @@ def pick_candidates(snaps: list[dict[str, Any]], k: int, min_gap: float) -> list
     return chosen[:k]
 
 
-def shape_labels(verdict: dict[str, Any], verts: np.ndarray, faces: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """A verified shape's (``verts`` (V, 3) m, ``faces``) surface fields averaged over its usable runs: pressure (V,)
-    Pa, wall shear (V, 3) Pa and
-    the first run's summary with :data:`aero_opt.geometry.dataset.LABEL_KEYS` averaged (``label_runs``: per run)."""
+def save_labelled_shape(path: Path, verdict: dict[str, Any], verts: np.ndarray, faces: np.ndarray,
+                        params: dict[str, Any]) -> None:
+    """Write a verified shape (``verts`` (V, 3) m, ``faces``) as a dataset car whose labels are the mean of its
+    usable runs: the first run's fields and summary, the others folded in by
+    :func:`aero_opt.geometry.dataset.average_labels` (the one home of label averaging; ``label_runs`` records each
+    run's grid shift and scalars). Written in ``.partial/`` beside ``path`` and moved, so a kill leaves no
+    half-averaged car.
+
+    Raises:
+        AeroOptError: no usable (finished and converged) run.
+    """
     shift = cfd_shift(trimesh.Trimesh(verts, faces, process=False))
-    ps, taus, sums = [], [], []
+    runs = []
     for run in verdict["runs"]:
         if "error" in run or run.get("converged") is False:
             continue
         p, tau, summary = case_fields(Path(run["case"]), verts + shift)
-        ps.append(p)
-        taus.append(tau if tau is not None else np.zeros((len(verts), 3)))
-        sums.append(summary)
-    if not ps:
+        runs.append((float(run["grid_shift"]), p, tau if tau is not None else np.zeros((len(verts), 3)), summary))
+    if not runs:
         raise AeroOptError("no usable run to take fields from")
-    summary = {**sums[0], **{k: float(np.mean([s[k] for s in sums])) for k in LABEL_KEYS},
-               "label_runs": [{k: float(s[k]) for k in LABEL_KEYS} for s in sums]}
-    return np.mean(ps, axis=0), np.mean(taus, axis=0), summary
+    g0, p0, tau0, s0 = runs[0]
+    first = {**s0, "label_runs": [{"grid_shift": g0, **{k: float(s0[k]) for k in LABEL_KEYS},
+                                   "pressure_rel_l2": 0.0}]}
+    tmp = path.parent / ".partial" / path.name  # outside the folder's *.npz, which loaders read
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    save_car(tmp, verts, faces, p0, tau0, first, params)
+    if len(runs) > 1:
+        average_labels(tmp, runs[1:])
+    tmp.replace(path)
 
 
 def _predicted_cd(sur: Surrogate, samples: list[Sample], flow: Flow) -> np.ndarray:
@@ -243,9 +253,8 @@ class Campaign:
     def _to_dataset(self, name: str, rec: dict[str, Any], verts: np.ndarray, faces: np.ndarray) -> Path:
         path = self.out / "data" / f"{name}.npz"
         if not path.is_file():
-            p, tau, summary = shape_labels(rec["verdict"], verts, faces)
             path.parent.mkdir(parents=True, exist_ok=True)
-            save_car(path, verts, faces, p, tau, summary, {"source": "campaign", "shape": name})
+            save_labelled_shape(path, rec["verdict"], verts, faces, {"source": "campaign", "shape": name})
         return path
 
     # ------------------------------------------------------------------ surrogate method

@@ -21,6 +21,7 @@ from aero_opt.app.optimize import Models, OptimizeConfig, StartShape
 from aero_opt.cfd.verify import SimJob
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import Flow, frontal_area
+from aero_opt.geometry.dataset import load_car
 
 FLOW = Flow()
 C, L = 0.25, 4.0
@@ -103,6 +104,10 @@ def test_two_rounds_verify_learn_and_report(models: Models, data: Path, tmp_path
         stem = rnd["centre_after"]["stem"]
         assert not Path(stem).is_absolute() and (tmp_path / "c" / stem).with_suffix(".pt").is_file()
     assert len(list((tmp_path / "c" / "data").glob("*.npz"))) == 4
+    for c in state["rounds"][0]["candidates"]:  # a campaign car's labels: the mean of its two runs
+        car = load_car(tmp_path / "c" / "data" / f"{c['name']}.npz")
+        assert car.case["Cd"] == pytest.approx(c["Cd"], rel=1e-9) and len(car.case["label_runs"]) == 2
+        assert car.case["label_runs"][0]["grid_shift"] == 0.0 < car.case["label_runs"][1]["grid_shift"]
     assert (tmp_path / "c" / "round_00" / "surrogate.pt").is_file()
     assert all(torch.equal(a, b) for a, b in zip(weights, models.surrogate.model.state_dict().values()))
     assert (tmp_path / "c" / "campaign.md").read_text().startswith("# Campaign: surrogate, scaling on ellipsoid")
