@@ -179,7 +179,8 @@ def figure(result: dict[str, Any], path: Path) -> None:
         ax.axhline(0, color="k", lw=0.8)
         ax.set_title(f"grid {g}³")
         ax.set_ylabel("Chamfer-L2 vs shipped decoder, %")
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[1]:
+            ax.legend(fontsize=8)
     fig.suptitle("Paired per-car change, mean and 95% bootstrap interval (below 0: better)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
