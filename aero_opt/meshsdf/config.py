@@ -115,3 +115,10 @@ class TopologyConfig:
     fraction_uniform: float = 0.4
     """Share of samples drawn uniformly in the cube: with two very different shapes, space far from one shape's
     surface (where the other one lives) must be constrained too, or the decoder leaves floating blobs there."""
+    blend_weight: float = 1.0
+    """Weight of the latent-blend term (:class:`aero_opt.meshsdf.topology.BlendLoss`): codes on the line through
+    Spot's and Bob's are trained to give the blend of their signed distances, so the latent segment the
+    optimization travels holds one smooth morph. 0: the paper's decoder (no such term), whose segment holds
+    floating components and handles between the two codes."""
+    blend_range: tuple[float, float] = (-0.2, 1.3)
+    """Blend parameters t drawn uniformly from this range (0: Spot, 1: Bob; beyond: the overshoot of Adam)."""

@@ -113,6 +113,9 @@ def finetune_steps(dec: torch.nn.Module, codes: torch.nn.Parameter, shapes: list
         opt.step()
         rows.append({"shape": i, "loss": float(loss.detach()), "seconds": time.perf_counter() - t0})
         bar.set_postfix(loss=f"{rows[-1]['loss']:.2e}")
+        if len(rows) % len(shapes) == 0:
+            log.info("finetune-sdf (%s): %d steps, mean loss of the last %d %.3e, %.0f s", cfg.arm, len(rows),
+                     len(shapes), np.mean([r["loss"] for r in rows[-len(shapes):]]), rows[-1]["seconds"])
     dec.eval()
     return rows
 

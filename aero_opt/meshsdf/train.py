@@ -18,7 +18,7 @@ import math
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -38,13 +38,28 @@ from aero_opt.meshsdf.samples import ShapeSamples, load_samples
 log = logging.getLogger(__name__)
 
 
+class ExtraLoss(Protocol):
+    """A term added to every training step's loss (e.g. :class:`aero_opt.meshsdf.topology.BlendLoss`)."""
+
+    record: dict[str, Any]
+    """What the term is and its settings, kept in the checkpoint (a resume with another term is refused)."""
+
+    def __call__(self, dec: SDFDecoder, latents: torch.nn.Embedding, gen: torch.Generator) -> torch.Tensor:
+        """The term (a scalar tensor carrying gradients to the decoder and the codes), drawing from ``gen``."""
+        ...
+
+
 def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFConfig, resume: bool = False,
-          progress: bool = True, device: torch.device | str = "cpu") -> dict[str, Any]:
+          progress: bool = True, device: torch.device | str = "cpu",
+          extra_loss: ExtraLoss | None = None) -> dict[str, Any]:
     """Train (or resume) a DeepSDF auto-decoder on ``device`` (the report's extractions run on the CPU); returns
     the final report (also ``run_dir/report.json``). Under ``torchrun`` the processes split every batch's shapes,
-    sum their gradients (so K processes take the steps one process would) and only rank 0 writes."""
+    sum their gradients (so K processes take the steps one process would) and only rank 0 writes.
+    ``extra_loss`` (one process only) is added to every step's loss."""
     device = local_device(torch.device(device))
     rank, size = init_from_env(device)
+    if extra_loss is not None and size > 1:
+        raise AeroOptError("an extra training loss runs in one process only (not under torchrun)")
     shapes = load_samples(data_dir)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -68,13 +83,17 @@ def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFCo
                                   "rng"))
         if ck["names"] != [s.name for s in shapes] or ck["decoder_config"] != asdict(dec_cfg):
             raise AeroOptError(f"{run_dir}: the checkpoint was trained on other data or another decoder config")
+        if ck.get("extra_loss") != (extra_loss.record if extra_loss is not None else None):
+            raise AeroOptError(f"{run_dir}: the checkpoint was trained with another extra loss "
+                               f"({ck.get('extra_loss')}); choose a new --out")
         dec.load_state_dict(ck["decoder"])
         latents.weight.data.copy_(ck["latents"])
         opt.load_state_dict(ck["optimizer"])
         start, history = ck["epoch"], ck["history"]
         gen.set_state(ck["rng"])
     meta = {"names": [s.name for s in shapes], "decoder_config": asdict(dec_cfg), "train_config": asdict(cfg),
-            "car_frame": all(s.car_frame for s in shapes), "data": str(data_dir)}
+            "car_frame": all(s.car_frame for s in shapes), "data": str(data_dir),
+            "extra_loss": extra_loss.record if extra_loss is not None else None}
     if rank == 0:
         write_json_atomic(run_dir / "config.json", meta)
 
@@ -110,6 +129,8 @@ def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFCo
                 pred = dec(latents(w), x)
                 loss_l1 = (pred.clamp(-cfg.clamp, cfg.clamp) - y.clamp(-cfg.clamp, cfg.clamp)).abs().mean()
                 loss = loss_l1 + cfg.code_reg * latents(idx.to(device)).square().sum(dim=1).mean()
+                if extra_loss is not None:
+                    loss = loss + extra_loss(dec, latents, gen)
                 loss.backward()
                 losses.append(loss_l1.item())
             else:

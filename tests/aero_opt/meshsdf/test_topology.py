@@ -5,22 +5,34 @@ characteristic 2 -> 0) and lower the loss, with gradients flowing through the is
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 import trimesh
 
+from aero_opt.core.errors import AeroOptError
 from aero_opt.geometry.isosurface import extract
 from aero_opt.geometry.raster import silhouette
+from aero_opt.geometry.sdf import SampleSpec, samples_for_mesh_file
 from aero_opt.meshsdf.config import TopologyConfig
 from aero_opt.meshsdf.topology import (
     CUBE,
+    BlendLoss,
+    blend_topology,
     cameras,
+    ensure_model,
     euler_characteristic,
     genus_changed_at,
+    line_topology,
     run_trajectory,
     topology,
     topology_label,
 )
+from aero_opt.meshsdf.train import train
+
+DATA = Path(__file__).resolve().parents[3] / "data"
 
 
 class SphereTorus(torch.nn.Module):
@@ -78,3 +90,53 @@ def test_floaters_are_not_a_genus_change() -> None:
     assert genus_changed_at(rows) == 2
     assert topology_label(rows[1]) == "it 1: genus 1, +2 floating components (9.1% of the area)"
     assert topology_label(rows[2]) == "it 2: genus 1"
+
+
+class TwoSpheres(torch.nn.Module):
+    """f = z[:, 0] · (|x| − 0.8) + (1 − z[:, 0]) · (|x| − 0.4): codes (N, 1), one per point."""
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        r = x.norm(dim=1)
+        return z[:, 0] * (r - 0.8) + (1 - z[:, 0]) * (r - 0.4)
+
+
+def test_the_blend_loss_is_zero_on_the_blend_and_the_clamped_l1_off_it() -> None:
+    gen = torch.Generator().manual_seed(0)
+    pts = torch.rand(500, 3, generator=gen) * 2 - 1
+    r = pts.norm(dim=1)
+    loss = BlendLoss(pts, r - 0.8, r - 0.4, weight=2.0, t_range=(-0.2, 1.3), clamp=0.1, batch=256)
+    codes = torch.nn.Embedding(2, 1)  # rows: bob, spot
+    codes.weight.data = torch.tensor([[1.0], [0.0]])
+    assert float(loss(TwoSpheres(), codes, torch.Generator().manual_seed(1))) == pytest.approx(0.0, abs=1e-6)
+    codes.weight.data = torch.tensor([[2.0], [0.0]])  # z_t = 2t: the decoder's shape is the blend at 2t, not t
+    g = torch.Generator().manual_seed(1)
+    sel = torch.randint(0, 500, (256,), generator=g)
+    t = -0.2 + 1.5 * torch.rand(256, generator=g)
+    pred = (2 * t) * (r[sel] - 0.8) + (1 - 2 * t) * (r[sel] - 0.4)
+    want = (1 - t) * (r[sel] - 0.4) + t * (r[sel] - 0.8)
+    expected = 2.0 * float((pred.clamp(-0.1, 0.1) - want.clamp(-0.1, 0.1)).abs().mean())
+    assert float(loss(TwoSpheres(), codes, torch.Generator().manual_seed(1))) == pytest.approx(expected, rel=1e-5)
+    assert expected > 0.01
+
+
+def test_segment_topology_of_a_decoder_and_of_the_exact_blend() -> None:
+    rows = line_topology(SphereTorus(), torch.tensor([0.0]), torch.tensor([1.0]), 32, np.array([0.0, 1.0]))
+    assert [(r["components"], r["genus"]) for r in rows] == [(1, [0]), (1, [1])]
+    blend = blend_topology(DATA / "bob_spot", 32, np.array([0.0, 1.0]))  # Spot genus 0, Bob genus 1
+    assert [r["genus"][0] for r in blend] == [0, 1] and blend[0]["t"] == 0.0
+
+
+def test_a_decoder_trained_with_another_blend_setting_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "s").mkdir()
+    for i, r in enumerate((0.4, 0.7)):
+        m = trimesh.creation.icosphere(subdivisions=2, radius=r)
+        m.export(tmp_path / f"{i}.stl")
+        samples_for_mesh_file(tmp_path / f"{i}.stl", tmp_path / "s" / f"{'bob' if i else 'spot'}.npz",
+                              SampleSpec(n_samples=2000), seed=i, normalization="unit_sphere")
+    cfg = replace(TopologyConfig(), train=replace(TopologyConfig().train, epochs=1, eval_resolution=16),
+                  decoder=replace(TopologyConfig().decoder, hidden=16, layers=4, inject_at=2))
+    train(tmp_path / "s", tmp_path / "m", cfg.decoder, cfg.train, progress=False)
+    assert ensure_model(tmp_path / "m", DATA / "bob_spot", replace(cfg, blend_weight=0.0), tmp_path) == tmp_path / "m"
+    with pytest.raises(AeroOptError, match=r"trained with latent blend None, the config asks for \{'name': "
+                                           r"'latent_blend', 'weight': 1.0"):
+        ensure_model(tmp_path / "m", DATA / "bob_spot", cfg, tmp_path)

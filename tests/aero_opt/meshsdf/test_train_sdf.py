@@ -108,3 +108,25 @@ def test_two_processes_train_the_decoder_like_one(spheres: Path, tmp_path: Path)
     for name, w in one["decoder"].items():
         torch.testing.assert_close(ddp["decoder"][name], w, rtol=1e-4, atol=1e-6, msg=name)
     torch.testing.assert_close(ddp["latents"], one["latents"], rtol=1e-4, atol=1e-6)
+
+
+class _CodeNorm:
+    """An extra loss: the mean squared norm of all codes, times 10 (pulls the codes to zero)."""
+
+    record = {"name": "code_norm"}
+
+    def __call__(self, dec: torch.nn.Module, latents: torch.nn.Embedding, gen: torch.Generator) -> torch.Tensor:
+        return 10.0 * latents.weight.square().sum(dim=1).mean()
+
+
+def test_an_extra_loss_enters_every_step_and_a_resume_with_another_is_refused(spheres: Path,
+                                                                               tmp_path: Path) -> None:
+    cfg = TrainSDFConfig(epochs=20, shapes_per_batch=3, points_per_shape=256, eval_resolution=16, init_std=1.0,
+                         lr_latent=0.1)
+    train(spheres, tmp_path / "plain", TINY, cfg, progress=False)
+    train(spheres, tmp_path / "extra", TINY, cfg, progress=False, extra_loss=_CodeNorm())
+    plain, extra = (load_model(tmp_path / n)[1].norm(dim=1).mean() for n in ("plain", "extra"))
+    assert extra < 0.5 * plain
+    assert load_model(tmp_path / "extra")[2]["extra_loss"] == {"name": "code_norm"}
+    with pytest.raises(AeroOptError, match="another extra loss"):
+        train(spheres, tmp_path / "extra", TINY, replace(cfg, epochs=21), resume=True, progress=False)
