@@ -107,7 +107,7 @@ def test_the_blend_loss_is_zero_on_the_blend_and_the_clamped_l1_off_it() -> None
     loss = BlendLoss(pts, r - 0.8, r - 0.4, weight=2.0, t_range=(-0.2, 1.3), clamp=0.1, batch=256)
     codes = torch.nn.Embedding(2, 1)  # rows: bob, spot
     codes.weight.data = torch.tensor([[1.0], [0.0]])
-    assert float(loss(TwoSpheres(), codes, torch.Generator().manual_seed(1))) == pytest.approx(0.0, abs=1e-6)
+    assert float(loss(TwoSpheres(), codes, torch.Generator().manual_seed(1)).detach()) == pytest.approx(0.0, abs=1e-6)
     codes.weight.data = torch.tensor([[2.0], [0.0]])  # z_t = 2t: the decoder's shape is the blend at 2t, not t
     g = torch.Generator().manual_seed(1)
     sel = torch.randint(0, 500, (256,), generator=g)
@@ -115,7 +115,7 @@ def test_the_blend_loss_is_zero_on_the_blend_and_the_clamped_l1_off_it() -> None
     pred = (2 * t) * (r[sel] - 0.8) + (1 - 2 * t) * (r[sel] - 0.4)
     want = (1 - t) * (r[sel] - 0.4) + t * (r[sel] - 0.8)
     expected = 2.0 * float((pred.clamp(-0.1, 0.1) - want.clamp(-0.1, 0.1)).abs().mean())
-    assert float(loss(TwoSpheres(), codes, torch.Generator().manual_seed(1))) == pytest.approx(expected, rel=1e-5)
+    assert float(loss(TwoSpheres(), codes, torch.Generator().manual_seed(1)).detach()) == pytest.approx(expected, rel=1e-5)
     assert expected > 0.01
 
 
