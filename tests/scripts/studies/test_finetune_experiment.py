@@ -41,3 +41,13 @@ def test_paired_differences_against_shipped_and_control(load_script: Callable[[s
     assert "| meshsdf_lr1e-05 | train | 2.100e+00 | 1.800e+00 | -10.0% [" in md and "CPU X" in md
     mod.figure(result, tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_the_sampling_floor_falls_with_more_points(load_script: Callable[[str], ModuleType], tmp_path: Path) -> None:
+    import trimesh
+
+    mod = load_script("finetune_experiment.py")
+    trimesh.creation.box(extents=(4.0, 1.8, 1.4)).export(tmp_path / "car_0000.stl")
+    few, many = (mod.sampling_floor(tmp_path, ["car_0000"], n, 0) for n in (500, 8000))
+    assert few["cars"] == 1 and few["points"] == 500 and few["per_car"] == [few["mean"]]
+    assert 0.0 < many["mean"] < 0.1 * few["mean"]  # ~ spacing² ∝ 1/n
