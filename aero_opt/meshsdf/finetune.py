@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -66,8 +66,9 @@ def chamfer_loss(pred: torch.Tensor, target: np.ndarray) -> torch.Tensor:
 
 
 def finetune_steps(dec: torch.nn.Module, codes: torch.nn.Parameter, shapes: list[ShapeSamples],
-                   cfg: FinetuneConfig, tcfg: TrainSDFConfig, bounds: Bounds,
-                   progress: bool = True) -> list[dict[str, float]]:
+                   cfg: FinetuneConfig, tcfg: TrainSDFConfig, bounds: Bounds, progress: bool = True,
+                   resume: dict[str, Any] | None = None,
+                   save: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, float]]:
     """Fine-tune ``dec`` and ``codes`` (K, D) in place on ``shapes`` (``codes[i]`` belongs to ``shapes[i]``).
 
     Both arms visit the shapes in the same seeded order (``cfg.epochs`` shuffled passes, one shape per step) with
@@ -75,6 +76,10 @@ def finetune_steps(dec: torch.nn.Module, codes: torch.nn.Parameter, shapes: list
     ``cfg.resolution`` (fast mode) and as many ground-truth surface points, backpropagated through the iso-surface;
     a shape whose surface is empty is skipped. ``deepsdf`` (control): DeepSDF's loss on ``cfg.points`` of the
     shape's SDF samples, mean |clamp(f(z, x), δ) − clamp(s, δ)| + code_reg · ‖z‖² (δ and code_reg from ``tcfg``).
+
+    ``save`` (if given) receives the run's state after every epoch but the last (decoder and codes, Adam's state,
+    the random generator's, the steps done and the rows so far); passing that dict back as ``resume`` (with the
+    same ``cfg`` and shapes) continues the run where it stopped, to the same result as an uninterrupted one.
 
     Returns:
         One row per step taken: shape index, loss (Chamfer-L2 in normalized units², or clamped L1), seconds.
@@ -84,12 +89,24 @@ def finetune_steps(dec: torch.nn.Module, codes: torch.nn.Parameter, shapes: list
     dec.requires_grad_(True)
     opt = torch.optim.Adam([{"params": list(dec.parameters()), "lr": cfg.lr_decoder},
                             {"params": [codes], "lr": cfg.lr_latent}])
-    rows = []
-    t0 = time.perf_counter()
     order = torch.cat([torch.randperm(len(shapes), generator=gen) for _ in range(cfg.epochs)]).tolist()
+    start, rows = 0, []
+    if resume is not None:
+        dec.load_state_dict(resume["decoder"])
+        with torch.no_grad():
+            codes.copy_(resume["codes"])
+        opt.load_state_dict(resume["optimizer"])
+        gen.set_state(resume["rng"])
+        start, rows = int(resume["step"]), list(resume["rows"])
+    t0 = time.perf_counter() - (rows[-1]["seconds"] if rows else 0.0)
     device = next(dec.parameters()).device
-    bar = progress_bar(order, desc=f"finetune-sdf ({cfg.arm})", unit="step", enabled=progress)
-    for i in bar:
+    bar = progress_bar(range(start, len(order)), desc=f"finetune-sdf ({cfg.arm})", unit="step", enabled=progress,
+                       initial=start, total=len(order))
+    for k in bar:
+        if save is not None and k > start and k % len(shapes) == 0:
+            save({"step": k, "decoder": dec.state_dict(), "codes": codes.detach().clone(),
+                  "optimizer": opt.state_dict(), "rng": gen.get_state(), "rows": rows})
+        i = order[k]
         s = shapes[i]
         if cfg.arm == "deepsdf":
             sel = torch.randint(0, len(s.sdf), (cfg.points,), generator=gen)

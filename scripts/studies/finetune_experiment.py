@@ -19,8 +19,8 @@ median Chamfer-L2 and paired per-car relative differences (arm / shipped − 1 a
 bootstrap 95% intervals, into ``<out>.json``, ``<out>.md`` and ``<out>.png``.
 
 Resumable: the family's meshes and SDF samples, every arm's fine-tuned checkpoint and every decoder's scores are
-kept in ``--work`` as they finish (an arm interrupted mid-way restarts; the longest takes about 25 minutes on 2
-cores), and the report is rewritten after each decoder from what has finished.
+kept in ``--work`` as they finish, an arm interrupted mid-way continues from its last finished epoch, and the
+report is rewritten after each decoder from what has finished.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from aero_opt.core.atomic import save_torch_atomic, write_json_atomic, write_text_atomic  # noqa: E402
+from aero_opt.core.checkpoint import load_torch  # noqa: E402
 from aero_opt.core.errors import AeroOptError  # noqa: E402
 from aero_opt.core.frame import CAR_FRAME  # noqa: E402
 from aero_opt.core.machine import machine_facts  # noqa: E402
@@ -72,22 +73,26 @@ def arm_name(arm: str, lr: float) -> str:
 def finetune_arm(model: Path, folder: Path, cfg: FinetuneConfig, shapes: list, tcfg: TrainSDFConfig,
                  bounds: Any) -> dict[str, Any]:
     """Fine-tune a fresh copy of the shipped decoder with ``cfg`` into ``folder/checkpoint.pt`` (kept when it is
-    already there); returns the steps taken and their seconds."""
-    ck_path = folder / "checkpoint.pt"
+    already there; an interrupted arm resumes from ``folder/partial.pt``, written after every epoch); returns the
+    steps taken and their seconds."""
+    ck_path, partial = folder / "checkpoint.pt", folder / "partial.pt"
     if ck_path.is_file():
         return json.loads((folder / "steps.json").read_text())
+    folder.mkdir(parents=True, exist_ok=True)
     dec, latents, ck = load_model(model)
     codes = torch.nn.Parameter(latents.clone())
-    t0 = time.perf_counter()
-    rows = finetune_steps(dec, codes, shapes, cfg, tcfg, bounds, progress=sys.stderr.isatty())
-    info = {"steps": len(rows), "seconds": time.perf_counter() - t0, "config": asdict(cfg),
+    resume = load_torch(partial, ("step", "decoder", "codes", "optimizer", "rng", "rows")) if partial.is_file() \
+        else None
+    rows = finetune_steps(dec, codes, shapes, cfg, tcfg, bounds, progress=sys.stderr.isatty(), resume=resume,
+                          save=lambda state: save_torch_atomic(state, partial))
+    info = {"steps": len(rows), "seconds": rows[-1]["seconds"] if rows else 0.0, "config": asdict(cfg),
             "loss_first_epoch": float(np.mean([r["loss"] for r in rows[:len(shapes)]])),
             "loss_last_epoch": float(np.mean([r["loss"] for r in rows[-len(shapes):]]))}
-    folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / "steps.json", info)
     save_torch_atomic({**{k: v for k, v in ck.items() if k != "optimizer"}, "decoder": dec.state_dict(),
                        "latents": codes.detach().clone(), "finetuned_from": str(model), "finetune": asdict(cfg)},
                       ck_path)
+    partial.unlink(missing_ok=True)
     return info
 
 

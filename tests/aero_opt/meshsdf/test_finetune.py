@@ -4,6 +4,7 @@ control arm takes the same steps in the same order with DeepSDF's loss and no is
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -94,3 +95,32 @@ def test_control_arm_takes_the_same_steps_in_the_same_order_with_deepsdfs_loss_a
         pred = dec(z, s.points[sel]).reshape(-1)
     expected = float((pred.clamp(-0.05, 0.05) - s.sdf[sel].clamp(-0.05, 0.05)).abs().mean() + 0.3 * z.square().sum())
     assert rows[0]["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("arm", ["meshsdf", "deepsdf"])
+def test_a_run_stopped_after_an_epoch_resumes_to_the_same_result(trained: tuple[Path, Path], arm: str) -> None:
+    run, samples = trained
+    shapes = load_samples(samples)
+    cfg = FinetuneConfig(arm=arm, epochs=3, lr_decoder=1e-3, lr_latent=1e-3, points=800, resolution=20, seed=5)
+    results, saved = [], []
+    for attempt in ("whole", "first part", "resumed"):
+        dec, latents, _ = load_model(run)
+        codes = torch.nn.Parameter(latents.clone())
+        if attempt == "first part":
+            class Stop(Exception):
+                pass
+
+            def save(state: dict) -> None:
+                saved.append(copy.deepcopy(state))
+                raise Stop
+            with pytest.raises(Stop):
+                finetune_steps(dec, codes, shapes, cfg, TrainSDFConfig(), grid_bounds(True), False, save=save)
+            continue
+        rows = finetune_steps(dec, codes, shapes, cfg, TrainSDFConfig(), grid_bounds(True), False,
+                              resume=saved[0] if attempt == "resumed" else None)
+        results.append((rows, [q.detach().clone() for q in dec.parameters()], codes.detach().clone()))
+    assert saved[0]["step"] == len(shapes)
+    (rows_a, dec_a, codes_a), (rows_b, dec_b, codes_b) = results
+    assert [r["shape"] for r in rows_a] == [r["shape"] for r in rows_b]
+    assert [r["loss"] for r in rows_a] == pytest.approx([r["loss"] for r in rows_b], rel=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(dec_a, dec_b)) and torch.allclose(codes_a, codes_b)
