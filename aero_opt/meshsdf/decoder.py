@@ -92,6 +92,12 @@ def config_dict(cfg: DecoderConfig) -> dict[str, object]:
     return asdict(cfg)
 
 
+def clamped_l1(pred: torch.Tensor, target: torch.Tensor, clamp: float) -> torch.Tensor:
+    """DeepSDF's reconstruction loss: mean |clamp(pred, δ) − clamp(target, δ)| over (N,) signed distances
+    (normalized units), δ = ``clamp``; a scalar tensor."""
+    return (pred.clamp(-clamp, clamp) - target.clamp(-clamp, clamp)).abs().mean()
+
+
 def load_model(run_dir: Path) -> tuple[SDFDecoder, torch.Tensor, dict[str, Any]]:
     """Decoder (eval mode), latent codes (K, D) and the checkpoint dict of a training run."""
     path = Path(run_dir) / "checkpoint.pt"

@@ -37,8 +37,8 @@ from aero_opt.core.progress import progress_bar
 from aero_opt.geometry.isosurface import Bounds, EmptySurfaceError, extract
 from aero_opt.geometry.sdf import CHAMFER_POINTS, chamfer_l2, surface_points
 from aero_opt.meshsdf.config import FinetuneConfig, FitConfig, TrainSDFConfig
-from aero_opt.meshsdf.decoder import grid_bounds, load_model
-from aero_opt.meshsdf.fit import fit_latent, nearest_code
+from aero_opt.meshsdf.decoder import clamped_l1, grid_bounds, load_model
+from aero_opt.meshsdf.fit import fit_code
 from aero_opt.meshsdf.samples import ShapeSamples, load_samples
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,7 @@ def finetune_steps(dec: torch.nn.Module, codes: torch.nn.Parameter, shapes: list
             sel = torch.randint(0, len(s.sdf), (cfg.points,), generator=gen)
             z = codes[i]
             pred = dec(z.to(device), s.points[sel].to(device)).reshape(-1).cpu()
-            loss = (pred.clamp(-tcfg.clamp, tcfg.clamp) - s.sdf[sel].clamp(-tcfg.clamp, tcfg.clamp)).abs().mean() \
-                + tcfg.code_reg * z.square().sum()
+            loss = clamped_l1(pred, s.sdf[sel], tcfg.clamp) + tcfg.code_reg * z.square().sum()
         else:
             try:
                 v, f, _ = extract(dec, codes[i], cfg.resolution, bounds, fast=True)
@@ -154,12 +153,7 @@ def refit_codes(dec: torch.nn.Module, latents: torch.Tensor, shapes: list[ShapeS
     """Codes (N, D) of held-out ``shapes`` fitted to their SDF samples with ``dec`` frozen (DeepSDF
     reconstruction), started and run as ``aero-opt fit`` does (``fit``: start, steps, learning rate); ``latents``
     (K, D) are the decoder's training codes."""
-    tcfg = fit.applied_to(tcfg)
-    out = []
-    for s in shapes:
-        init = latents[nearest_code(dec, s, latents, tcfg, fit.probes)] if fit.init == "nearest" \
-            else latents.mean(dim=0)
-        out.append(fit_latent(dec, s, tcfg, latents.shape[1], init=init, progress=progress))
+    out = [fit_code(dec, s, latents, tcfg, fit, progress) for s in shapes]
     return torch.stack(out) if out else torch.zeros(0, latents.shape[1])
 
 

@@ -19,7 +19,7 @@ from aero_opt.geometry.isosurface import extract
 from aero_opt.geometry.mesh_import import export_mesh, load_mesh
 from aero_opt.geometry.sdf import CHAMFER_POINTS, SampleSpec, chamfer_l2, sample_sdf, surface_points
 from aero_opt.meshsdf.config import FitConfig, TrainSDFConfig
-from aero_opt.meshsdf.decoder import SDFDecoder, grid_bounds, load_model
+from aero_opt.meshsdf.decoder import SDFDecoder, clamped_l1, grid_bounds, load_model
 from aero_opt.meshsdf.samples import ShapeSamples
 
 
@@ -81,11 +81,18 @@ def latent_for_mesh(mesh: trimesh.Trimesh, dec: torch.nn.Module, latents: torch.
     pts, sdf = sample_sdf(mesh.vertices, mesh.faces, transform, SampleSpec(n_samples=settings.samples), rng)
     surf = surface_points(transform.forward(mesh.vertices), mesh.faces, CHAMFER_POINTS, rng)
     shape = ShapeSamples(name, torch.from_numpy(pts), torch.from_numpy(sdf), surf, transform is CAR_FRAME)
+    return fit_code(dec, shape, latents, tcfg, settings, progress), surf
+
+
+def fit_code(dec: SDFDecoder, shape: ShapeSamples, latents: torch.Tensor, tcfg: TrainSDFConfig,
+             settings: FitConfig = FitConfig(), progress: bool = True) -> torch.Tensor:
+    """A shape's code (D,) fitted to its SDF samples with ``dec`` frozen, as ``aero-opt fit`` does: from the
+    nearest training code or the mean of ``latents`` (K, D) (``settings.init``), with ``settings``' steps and
+    learning rate where it sets them (else the decoder's own ``tcfg``)."""
     tcfg = settings.applied_to(tcfg)
     init = latents[nearest_code(dec, shape, latents, tcfg, settings.probes)] if settings.init == "nearest" \
         else latents.mean(dim=0)
-    z = fit_latent(dec, shape, tcfg, latents.shape[1], init=init, progress=progress)
-    return z, surf
+    return fit_latent(dec, shape, tcfg, latents.shape[1], init=init, progress=progress)
 
 
 def nearest_code(dec: SDFDecoder, s: ShapeSamples, latents: torch.Tensor, cfg: TrainSDFConfig,
@@ -122,7 +129,7 @@ def fit_latent(dec: SDFDecoder, s: ShapeSamples, cfg: TrainSDFConfig, latent_siz
             opt.param_groups[0]["lr"] = cfg.fit_lr / 10
         sel = torch.randint(0, len(s.sdf), (8192,), generator=gen)
         pred = dec(z, s.points[sel])
-        loss = (pred.clamp(-cfg.clamp, cfg.clamp) - s.sdf[sel].clamp(-cfg.clamp, cfg.clamp)).abs().mean() \
+        loss = clamped_l1(pred, s.sdf[sel], cfg.clamp) \
             + cfg.code_reg * z.square().sum()
         opt.zero_grad()
         loss.backward()

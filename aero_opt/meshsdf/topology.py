@@ -38,7 +38,7 @@ from aero_opt.geometry.mesh_import import load_mesh
 from aero_opt.geometry.raster import Camera, silhouette
 from aero_opt.geometry.sdf import SampleSpec, samples_for_mesh_file, signed_distance
 from aero_opt.meshsdf.config import TopologyConfig
-from aero_opt.meshsdf.decoder import load_model
+from aero_opt.meshsdf.decoder import clamped_l1, load_model
 from aero_opt.meshsdf.train import train
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,7 @@ class BlendLoss:
         z = (1 - t[:, None]).to(dev) * latents.weight[1] + t[:, None].to(dev) * latents.weight[0]
         target = ((1 - t) * self.sdf_spot[sel] + t * self.sdf_bob[sel]).to(dev)
         pred = dec(z, self.points[sel].to(dev)).reshape(-1)
-        c = self.clamp
-        return self.weight * (pred.clamp(-c, c) - target.clamp(-c, c)).abs().mean()
+        return self.weight * clamped_l1(pred, target, self.clamp)
 
 
 def shape_sdfs(shapes_dir: Path, points: np.ndarray) -> dict[str, np.ndarray]:

@@ -32,7 +32,7 @@ from aero_opt.core.progress import progress_bar
 from aero_opt.geometry.isosurface import EmptySurfaceError, extract
 from aero_opt.geometry.sdf import CHAMFER_POINTS, chamfer_l2, surface_points
 from aero_opt.meshsdf.config import TrainSDFConfig
-from aero_opt.meshsdf.decoder import DecoderConfig, SDFDecoder, grid_bounds
+from aero_opt.meshsdf.decoder import DecoderConfig, SDFDecoder, clamped_l1, grid_bounds
 from aero_opt.meshsdf.samples import ShapeSamples, load_samples
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def train(data_dir: Path, run_dir: Path, dec_cfg: DecoderConfig, cfg: TrainSDFCo
             if size == 1:
                 x, y, w = torch.cat(pts).to(device), torch.cat(tgt).to(device), torch.cat(who).to(device)
                 pred = dec(latents(w), x)
-                loss_l1 = (pred.clamp(-cfg.clamp, cfg.clamp) - y.clamp(-cfg.clamp, cfg.clamp)).abs().mean()
+                loss_l1 = clamped_l1(pred, y, cfg.clamp)
                 loss = loss_l1 + cfg.code_reg * latents(idx.to(device)).square().sum(dim=1).mean()
                 if extra_loss is not None:
                     loss = loss + extra_loss(dec, latents, gen)
