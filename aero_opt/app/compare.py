@@ -227,6 +227,10 @@ def verify_runs(runs: list[tuple[str, str, Path]], preset: str, workers: int | N
         write_json_atomic(run_dir / "summary.json", summary)
 
 
+REBUILT = ("report.html",)
+"""Files of a comparison folder that are not carried across sessions (:mod:`aero_opt.core.carry`): every run's
+report is rewritten after its verification."""
+
 EXTENTS = ("length", "width", "height")
 """The bounding-box extents (x, y, z) compared between a run's final and initial shape."""
 

@@ -6,6 +6,10 @@ and final shape checked by OpenFOAM.
 Runs ``aero-opt compare`` on the first ``--cars`` cars of the dataset's test split (resumable; work in
 results/comparison/) and copies the table (CSV and Markdown), the charts, each car's MeshSDF before/after
 picture and a JSON summary with the command to docs/results/.
+
+The work folder is carried across sessions (:mod:`aero_opt.core.carry`): its finished optimizations and OpenFOAM
+verdicts are restored from ``--carry`` (default ``docs/results/work/<work folder name>``) before the run and saved
+there every 10 minutes and at the end; commit that folder to keep a partial run.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from aero_opt.app.compare import recorded_models, run_compare
+from aero_opt.app.compare import REBUILT, recorded_models, run_compare
 from aero_opt.app.config import load_config
 from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.carry import carried, default_mirror
 from aero_opt.geometry.dataset import split_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +40,9 @@ def main() -> int:
     ap.add_argument("--config", type=Path, default=None)
     ap.add_argument("--work", type=Path, default=ROOT / "results" / "comparison")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
+    ap.add_argument("--carry", type=Path, default=None,
+                    help="carry folder of the work (default docs/results/work/<work name>)")
+    ap.add_argument("--no-carry", action="store_true", help="do not carry the work folder")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     data = ROOT / "data"
@@ -44,8 +52,10 @@ def main() -> int:
         cfg = replace(cfg, iters=args.iters)
     t0 = time.perf_counter()
     surrogate_dir, decoder_dir = data / "models" / "surrogate", data / "models" / "car_decoder"
-    table = run_compare(cars, ["all"], args.work, cfg, surrogate_dir, decoder_dir, data / "dataset", do_verify=True,
-                        workers=args.workers)
+    carry = None if args.no_carry else args.carry or default_mirror(ROOT, args.work)
+    with carried(args.work, carry, skip=REBUILT):
+        table = run_compare(cars, ["all"], args.work, cfg, surrogate_dir, decoder_dir, data / "dataset",
+                            do_verify=True, workers=args.workers)
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.work / "results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))

@@ -13,6 +13,10 @@ each run's summary, and writes to ``--out`` the comparison's tables for this pro
 per parameterization with its 95% interval over the cars, and each parameterization against MeshSDF with its
 interval and significance; ``results.csv``, the charts) and ``summary.json``: per run, the drag change by the
 surrogate, by the comparison's own verification and by this protocol.
+
+Hours of CPU: the comparison folder is carried across sessions (:mod:`aero_opt.core.carry`, restored from and
+saved to ``--carry``, default ``docs/results/work/<folder name>``, every 10 minutes); commit that folder to keep a
+partial re-verification.
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ import logging
 import sys
 from pathlib import Path
 
-from aero_opt.app.compare import result_row, summarize, verify_runs, write_tables
+from aero_opt.app.compare import REBUILT, result_row, summarize, verify_runs, write_tables
 from aero_opt.cfd.verify import check_verification
 from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.carry import carried, default_mirror
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.machine import machine_facts
 from parameterizations import NAMES
 
+ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("verify_at_preset")
 
 
@@ -56,6 +62,9 @@ def main() -> int:
     ap.add_argument("--verify-runs", dest="runs", type=int, default=1, help="grid-shifted runs per shape")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, required=True, help="output folder of the tables and summary.json")
+    ap.add_argument("--carry", type=Path, default=None,
+                    help="carry folder of the comparison (default docs/results/work/<folder name>)")
+    ap.add_argument("--no-carry", action="store_true", help="do not carry the comparison folder")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -63,13 +72,18 @@ def main() -> int:
     except AeroOptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    runs = finished_runs(args.root)
-    if not runs:
-        print(f"error: {args.root}: no finished runs verified by OpenFOAM (<car>/<param>/summary.json with 'cfd')",
-              file=sys.stderr)
+    carry = None if args.no_carry else args.carry or default_mirror(ROOT, args.root)
+    try:
+        with carried(args.root, carry, skip=REBUILT):
+            runs = finished_runs(args.root)
+            if not runs:
+                raise AeroOptError(f"{args.root}: no finished runs verified by OpenFOAM (<car>/<param>/summary.json "
+                                   "with 'cfd')")
+            key = protocol_key(args.preset, args.runs)
+            verify_runs(runs, args.preset, args.workers, progress=True, key=key, n_runs=args.runs)
+    except AeroOptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    key = protocol_key(args.preset, args.runs)
-    verify_runs(runs, args.preset, args.workers, progress=True, key=key, n_runs=args.runs)
     rows = [result_row(car, param, run_dir, key) for car, param, run_dir in runs]
     own = {(car, param): json.loads((run_dir / "summary.json").read_text())["cfd"]["drag_change"]
            for car, param, run_dir in runs}

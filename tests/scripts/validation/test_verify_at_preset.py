@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -51,17 +52,27 @@ def test_finer_preset_goes_beside_the_own_verification(
     (root / "car_0001" / "cfd_initial").mkdir()  # the coarse case of the start shape: not a run, left alone
     (root / "car_0001" / "cfd_initial" / "summary.json").write_text("{}")
     cases: list[str] = []
+    had_verdict: list[bool] = []
 
     def recording(job: verify.SimJob) -> dict:
         cases.append(f"{job.case.parent.name}/{job.case.name}")
+        had_verdict.append((job.case / "summary.json").is_file())
         return fake_simulate(job)
 
     monkeypatch.setattr(verify, "run_job", recording)
     monkeypatch.setattr(executor, "default_cluster", lambda: ClusterConfig(kind="threads"))
-    out = tmp_path / "reverify"
-    monkeypatch.setattr(sys, "argv", ["verify", str(root), "--verify-preset", "medium", "--out", str(out)])
+    out, carry = tmp_path / "reverify", tmp_path / "carry"
+    monkeypatch.setattr(sys, "argv", ["verify", str(root), "--verify-preset", "medium", "--out", str(out),
+                                      "--carry", str(carry)])
     assert mod.main() == 0
     assert sorted(cases) == ["car_0001/cfd_medium_initial", "meshsdf/cfd_medium_final", "scaling/cfd_medium_final"]
+    first = (out / "summary.json").read_text()
+
+    shutil.rmtree(root)  # another session: the carry brings back the runs and the finished cases' verdicts
+    had_verdict.clear()
+    assert mod.main() == 0
+    assert had_verdict == [True] * 3
+    assert json.loads((out / "summary.json").read_text())["table"] == json.loads(first)["table"]
     s = json.loads((root / "car_0001" / "scaling" / "summary.json").read_text())
     assert s["cfd"]["drag_change"] == -0.2 and s["cfd"]["preset"] == "coarse"  # untouched
     assert s["cfd_medium"]["drag_change"] == pytest.approx(240 / 960 - 1)  # 80 and 320 faces, 3 vertices each
@@ -74,13 +85,13 @@ def test_finer_preset_goes_beside_the_own_verification(
 
     cases.clear()  # three grid-shifted runs per shape: two more cases each, the single run's case reused
     monkeypatch.setattr(sys, "argv", ["verify", str(root), "--verify-preset", "medium", "--verify-runs", "3",
-                                      "--out", str(out)])
+                                      "--out", str(out), "--no-carry"])
     assert mod.main() == 0
     assert "car_0001/cfd_medium_x3_initial" in cases and "scaling/cfd_medium_x3_final_s0.1667" in cases
     s = json.loads((root / "car_0001" / "scaling" / "summary.json").read_text())
     assert s["cfd_medium_x3"]["initial"]["Cd_stats"]["n"] == 3 and s["cfd_medium_x3"]["drag_change_ci95"] is not None
 
-    monkeypatch.setattr(sys, "argv", ["verify", str(tmp_path / "empty"), "--out", str(out)])
+    monkeypatch.setattr(sys, "argv", ["verify", str(tmp_path / "empty"), "--out", str(out), "--no-carry"])
     assert mod.main() == 2
     assert "no finished runs" in capsys.readouterr().err
     monkeypatch.setattr(sys, "argv", ["verify", str(root), "--verify-runs", "0", "--out", str(out)])
