@@ -29,6 +29,7 @@ from aero_opt.app.optimize import Models, OptimizeConfig, StartShape, data_cd_fl
 from aero_opt.app.report import write_compare_report, write_run_report
 from aero_opt.cfd import verify
 from aero_opt.cfd.executor import ClusterConfig
+from aero_opt.cfd.results import BODY_REGIONS, case_regions
 from aero_opt.core.atomic import save_torch_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
 from aero_opt.core.checkpoint import load_torch
 from aero_opt.core.errors import AeroOptError
@@ -257,7 +258,43 @@ def result_row(car: str, param: str, run_dir: Path, key: str = "cfd") -> dict[st
                 "cfd_Cd_final_std": (fin.get("Cd_stats") or {}).get("std"),
                 "cfd_runs": (f"{(ini.get('Cd_stats') or {}).get('n', 1)}+{(fin.get('Cd_stats') or {}).get('n', 1)}"
                              f"/{cfd.get('runs', 1)}") if cfd else None})
+    regions = region_change(run_dir, key)
+    row.update({f"cfd_dCd_{name}": None if regions is None else regions[name] for name in BODY_REGIONS})
     return row
+
+
+def _shape_regions(case: Path, verdict: dict[str, Any], preset: str, runs: int) -> dict[str, float] | None:
+    """Each body region's Cd of one verified shape, the mean over its usable runs (None: a run's surface and its
+    cached regions are both gone)."""
+    used = [folder for (_, folder), r in zip(verify.run_cases(case, preset, runs), verdict.get("runs", []))
+            if "error" not in r and r.get("converged") is not False]
+    try:
+        per_run = [case_regions(folder) for folder in used]
+    except AeroOptError as exc:
+        log.warning("%s: no drag by region (%s)", case, exc)
+        return None
+    return {name: float(np.mean([r[name] for r in per_run])) for name in BODY_REGIONS} if per_run else None
+
+
+def region_change(run_dir: Path, key: str = "cfd") -> dict[str, float] | None:
+    """Where on the car OpenFOAM saw a run's drag change: per body region
+    (:data:`aero_opt.cfd.results.BODY_REGIONS`), the final shape's Cd minus the start shape's, each the mean over
+    its usable runs of the verification ``key`` (:func:`verify_runs`); the regions add up to the Cd change.
+
+    Returns:
+        region -> ΔCd, or None when the run is not verified under ``key`` or a case's surface is gone (a carried
+        case keeps only its cached ``regions.json``, :func:`aero_opt.cfd.results.case_regions`).
+    """
+    v = json.loads((Path(run_dir) / "summary.json").read_text()).get(key)
+    if not v or "runs" not in v.get("initial", {}):
+        return None
+    runs, run_dir = v.get("runs", 1), Path(run_dir)
+    shared = run_dir.parent / f"{key}_initial"  # a comparison's start-shape case; an optimize run keeps its own
+    ini = _shape_regions(shared if shared.is_dir() else run_dir / f"{key}_initial", v["initial"], v["preset"], runs)
+    fin = _shape_regions(run_dir / f"{key}_final", v["final"], v["preset"], runs)
+    if ini is None or fin is None:
+        return None
+    return {name: fin[name] - ini[name] for name in BODY_REGIONS}
 
 
 REFERENCE_PARAM = "meshsdf"
@@ -289,6 +326,7 @@ def summarize(rows: list[dict[str, Any]], params: list[str]) -> dict[str, Any]:
                   "cfd_cd_change_std": float(cd.std()) if len(cd) else None,
                   "violations": int(sum(not x["feasible"] for x in r)),
                   "stopped": int(sum(x["stopped_at"] is not None for x in r)),
+                  "cfd_dCd_by_region": _region_means(v),
                   **{f"{e}_ratio_mean": float(np.mean([x[f"{e}_ratio"] for x in r])) if r else None
                      for e in EXTENTS}}
         ref = by_car.get(REFERENCE_PARAM, {})
@@ -299,6 +337,14 @@ def summarize(rows: list[dict[str, Any]], params: list[str]) -> dict[str, Any]:
                   else float(np.hypot(by_car[p][c]["cfd_change_se"], ref[c]["cfd_change_se"])) for c in cars]
             out[p][f"vs_{REFERENCE_PARAM}"] = bootstrap_mean(diff, se).as_dict()
     return out
+
+
+def _region_means(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Mean over the runs of each region's OpenFOAM Cd change (None when no run has its regions), with ``n``."""
+    have = [x for x in rows if x.get(f"cfd_dCd_{BODY_REGIONS[0]}") is not None]
+    if not have:
+        return None
+    return {"n": len(have), **{name: float(np.mean([x[f"cfd_dCd_{name}"] for x in have])) for name in BODY_REGIONS}}
 
 
 def _pct(mean: float | None, std: float | None) -> str:
@@ -336,6 +382,15 @@ def write_tables(rows: list[dict[str, Any]], table: dict[str, Any], out_dir: Pat
         for p, d in paired.items():
             lines.append(f"| {p} | {d['n']} | {_pct_ci(d['mean'], [d['ci95_low'], d['ci95_high']])} | "
                          f"{'yes' if d['significant'] else 'no'} |")
+    by_region = {p: t["cfd_dCd_by_region"] for p, t in table.items() if t.get("cfd_dCd_by_region")}
+    if by_region:
+        lines += ["", "Where OpenFOAM saw the change: Cd of the final shape minus the start shape's, per region of the "
+                  "car's surface (mean over the runs; the regions add up to the Cd change):", "",
+                  "| parameterization | runs | " + " | ".join(BODY_REGIONS) + " | total |",
+                  "|---" * (len(BODY_REGIONS) + 3) + "|"]
+        for p, d in by_region.items():
+            lines.append(f"| {p} | {d['n']} | " + " | ".join(f"{d[n]:+.4f}" for n in BODY_REGIONS)
+                         + f" | {sum(d[n] for n in BODY_REGIONS):+.4f} |")
     write_text_atomic(out_dir / "results.md", "\n".join(lines) + "\n")
     _chart(table, out_dir / "comparison.png")
     if any(r["cfd_change"] is not None for r in rows):

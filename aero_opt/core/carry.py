@@ -8,8 +8,9 @@ repository and is committed with the partial results; on another machine :func:`
 an empty (or partly filled) work folder, and the job resumes as if it had never stopped.
 
 What is carried from an OpenFOAM case folder (one holding ``system/controlDict``) is only its verdict
-(``summary.json``, ``failed.json``): a finished case is reused from its summary, an interrupted one is redone. The
-moved copy of its input mesh (``<case>_input.stl`` beside it) is rebuilt when needed, so it is skipped too.
+(``summary.json``, ``failed.json``) and its drag by region (``regions.json``): a finished case is reused from its
+summary, an interrupted one is redone. The moved copy of its input mesh (``<case>_input.stl`` beside it) is rebuilt
+when needed, so it is skipped too.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from aero_opt.core.errors import AeroOptError
 log = logging.getLogger(__name__)
 
 MANIFEST = "carry.json"
-CASE_FILES = ("summary.json", "failed.json")
-"""The files carried from an OpenFOAM case folder."""
+CASE_FILES = ("summary.json", "failed.json", "regions.json")
+"""The files carried from an OpenFOAM case folder: its verdict and its drag by region
+(:func:`aero_opt.cfd.results.case_regions`)."""
 STORED = (".json", ".csv", ".md", ".txt", ".yaml", ".png", ".gz", ".xz", ".zip")
 """Suffixes kept as they are (small text, readable in a diff, or already compressed); everything else is stored
 as ``<name>.xz``."""

@@ -40,75 +40,32 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from scipy import stats
 
 from aero_opt.cfd.case import get_preset, mean_settled, read_force_history
-from aero_opt.cfd.results import latest_surface, read_vtk_surface
+from aero_opt.cfd.results import BODY_REGIONS as REGIONS
+from aero_opt.cfd.results import case_regions
 from aero_opt.cfd.verify import SimJob, grid_shifts, simulate_many
 from aero_opt.core.atomic import atomic_open, write_json_atomic, write_text_atomic
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.machine import machine_facts
-from aero_opt.core.physics import dynamic_pressure, surface_force
+from aero_opt.core.physics import dynamic_pressure
 from aero_opt.core.stats import pooled_std, relative_change, run_stats
 from aero_opt.geometry.dataset import car_stl
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = ("meshsdf", "scaling", "freeform", "polycube", "vertex")
-REGIONS = ("nose", "roof_sides", "rear_upper", "base", "underbody")
 log = logging.getLogger("study_fidelity")
-
-
-def region_of_faces(points: np.ndarray, triangles: np.ndarray, length: float) -> np.ndarray:
-    """Region index (T,) into :data:`REGIONS` of each outward triangle of a body surface in the car frame.
-
-    nose: the first 15% of the length; base: rear-facing faces (n_x > 0.5) in the last 30%; rear upper: the
-    other upward-facing faces (n_z > 0.3) of the last 40%; underbody: downward faces (n_z < -0.5); the rest: roof
-    and sides.
-    """
-    a, b, c = (points[triangles[:, i]] for i in range(3))
-    n = np.cross(b - a, c - a)
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
-    x = (a[:, 0] + b[:, 0] + c[:, 0]) / 3.0 / length
-    region = np.full(len(triangles), REGIONS.index("roof_sides"))
-    region[n[:, 2] < -0.5] = REGIONS.index("underbody")
-    region[(x > 0.6) & (n[:, 2] > 0.3)] = REGIONS.index("rear_upper")
-    region[(x > 0.7) & (n[:, 0] > 0.5)] = REGIONS.index("base")
-    region[x < 0.15] = REGIONS.index("nose")
-    return region
-
-
-def surface_regions(case: Path) -> dict[str, float]:
-    """Each region's Cd (pressure and shear) from a finished case's body surface (cached in
-    ``<case>/regions.json``: reading the surface is the slow part)."""
-    cached = case / "regions.json"
-    if cached.is_file():
-        return json.loads(cached.read_text())
-    s = json.loads((case / "summary.json").read_text())
-    factor = 2.0 if s["half_model"] else 1.0
-    qa = dynamic_pressure(s["rho"], s["speed"]) * s["A_ref"]
-    surf = read_vtk_surface(latest_surface(case), s["rho"])
-    region = region_of_faces(surf.points, surf.triangles, s["length"])
-    pts, tris = torch.as_tensor(surf.points), torch.as_tensor(surf.triangles)
-    p = torch.as_tensor(surf.pressure)
-    tau = torch.as_tensor(surf.shear) if surf.shear is not None else None
-    regions = {}
-    for i, name in enumerate(REGIONS):
-        m = torch.as_tensor(region == i)
-        f = surface_force(pts, tris[m], p[m], tau[m] if tau is not None else None) if m.any() else torch.zeros(3)
-        regions[name] = factor * float(f[0]) / qa
-    write_json_atomic(cached, regions)
-    return regions
 
 
 def analyse_case(case: Path, window: int) -> dict[str, Any]:
     """Cd of the last iteration and of the mean over the last ``window`` iterations (and whether that mean settled,
-    :func:`aero_opt.cfd.case.mean_settled`), each region's Cd (:func:`surface_regions`), cells, iterations,
-    convergence and wall time of a finished case."""
+    :func:`aero_opt.cfd.case.mean_settled`), each region's Cd (:func:`aero_opt.cfd.results.case_regions`), cells,
+    iterations, convergence and wall time of a finished case."""
     s = json.loads((case / "summary.json").read_text())
     factor = 2.0 if s["half_model"] else 1.0
     cd_hist = factor * read_force_history(case)[:, 0] / (dynamic_pressure(s["rho"], s["speed"]) * s["A_ref"])
-    regions = surface_regions(case)
+    regions = case_regions(case)
     return {"window": window, "Cd_last": float(cd_hist[-1]), "Cd_window": float(cd_hist[-window:].mean()),
             "Cd_window_drift": float(cd_hist[-window // 2:].mean() - cd_hist[-window:-window // 2].mean()),
             "window_settled": mean_settled(cd_hist, window, get_preset(s["preset"]).tol),

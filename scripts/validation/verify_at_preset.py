@@ -11,8 +11,9 @@ configured protocol (``cfd`` in each run's ``summary.json``). This re-simulates 
 resumable: finished cases are reused; the comparison's own cases and entries are not touched), adds ``key`` to
 each run's summary, and writes to ``--out`` the comparison's tables for this protocol (``results.md``: drag change
 per parameterization with its 95% interval over the cars, and each parameterization against MeshSDF with its
-interval and significance; ``results.csv``, the charts) and ``summary.json``: per run, the drag change by the
-surrogate, by the comparison's own verification and by this protocol.
+interval and significance; where on the car the Cd changed, per surface region; ``results.csv``, the charts) and
+``summary.json``: per run, the drag change by the surrogate, by the comparison's own verification and by this
+protocol, and the Cd change per region under both (what each fidelity rewarded).
 
 Hours of CPU: the comparison folder is carried across sessions (:mod:`aero_opt.core.carry`, restored from and
 saved to ``--carry``, default ``docs/results/work/<folder name>``, every 10 minutes); commit that folder to keep a
@@ -27,7 +28,8 @@ import logging
 import sys
 from pathlib import Path
 
-from aero_opt.app.compare import REBUILT, result_row, summarize, verify_runs, write_tables
+from aero_opt.app.compare import REBUILT, region_change, result_row, summarize, verify_runs, write_tables
+from aero_opt.cfd.results import BODY_REGIONS
 from aero_opt.cfd.verify import check_verification
 from aero_opt.core.atomic import write_json_atomic
 from aero_opt.core.carry import carried, default_mirror
@@ -81,10 +83,11 @@ def main() -> int:
                                    "with 'cfd')")
             key = protocol_key(args.preset, args.runs)
             verify_runs(runs, args.preset, args.workers, progress=True, key=key, n_runs=args.runs)
+            rows = [result_row(car, param, run_dir, key) for car, param, run_dir in runs]  # caches regions.json,
+            own_regions = {(car, param): region_change(run_dir) for car, param, run_dir in runs}  # carried too
     except AeroOptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rows = [result_row(car, param, run_dir, key) for car, param, run_dir in runs]
     own = {(car, param): json.loads((run_dir / "summary.json").read_text())["cfd"]["drag_change"]
            for car, param, run_dir in runs}
     params = [p for p in NAMES if any(r["param"] == p and r["cfd_change"] is not None for r in rows)]
@@ -100,10 +103,14 @@ def main() -> int:
         "per_run": [{"car": r["car"], "param": r["param"], "surrogate": r["surrogate_change"],
                      "own_verification": own[(r["car"], r["param"])], "this_protocol": r["cfd_change"],
                      "this_protocol_ci95": r["cfd_change_ci95"], "Cd_initial": r["cfd_Cd_initial"],
-                     "Cd_final": r["cfd_Cd_final"], "runs_used": r["cfd_runs"]} for r in rows],
+                     "Cd_final": r["cfd_Cd_final"], "runs_used": r["cfd_runs"],
+                     "dCd_by_region": {n: r[f"cfd_dCd_{n}"] for n in BODY_REGIONS},
+                     "own_dCd_by_region": own_regions[(r["car"], r["param"])]} for r in rows],
         "note": "drag changes are final / initial drag - 1 (fractions); own_verification is the comparison's own "
                 "check ('cfd' in each run's summary), this_protocol the same STL files simulated with the preset "
-                "and runs above. A shape with no usable run leaves its row out of the table."})
+                "and runs above. A shape with no usable run leaves its row out of the table. dCd_by_region: "
+                "final minus initial Cd per region of the car's surface under this protocol (own_: under the "
+                "comparison's own; None where a case's surface is gone)."})
     for p in params:
         t = table[p]
         log.info("%-9s surrogate %+.1f %%, %s %+.1f %% [%+.1f, %+.1f]", p, 100 * t["surrogate_change_mean"], key,

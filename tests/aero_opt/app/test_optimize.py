@@ -14,7 +14,7 @@ import pytest
 import torch
 import trimesh
 
-from aero_opt.app.compare import model_fingerprints, result_row, run_compare, summarize
+from aero_opt.app.compare import model_fingerprints, result_row, run_compare, summarize, write_tables
 from aero_opt.app.optimize import (
     Models,
     OptimizeConfig,
@@ -304,6 +304,24 @@ def test_verify_runs_average_grid_shifted_runs_and_leave_out_unconverged_ones(
     assert ini["Cd_stats"]["std"] == pytest.approx(0.3 / 12 / np.sqrt(2), rel=1e-4)  # shifts kept to 6 decimals
     assert s["cfd"]["runs"] == 3 and s["cfd"]["drag_change"] == pytest.approx(0.0)  # same mesh size, same shifts
     assert s["cfd"]["drag_change_ci95"] > 0 and s["cfd"]["drag_change_se"] > 0
+
+    from aero_opt.app.compare import region_change
+    from aero_opt.cfd.results import BODY_REGIONS
+
+    assert region_change(tmp_path / "run") is None  # the stand-in cases wrote no surface
+    for name, base in (("run/cfd_initial", 0.10), ("run/cfd_initial_s0.0833", 0.20), ("run/cfd_initial_s0.1667", 9.0),
+                       ("run/cfd_final", 0.05), ("run/cfd_final_s0.0833", 0.05), ("run/cfd_final_s0.1667", 9.0)):
+        (tmp_path / name / "regions.json").write_text(json.dumps({r: base if r == "base" else 0.01
+                                                                  for r in BODY_REGIONS}))
+    change = region_change(tmp_path / "run")  # the unconverged third runs (9.0) are left out
+    assert change["base"] == pytest.approx(0.05 - 0.15) and change["nose"] == pytest.approx(0.0)
+    row = result_row("car", "scaling", tmp_path / "run")
+    assert row["cfd_dCd_base"] == pytest.approx(-0.10)
+    t = summarize([row], ["scaling"])
+    assert t["scaling"]["cfd_dCd_by_region"]["base"] == pytest.approx(-0.10)
+    write_tables([row], t, tmp_path / "tables")
+    assert "| scaling | 1 | +0.0000 | +0.0000 | +0.0000 | -0.1000 | +0.0000 | -0.1000 |" in \
+        (tmp_path / "tables" / "results.md").read_text()
 
 
 def test_bad_verification_settings_are_refused_before_any_work(models: Models, start: StartShape,

@@ -13,7 +13,7 @@ import trimesh
 
 from aero_opt.cfd.case import PRESETS, converged, mean_settled, read_forces, run_case
 from aero_opt.cfd.collect import read_time_dir
-from aero_opt.cfd.results import fields_on_mesh
+from aero_opt.cfd.results import BODY_REGIONS, case_regions, fields_on_mesh, region_of_faces
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import surface_force
 from aero_opt.geometry.mesh_import import load_mesh
@@ -53,6 +53,35 @@ def test_reader_pressure_integral_matches_solver(tiny_case) -> None:
     assert r["force_pressure"][0] == pytest.approx(solver[0], rel=0.03)  # the 3% criterion
     assert r["force_viscous"][0] == pytest.approx(2.0 * read_forces(case)["viscous"][0], rel=0.05)
     assert r["pressure"].shape == (len(mesh.vertices),)
+
+
+def test_regions_of_a_box_car() -> None:
+    box = trimesh.creation.box(extents=(4.0, 1.8, 1.4))
+    box.apply_translation([2.0, 0.0, 0.7])  # car frame: nose at x = 0
+    sub = box.subdivide().subdivide().subdivide()
+    region = region_of_faces(np.asarray(sub.vertices), np.asarray(sub.faces), 4.0)
+    centres, normals = sub.triangles_center, sub.face_normals
+    names = np.array(BODY_REGIONS)[region]
+    assert set(names[normals[:, 0] > 0.9]) == {"base"}  # the rear face
+    assert set(names[normals[:, 0] < -0.9]) == {"nose"}  # the front face
+    assert set(names[normals[:, 2] < -0.9][centres[normals[:, 2] < -0.9][:, 0] > 0.7]) == {"underbody"}
+    top = normals[:, 2] > 0.9
+    assert set(names[top & (centres[:, 0] > 2.6)]) == {"rear_upper"}
+    assert set(names[top & (centres[:, 0] > 0.7) & (centres[:, 0] < 2.3)]) == {"roof_sides"}
+
+
+def test_region_drag_adds_up_to_the_case_drag(tiny_case, tmp_path: Path) -> None:
+    _, case, s = tiny_case
+    copy = tmp_path / "case"
+    shutil.copytree(case / "postProcessing", copy / "postProcessing")
+    shutil.copy(case / "summary.json", copy / "summary.json")
+    regions = case_regions(copy)
+    assert list(regions) == list(BODY_REGIONS)
+    assert sum(regions.values()) == pytest.approx(s["Cd"], rel=0.01)
+    assert regions["rear_upper"] + regions["base"] > 0.5 * s["Cd"]  # the rear's pressure drag
+    assert abs(regions["roof_sides"]) + abs(regions["underbody"]) < 0.05 * s["Cd"]  # faces along the flow: friction
+    shutil.rmtree(copy / "postProcessing")  # the cache outlives the surface (what a carried case keeps)
+    assert case_regions(copy) == regions
 
 
 def test_time_directory_reader_reproduces_solver_forces(tiny_case) -> None:
