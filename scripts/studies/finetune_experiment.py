@@ -2,7 +2,8 @@
 distance, and is the gain due to differentiating through marching cubes? An experiment with a control arm.
 
     .venv/bin/python scripts/studies/finetune_experiment.py [--lrs 1e-5 1e-6] [--epochs 4] [--n-test 12]
-        [--eval-train 16] [--grids 64 128] [--work results/finetune_experiment] [--out docs/results/finetune]
+        [--eval-train 16] [--grids 64 128] [--arms meshsdf deepsdf] [--work results/finetune_experiment]
+        [--out docs/results/finetune]
 
 Arms, each from the shipped decoder (``--model``) with the same shapes in the same seeded order, the same number
 of steps and the same learning rates (decoder ``lr``, training codes ``10 lr``):
@@ -217,6 +218,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=ROOT / "data" / "models" / "car_decoder")
     ap.add_argument("--lrs", type=float, nargs="+", default=[1e-5, 1e-6], help="decoder learning rates")
+    ap.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS),
+                    help="arms to run (a subset only makes a decoder to use elsewhere: give it its own --out)")
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--resolution", type=int, default=64, help="grid of the meshsdf arm's extractions")
     ap.add_argument("--points", type=int, default=5000, help="points (or SDF samples) per step")
@@ -245,7 +248,8 @@ def run(args: argparse.Namespace) -> int:
         raise AeroOptError(f"{args.model}: no checkpoint.pt")
     identity = {"model_sha256": hashlib.sha256(ck_file.read_bytes()).hexdigest(), "lrs": args.lrs,
                 "epochs": args.epochs, "resolution": args.resolution, "points": args.points, "n_test": args.n_test,
-                "eval_train": args.eval_train, "grids": args.grids, "family": args.family, "seed": args.seed}
+                "eval_train": args.eval_train, "grids": args.grids, "family": args.family, "seed": args.seed,
+                **({} if tuple(args.arms) == ARMS else {"arms": args.arms})}
     with run_folder(args.work, {"command": "finetune_experiment", "identity": identity}):
         _, latents, ck = load_model(args.model)
         split = make_split([f"car_{i:04d}" for i in range(args.family)], seed=args.seed)
@@ -288,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
                                   bounds)
         write()
         for lr in args.lrs:
-            for arm in ARMS:
+            for arm in args.arms:
                 key = arm_name(arm, lr)
                 cfg = FinetuneConfig(arm=arm, epochs=args.epochs, lr_decoder=lr, lr_latent=10 * lr,
                                      points=args.points, resolution=args.resolution, seed=args.seed)
