@@ -567,6 +567,24 @@ class Campaign:
         plt.close(fig)
 
 
+def superseded_surrogate(path: Path) -> bool:
+    """Whether a file of a campaign folder is a fine-tuned surrogate its campaign will not read again: any
+    ``round_NN/surrogate.pt`` but the newest, and every one once the campaign has written ``campaign.json`` (its
+    rounds are all in its state). Used to keep such files out of a carried work folder (:mod:`aero_opt.core.carry`).
+
+    Args:
+        path: a file in a work folder.
+    """
+    path = Path(path)
+    if path.name != "surrogate.pt" or not path.parent.name.startswith("round_"):
+        return False
+    camp = path.parent.parent
+    if (camp / "campaign.json").is_file():
+        return True
+    newest = max(camp.glob("round_*/surrogate.pt"), default=None)
+    return newest is not None and newest != path
+
+
 def run_campaign(car: str, param: str, out_dir: Path, cfg: OptimizeConfig, ccfg: CampaignConfig, method: str,
                  surrogate_dir: Path, decoder_dir: Path, data_dir: Path, flow: Flow = Flow(),
                  workers: int | None = None, cluster: ClusterConfig | None = None, procs: int = 1,

@@ -21,7 +21,7 @@ import logging
 import lzma
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from fnmatch import fnmatch
 from pathlib import Path
@@ -52,13 +52,19 @@ def _is_case(folder: Path) -> bool:
     return (folder / "system" / "controlDict").is_file()
 
 
-def carried_files(work: Path, skip: Sequence[str] = ()) -> Iterator[Path]:
+Exclude = Callable[[Path], bool]
+"""``exclude(path) -> True`` for a file (absolute path in the work folder) the job will not need again."""
+
+
+def carried_files(work: Path, skip: Sequence[str] = (), exclude: Exclude | None = None) -> Iterator[Path]:
     """The files of ``work`` a carry holds, as paths relative to it, sorted.
 
     Args:
         work: the work folder.
         skip: file-name patterns (``fnmatch``) the job rebuilds itself (e.g. ``report.html``); hidden files (locks)
             are always skipped.
+        exclude: files the job no longer needs to resume, decided when the carry is saved (e.g. a campaign's
+            superseded surrogates).
     """
     work = Path(work)
     for dirpath, dirnames, filenames in os.walk(work):
@@ -73,6 +79,8 @@ def carried_files(work: Path, skip: Sequence[str] = ()) -> Iterator[Path]:
                      and not (n.endswith("_input.stl") and n[: -len("_input.stl")] in cases)]
         for name in sorted(names):
             path = here / name
+            if exclude is not None and exclude(path):
+                continue
             try:
                 size = path.stat().st_size
             except FileNotFoundError:  # replaced or removed by the running job: the next save sees it
@@ -110,12 +118,12 @@ def read_manifest(mirror: Path) -> dict[str, dict[str, Any]]:
         raise AeroOptError(f"{path}: not a carry manifest ({exc})") from None
 
 
-def save(work: Path, mirror: Path, skip: Sequence[str] = ()) -> int:
+def save(work: Path, mirror: Path, skip: Sequence[str] = (), exclude: Exclude | None = None) -> int:
     """Bring the carry up to date with the work folder: files new or changed since the last save (by size and
     modification time) are compressed into ``mirror``; files the work folder no longer holds stay in the carry.
 
     Args:
-        work: the job's work folder; mirror: the carry folder (created); skip: as :func:`carried_files`.
+        work: the job's work folder; mirror: the carry folder (created); skip, exclude: as :func:`carried_files`.
 
     Returns:
         The number of files written (with none, no mirror is created).
@@ -123,7 +131,7 @@ def save(work: Path, mirror: Path, skip: Sequence[str] = ()) -> int:
     work, mirror = Path(work), Path(mirror)
     files = read_manifest(mirror)
     written, dirty = 0, False
-    for rel in carried_files(work, skip):
+    for rel in carried_files(work, skip, exclude):
         try:
             st = (work / rel).stat()
             known = files.get(rel.as_posix())
@@ -185,23 +193,25 @@ def restore(mirror: Path, work: Path) -> int:
 
 
 @contextmanager
-def carried(work: Path, mirror: Path | None, every: float = 600.0, skip: Sequence[str] = ()) -> Iterator[None]:
+def carried(work: Path, mirror: Path | None, every: float = 600.0, skip: Sequence[str] = (),
+            exclude: Exclude | None = None) -> Iterator[None]:
     """Run a job with its work folder carried: restore the carry first, save it every ``every`` seconds while the
     job runs and once more when it ends (also when it fails or is interrupted). The mirror is locked meanwhile
     (:func:`aero_opt.core.atomic.folder_lock`): a second job carrying into it is refused.
 
     Args:
         work: the job's work folder; mirror: the carry folder (None: nothing is carried).
-        every: seconds between saves; skip: as :func:`carried_files`.
+        every: seconds between saves; skip, exclude: as :func:`carried_files`.
     """
     if mirror is None:
         yield
         return
     with folder_lock(mirror):
-        yield from _carried(Path(work), Path(mirror), every, skip)
+        yield from _carried(Path(work), Path(mirror), every, skip, exclude)
 
 
-def _carried(work: Path, mirror: Path, every: float, skip: Sequence[str]) -> Iterator[None]:
+def _carried(work: Path, mirror: Path, every: float, skip: Sequence[str], exclude: Exclude | None
+             ) -> Iterator[None]:
     n = restore(mirror, work)
     if n:
         log.info("restored %d files of %s from %s", n, work, mirror)
@@ -210,7 +220,7 @@ def _carried(work: Path, mirror: Path, every: float, skip: Sequence[str]) -> Ite
     def loop() -> None:
         while not stop.wait(every):
             try:
-                save(work, mirror, skip)
+                save(work, mirror, skip, exclude)
             except (OSError, AeroOptError) as exc:  # the job goes on; the final save reports again
                 log.warning("carry %s: %s", mirror, exc)
 
@@ -221,4 +231,4 @@ def _carried(work: Path, mirror: Path, every: float, skip: Sequence[str]) -> Ite
     finally:
         stop.set()
         saver.join()
-        log.info("carry %s: %d files updated", mirror, save(work, mirror, skip))
+        log.info("carry %s: %d files updated", mirror, save(work, mirror, skip, exclude))

@@ -11,6 +11,10 @@ parameterization, in this order, each resumable (kill and rerun the same command
 2. ``aero-opt campaign --method cma --budget-cases N`` with N the cases step 1 used → ``…/cma``;
 3. the one-shot pipeline: ``aero-opt optimize --verify`` with the same verification protocol → ``…/oneshot``.
 
+The work folder is carried across sessions (:mod:`aero_opt.core.carry`; ``--carry``, default
+``docs/results/work/<work name>``), without the fine-tuned surrogates a resumed campaign no longer reads
+(:func:`aero_opt.app.campaign.superseded_surrogate`): commit that folder to keep a partial headline.
+
 Writes ``<out>/campaign.json`` (per method and round: the verified drag change against the start, mean over the
 cars with a 95% bootstrap interval that carries each car's run-to-run noise; CMA-ES at the same case count as
 each round; per car: best verified Cd against the lowest Cd of the training cars; the surrogate's error on the
@@ -31,10 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from aero_opt.app.campaign import run_campaign
-from aero_opt.app.config import load_config
+from aero_opt.app.campaign import run_campaign, superseded_surrogate
+from aero_opt.app.compare import REBUILT
+from aero_opt.app.config import CampaignConfig, Config, load_config
 from aero_opt.app.optimize import Models, data_cd_floor, run_start, start_shape
 from aero_opt.core.atomic import write_json_atomic
+from aero_opt.core.carry import carried, default_mirror
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.machine import machine_facts
 from aero_opt.core.stats import bootstrap_mean
@@ -113,6 +119,32 @@ def plot(table: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def run_all(args: argparse.Namespace, cfg: Config, ccfg: CampaignConfig, cars: list[str], sur_dir: Path, dec_dir: Path,
+            data: Path) -> dict[str, dict[str, Any]]:
+    """Every car's surrogate campaign, CMA-ES campaign and one-shot run (each resumed where it stopped)."""
+    results: dict[str, dict[str, Any]] = {}
+    models = Models.load(sur_dir, dec_dir)
+    for param in args.params:
+        for car in cars:
+            base = args.work / car / param
+            sur = run_campaign(car, param, base / "surrogate", cfg.optimize, ccfg, "surrogate", sur_dir,
+                               dec_dir, data, flow=cfg.flow, workers=args.workers, fit=cfg.fit, models=models)
+            cma = run_campaign(car, param, base / "cma", cfg.optimize,
+                               replace(ccfg, budget_cases=sur["cases_used"]), "cma", sur_dir, dec_dir, data,
+                               flow=cfg.flow, workers=args.workers, fit=cfg.fit, models=models)
+            one_dir = base / "oneshot"
+            if (one_dir / "summary.json").is_file() and "cfd" in json.loads((one_dir / "summary.json").read_text()):
+                one = json.loads((one_dir / "summary.json").read_text())
+            else:
+                start = start_shape(car, models, cfg.optimize.resolution, data, cfg.fit)
+                one = run_start(param, start, models, cfg.optimize, one_dir, do_verify=True, flow=cfg.flow,
+                                cd_floor=data_cd_floor(cfg.optimize, data, models.surrogate),
+                                workers=args.workers)
+            results[f"{car}/{param}"] = {"car": car, "param": param, "surrogate": sur, "cma": cma,
+                                         "oneshot": one["cfd"], "cpu_hours": cpu_hours(base)}
+    return results
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cars", type=int, default=4)
@@ -123,6 +155,9 @@ def main() -> int:
     ap.add_argument("--config", type=Path, default=None)
     ap.add_argument("--work", type=Path, default=ROOT / "results" / "campaign")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "campaign")
+    ap.add_argument("--carry", type=Path, default=None,
+                    help="carry folder of the work (default docs/results/work/<work name>)")
+    ap.add_argument("--no-carry", action="store_true", help="do not carry the work folder")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     data = ROOT / "data" / "dataset"
@@ -132,27 +167,10 @@ def main() -> int:
     cars = [c for c in split_names(data, "test")[8:] if c != "car_0260"][: args.cars]
     sur_dir, dec_dir = ROOT / "data" / "models" / "surrogate", ROOT / "data" / "models" / "car_decoder"
     t0 = time.perf_counter()
-    results: dict[str, dict[str, Any]] = {}
+    carry = None if args.no_carry else args.carry or default_mirror(ROOT, args.work)
     try:
-        models = Models.load(sur_dir, dec_dir)
-        for param in args.params:
-            for car in cars:
-                base = args.work / car / param
-                sur = run_campaign(car, param, base / "surrogate", cfg.optimize, ccfg, "surrogate", sur_dir,
-                                   dec_dir, data, flow=cfg.flow, workers=args.workers, fit=cfg.fit, models=models)
-                cma = run_campaign(car, param, base / "cma", cfg.optimize,
-                                   replace(ccfg, budget_cases=sur["cases_used"]), "cma", sur_dir, dec_dir, data,
-                                   flow=cfg.flow, workers=args.workers, fit=cfg.fit, models=models)
-                one_dir = base / "oneshot"
-                if (one_dir / "summary.json").is_file() and "cfd" in json.loads((one_dir / "summary.json").read_text()):
-                    one = json.loads((one_dir / "summary.json").read_text())
-                else:
-                    start = start_shape(car, models, cfg.optimize.resolution, data, cfg.fit)
-                    one = run_start(param, start, models, cfg.optimize, one_dir, do_verify=True, flow=cfg.flow,
-                                    cd_floor=data_cd_floor(cfg.optimize, data, models.surrogate),
-                                    workers=args.workers)
-                results[f"{car}/{param}"] = {"car": car, "param": param, "surrogate": sur, "cma": cma,
-                                             "oneshot": one["cfd"], "cpu_hours": cpu_hours(base)}
+        with carried(args.work, carry, skip=REBUILT, exclude=superseded_surrogate):
+            results = run_all(args, cfg, ccfg, cars, sur_dir, dec_dir, data)
     except AeroOptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -194,3 +194,20 @@ def test_cma_baseline_uses_the_same_number_of_cases(models: Models, data: Path, 
     assert len(CALLS) == n and r2["cases_used"] == r["cases_used"]
     with pytest.raises(AeroOptError, match="--method cma needs --budget-cases"):
         run(models, data, tmp_path / "cma2", CCFG, method="cma")
+
+
+def test_only_the_surrogate_a_resumed_campaign_reads_is_carried(tmp_path: Path) -> None:
+    from aero_opt.app.campaign import superseded_surrogate
+
+    camp = tmp_path / "car" / "meshsdf" / "surrogate"
+    for rd in ("round_00", "round_01", "round_02"):
+        (camp / rd).mkdir(parents=True)
+        (camp / rd / "learn.json").write_text("{}")
+    for rd in ("round_00", "round_01"):  # round 2's fine-tune was discarded: it wrote no surrogate
+        (camp / rd / "surrogate.pt").write_bytes(b"weights")
+    assert superseded_surrogate(camp / "round_00" / "surrogate.pt")
+    assert not superseded_surrogate(camp / "round_01" / "surrogate.pt")
+    assert not superseded_surrogate(camp / "round_00" / "learn.json")
+    assert not superseded_surrogate(tmp_path / "surrogate.pt")  # not a round's
+    (camp / "campaign.json").write_text("{}")  # finished: every round is in the state
+    assert superseded_surrogate(camp / "round_01" / "surrogate.pt")

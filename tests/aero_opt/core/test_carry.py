@@ -102,3 +102,17 @@ def test_periodic_save_while_the_job_runs(tmp_path: Path) -> None:
             time.sleep(0.02)
             deadline -= 1
         assert deadline, "no save while the job ran"
+
+
+def test_excluded_files_are_decided_at_each_save(tmp_path: Path) -> None:
+    work, mirror = tmp_path / "work", tmp_path / "mirror"
+    (work / "r0").mkdir(parents=True)
+    (work / "r0" / "model.pt").write_bytes(b"old")
+    newest = {"r0"}
+    exclude = lambda path: path.name == "model.pt" and path.parent.name not in newest  # noqa: E731
+    assert save(work, mirror, exclude=exclude) == 1
+    (work / "r1").mkdir()
+    (work / "r1" / "model.pt").write_bytes(b"new")
+    newest = {"r1"}
+    assert save(work, mirror, exclude=exclude) == 1
+    assert sorted(read_manifest(mirror)) == ["r0/model.pt", "r1/model.pt"]  # a saved file stays in the carry
