@@ -1,7 +1,7 @@
 """Save or restore the carry of a long job's work folder (:mod:`aero_opt.core.carry`), to commit partial results
 of a job that outlives the session and resume it elsewhere.
 
-    .venv/bin/python scripts/pipeline/carry.py save results/comparison_verify [--mirror DIR]
+    .venv/bin/python scripts/pipeline/carry.py save results/comparison_verify [--mirror DIR] [--skip '*.npz']
     .venv/bin/python scripts/pipeline/carry.py restore results/comparison_verify [--mirror DIR]
 
 The mirror defaults to ``docs/results/work/<name of the work folder>``. ``save`` can run while the job runs (it
@@ -28,6 +28,9 @@ def main() -> int:
     ap.add_argument("action", choices=("save", "restore"))
     ap.add_argument("work", type=Path, help="the job's work folder")
     ap.add_argument("--mirror", type=Path, default=None, help="the carry folder (default: docs/results/work/NAME)")
+    ap.add_argument("--skip", nargs="+", default=[], metavar="PATTERN",
+                    help="file-name patterns the job rebuilds itself, besides report.html (e.g. '*.npz' for "
+                         "samples it makes again from a seed)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     mirror = args.mirror or default_mirror(ROOT, args.work)
@@ -38,7 +41,7 @@ def main() -> int:
             raise AeroOptError(f"{mirror}: no such carry")
         with folder_lock(mirror):
             if args.action == "save":
-                logging.info("%d files saved to %s", save(args.work, mirror, REBUILT), mirror)
+                logging.info("%d files saved to %s", save(args.work, mirror, (*REBUILT, *args.skip)), mirror)
             else:
                 logging.info("%d files restored to %s", restore(mirror, args.work), args.work)
     except (AeroOptError, OSError) as exc:
