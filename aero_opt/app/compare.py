@@ -258,7 +258,7 @@ def result_row(car: str, param: str, run_dir: Path, key: str = "cfd") -> dict[st
                 "cfd_Cd_final_std": (fin.get("Cd_stats") or {}).get("std"),
                 "cfd_runs": (f"{(ini.get('Cd_stats') or {}).get('n', 1)}+{(fin.get('Cd_stats') or {}).get('n', 1)}"
                              f"/{cfd.get('runs', 1)}") if cfd else None})
-    regions = region_change(run_dir, key)
+    regions = _verdict_regions(Path(run_dir), s.get(key), key)
     row.update({f"cfd_dCd_{name}": None if regions is None else regions[name] for name in BODY_REGIONS})
     return row
 
@@ -285,10 +285,14 @@ def region_change(run_dir: Path, key: str = "cfd") -> dict[str, float] | None:
         region -> ΔCd, or None when the run is not verified under ``key`` or a case's surface is gone (a carried
         case keeps only its cached ``regions.json``, :func:`aero_opt.cfd.results.case_regions`).
     """
-    v = json.loads((Path(run_dir) / "summary.json").read_text()).get(key)
+    return _verdict_regions(Path(run_dir), json.loads((Path(run_dir) / "summary.json").read_text()).get(key), key)
+
+
+def _verdict_regions(run_dir: Path, v: dict[str, Any] | None, key: str) -> dict[str, float] | None:
+    """:func:`region_change` from the run's verification entry ``v`` (its summary's ``key``) already read."""
     if not v or "runs" not in v.get("initial", {}):
         return None
-    runs, run_dir = v.get("runs", 1), Path(run_dir)
+    runs = v.get("runs", 1)
     shared = run_dir.parent / f"{key}_initial"  # a comparison's start-shape case; an optimize run keeps its own
     ini = _shape_regions(shared if shared.is_dir() else run_dir / f"{key}_initial", v["initial"], v["preset"], runs)
     fin = _shape_regions(run_dir / f"{key}_final", v["final"], v["preset"], runs)

@@ -15,6 +15,7 @@ when needed, so it is skipped too.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import logging
@@ -46,6 +47,18 @@ MAX_BYTES = 32 * 2**20
 def default_mirror(repo: Path, work: Path) -> Path:
     """Where the scripts keep a work folder's carry in the repository ``repo``: ``docs/results/work/<name>``."""
     return Path(repo) / "docs" / "results" / "work" / Path(work).resolve().name
+
+
+def add_carry_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of a script whose work folder is carried: ``--carry DIR`` and ``--no-carry``."""
+    ap.add_argument("--carry", type=Path, default=None,
+                    help="carry folder of the work (default docs/results/work/<work folder name>)")
+    ap.add_argument("--no-carry", action="store_true", help="do not carry the work folder")
+
+
+def chosen_mirror(args: argparse.Namespace, repo: Path, work: Path) -> Path | None:
+    """The carry folder :func:`add_carry_arguments`' options choose for ``work`` (None: ``--no-carry``)."""
+    return None if args.no_carry else args.carry or default_mirror(repo, work)
 
 
 def _is_case(folder: Path) -> bool:

@@ -40,7 +40,7 @@ from aero_opt.app.compare import REBUILT
 from aero_opt.app.config import CampaignConfig, Config, load_config
 from aero_opt.app.optimize import Models, data_cd_floor, run_start, start_shape
 from aero_opt.core.atomic import write_json_atomic
-from aero_opt.core.carry import carried, default_mirror
+from aero_opt.core.carry import add_carry_arguments, carried, chosen_mirror
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.machine import machine_facts
 from aero_opt.core.stats import bootstrap_mean
@@ -155,9 +155,7 @@ def main() -> int:
     ap.add_argument("--config", type=Path, default=None)
     ap.add_argument("--work", type=Path, default=ROOT / "results" / "campaign")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "campaign")
-    ap.add_argument("--carry", type=Path, default=None,
-                    help="carry folder of the work (default docs/results/work/<work name>)")
-    ap.add_argument("--no-carry", action="store_true", help="do not carry the work folder")
+    add_carry_arguments(ap)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     data = ROOT / "data" / "dataset"
@@ -167,7 +165,7 @@ def main() -> int:
     cars = [c for c in split_names(data, "test")[8:] if c != "car_0260"][: args.cars]
     sur_dir, dec_dir = ROOT / "data" / "models" / "surrogate", ROOT / "data" / "models" / "car_decoder"
     t0 = time.perf_counter()
-    carry = None if args.no_carry else args.carry or default_mirror(ROOT, args.work)
+    carry = chosen_mirror(args, ROOT, args.work)
     try:
         with carried(args.work, carry, skip=REBUILT, exclude=superseded_surrogate):
             results = run_all(args, cfg, ccfg, cars, sur_dir, dec_dir, data)

@@ -26,7 +26,7 @@ from pathlib import Path
 from aero_opt.app.compare import REBUILT, recorded_models, run_compare
 from aero_opt.app.config import load_config
 from aero_opt.core.atomic import write_json_atomic
-from aero_opt.core.carry import carried, default_mirror
+from aero_opt.core.carry import add_carry_arguments, carried, chosen_mirror
 from aero_opt.geometry.dataset import split_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,9 +40,7 @@ def main() -> int:
     ap.add_argument("--config", type=Path, default=None)
     ap.add_argument("--work", type=Path, default=ROOT / "results" / "comparison")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
-    ap.add_argument("--carry", type=Path, default=None,
-                    help="carry folder of the work (default docs/results/work/<work name>)")
-    ap.add_argument("--no-carry", action="store_true", help="do not carry the work folder")
+    add_carry_arguments(ap)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     data = ROOT / "data"
@@ -52,7 +50,7 @@ def main() -> int:
         cfg = replace(cfg, iters=args.iters)
     t0 = time.perf_counter()
     surrogate_dir, decoder_dir = data / "models" / "surrogate", data / "models" / "car_decoder"
-    carry = None if args.no_carry else args.carry or default_mirror(ROOT, args.work)
+    carry = chosen_mirror(args, ROOT, args.work)
     with carried(args.work, carry, skip=REBUILT):
         table = run_compare(cars, ["all"], args.work, cfg, surrogate_dir, decoder_dir, data / "dataset",
                             do_verify=True, workers=args.workers)

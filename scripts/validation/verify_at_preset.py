@@ -32,7 +32,7 @@ from aero_opt.app.compare import REBUILT, region_change, result_row, summarize, 
 from aero_opt.cfd.results import BODY_REGIONS
 from aero_opt.cfd.verify import check_verification
 from aero_opt.core.atomic import write_json_atomic
-from aero_opt.core.carry import carried, default_mirror
+from aero_opt.core.carry import add_carry_arguments, carried, chosen_mirror
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.machine import machine_facts
 from parameterizations import NAMES
@@ -64,9 +64,7 @@ def main() -> int:
     ap.add_argument("--verify-runs", dest="runs", type=int, default=1, help="grid-shifted runs per shape")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, required=True, help="output folder of the tables and summary.json")
-    ap.add_argument("--carry", type=Path, default=None,
-                    help="carry folder of the comparison (default docs/results/work/<folder name>)")
-    ap.add_argument("--no-carry", action="store_true", help="do not carry the comparison folder")
+    add_carry_arguments(ap)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -74,7 +72,7 @@ def main() -> int:
     except AeroOptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    carry = None if args.no_carry else args.carry or default_mirror(ROOT, args.root)
+    carry = chosen_mirror(args, ROOT, args.root)
     try:
         with carried(args.root, carry, skip=REBUILT):
             runs = finished_runs(args.root)
