@@ -2,7 +2,8 @@
 
 Runs the demo into a fresh temporary folder (the shipped data and models, the default config, the OpenFOAM check
 included unless ``--no-verify``), then records the total wall time, the time of each part the demo's own summary
-reports, and the machine. Run on an otherwise idle machine:
+reports (and of each OpenFOAM case: iterations, convergence, seconds per stage), and the machine. Run on an
+otherwise idle machine:
 
     .venv/bin/python scripts/bench/bench_demo.py
 
@@ -43,19 +44,25 @@ def main() -> int:
         if r.returncode != 0:
             print(f"error: the demo failed (exit {r.returncode})", file=sys.stderr)
             return 1
-        parts = {}
+        parts, cases = {}, {}
         for summary in sorted((Path(tmp) / "demo").rglob("summary.json")):
             try:
                 s = json.loads(summary.read_text())
             except ValueError:
                 continue
+            name = str(summary.parent.relative_to(Path(tmp) / "demo"))
+            if "preset" in s and isinstance(s.get("seconds"), dict):  # an OpenFOAM case
+                cases[name] = {"iterations": s.get("iterations"), "converged": s.get("converged"),
+                               "cells": s.get("cells"), "seconds": s["seconds"]}
+                continue
             for key in ("fit_seconds", "optimize_seconds", "seconds", "verify_seconds"):
                 if isinstance(s.get(key), (int, float)):
-                    parts[f"{summary.parent.name}/{key}"] = s[key]
+                    parts[f"{name}/{key}"] = s[key]
     out = {"command": "python scripts/bench/bench_demo.py " + " ".join(sys.argv[1:]), "demo_command": cmd[1:4] +
            ["demo", "--out", "<temporary folder>"] + (["--no-verify"] if args.no_verify else []),
            "seconds": seconds, "minutes": seconds / 60.0, "target_seconds": TARGET_SECONDS,
-           "meets_target": seconds <= TARGET_SECONDS, "parts": parts, "load": args.note, **machine_facts()}
+           "meets_target": seconds <= TARGET_SECONDS, "parts": parts, "cfd_cases": cases,
+           "load": args.note, **machine_facts()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(args.out, out)
     print(f"demo: {seconds / 60:.1f} min (target {TARGET_SECONDS / 60:.0f} min)")
