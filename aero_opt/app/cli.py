@@ -271,12 +271,19 @@ def _fanout(args: argparse.Namespace, cfg: Config) -> tuple[Any, Any]:
 
 
 def _cmd_cfd_run(args: argparse.Namespace) -> Path:
-    from aero_opt.cfd.case import run_case
+    from aero_opt.cfd.case import finished_summary, run_case
+    from aero_opt.core.runfolder import clear_outputs
 
     cfg = _config(args)
     cfd, flow = _settings(cfg.cfd, preset=args.preset, procs=args.procs), _flow(args, cfg)
-    s = run_case(args.mesh, args.out, preset_name=cfd.preset, speed=flow.speed, rho=flow.rho, procs=cfd.procs,
-                 keep=args.keep, mesh_only=args.mesh_only, oversubscribe=cfd.oversubscribe, grid_shift=args.grid_shift)
+    s = finished_summary(args.out)  # the same run finished earlier: its result stands
+    if s is None:  # fresh, or interrupted: OpenFOAM cannot continue a half-written case, so it starts again
+        clear_outputs(args.out)
+        s = run_case(args.mesh, args.out, preset_name=cfd.preset, speed=flow.speed, rho=flow.rho, procs=cfd.procs,
+                     keep=args.keep, mesh_only=args.mesh_only, oversubscribe=cfd.oversubscribe,
+                     grid_shift=args.grid_shift)
+    else:
+        log.info("%s: finished earlier by the same run; its summary is kept", args.out)
     if args.mesh_only:
         log.info("%d cells, meshing %.0f s", s["cells"], s["seconds"]["total"])
         return Path(args.out)

@@ -36,6 +36,7 @@ from aero_opt.cfd.env import die_with_parent, log_tail, openfoam_env, run_tool
 from aero_opt.core.atomic import write_json_atomic
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import RHO_AIR, U_INF, dynamic_pressure, frontal_area
+from aero_opt.core.runfolder import run_outputs
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ def write_case(mesh: trimesh.Trimesh, case: Path, preset: Preset, speed: float =
 
     Args:
         mesh: watertight body in the car frame (metres).
-        case: case folder (created; must be empty or absent).
+        case: case folder (created; absent, or holding nothing but a run folder's lock and record).
         preset: mesh and iteration settings.
         speed: free-stream speed (m/s).
         rho: air density (kg/m³), used for the forces only (the solver is incompressible).
@@ -233,7 +234,7 @@ def write_case(mesh: trimesh.Trimesh, case: Path, preset: Preset, speed: float =
         "div_k": _convection(preset, "k"), "div_omega": _convection(preset, "omega"),
     }
     case = Path(case)
-    if case.exists() and any(case.iterdir()):
+    if case.exists() and run_outputs(case):  # a run folder's own lock and record are not case files
         raise AeroOptError(f"{case}: case folder is not empty")
     for src in TEMPLATES.rglob("*"):
         if src.is_file():
@@ -502,7 +503,7 @@ def run_case(mesh_path: Path, case: Path, preset_name: str = "coarse", speed: fl
 
     Args:
         mesh_path: watertight body mesh in the car frame (metres).
-        case: case folder (must not exist or be empty).
+        case: case folder (absent, or holding nothing but a run folder's lock and record).
         preset_name: tiny, coarse, medium or fine.
         speed: free-stream speed (m/s).
         rho: air density (kg/m³).

@@ -50,15 +50,16 @@ def first_difference(old: Any, new: Any, where: str = "") -> str | None:
     return None
 
 
-def _contents(folder: Path) -> list[str]:
-    """Names in ``folder`` other than the lock and the run record, sorted."""
+def run_outputs(folder: Path) -> list[str]:
+    """Names in ``folder`` other than the lock and the run record (what the run itself wrote), sorted."""
     return sorted(p.name for p in folder.iterdir() if p.name not in (LOCK_FILE, RUN_FILE))
 
 
-def _clear(folder: Path) -> None:
-    """Delete everything in ``folder`` but its lock file."""
+def clear_outputs(folder: Path, keep_record: bool = True) -> None:
+    """Delete what a run wrote in ``folder`` (so a resumed run that cannot continue starts again clean): everything
+    but the lock file and, with ``keep_record``, the run record."""
     for p in folder.iterdir():
-        if p.name == LOCK_FILE:
+        if p.name == LOCK_FILE or keep_record and p.name == RUN_FILE:
             continue
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p)
@@ -111,9 +112,9 @@ def claim_run(folder: str | Path, record: dict[str, Any], overwrite: bool = Fals
                 what = f"another run of `{record['command']}` ({diff})"
             raise AeroOptError(f"{folder}: holds {what}; {hint}")
         log.info("%s: --overwrite: clearing the earlier run (%s)", folder, old.get("command"))
-        _clear(folder)
-    elif _contents(folder):
-        names = _contents(folder)
+        clear_outputs(folder, keep_record=False)
+    elif run_outputs(folder):
+        names = run_outputs(folder)
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         raise AeroOptError(f"{folder}: is not empty ({shown}) and holds no aero-opt run record ({RUN_FILE}); "
                            "choose a new --out (--overwrite clears only folders an aero-opt run recorded)")
@@ -140,7 +141,7 @@ def run_folder(folder: str | Path, record: dict[str, Any], overwrite: bool = Fal
         try:
             yield folder
         except BaseException:
-            if not resumed and not _contents(folder):  # refused before writing anything: leave no trace
+            if not resumed and not run_outputs(folder):  # refused before writing anything: leave no trace
                 (folder / RUN_FILE).unlink(missing_ok=True)
                 if created:
                     (folder / LOCK_FILE).unlink(missing_ok=True)

@@ -193,6 +193,25 @@ def test_a_batch_where_every_case_failed_exits_non_zero(tmp_path: Path, monkeypa
     assert main(["cfd", "batch", str(tmp_path), "--out", str(tmp_path / "b")]) == 0
 
 
+def test_cfd_run_into_a_fresh_folder_then_resumed(tmp_path: Path) -> None:
+    """The run record and lock in ``--out`` are not case files; the same run again keeps a finished case and
+    redoes an interrupted one from a clean folder."""
+    from aero_opt.geometry.shapes import make_ahmed
+
+    stl, out = tmp_path / "ahmed25.stl", tmp_path / "case"
+    make_ahmed(25.0).export(stl)
+    argv = ["cfd", "run", str(stl), "--out", str(out), "--preset", "tiny", "--mesh-only"]
+    assert main(argv) == 0
+    first = json.loads((out / "summary.json").read_text())
+    assert first["mesh_only"] and 5_000 < first["cells"] < 40_000 and (out / "run.json").is_file()
+    stamp = (out / "summary.json").stat().st_mtime_ns
+    assert main(argv) == 0 and (out / "summary.json").stat().st_mtime_ns == stamp  # finished: kept
+    (out / "summary.json").unlink()
+    (out / "half_written.txt").write_text("an interrupted attempt")
+    assert main(argv) == 0 and not (out / "half_written.txt").exists()
+    assert json.loads((out / "summary.json").read_text())["cells"] == first["cells"]
+
+
 @pytest.mark.parametrize("case,message", [
     ("folder", "{tmp}/meshes: is a folder, not a mesh file"),
     ("cut_stl", "{tmp}/cut.stl: binary STL cut off: its header announces 80 triangles (4084 bytes), the file has "
