@@ -169,7 +169,7 @@ def _cmd_import(args: argparse.Namespace) -> Path:
     log.info("  input: %s", report["input"])
     log.info("  output: %d faces, watertight, volume %.3f m3, bbox change %s", report["output"]["faces"],
              report["volume_m3"], report["bbox_relative_change"])
-    return out.parent
+    return out
 
 
 def _parser_import(sub: Any) -> None:
@@ -193,7 +193,7 @@ def _cmd_ahmed(args: argparse.Namespace) -> Path:
     mesh = make_ahmed(args.slant, stilts=args.stilts)
     export_mesh(mesh, Path(args.out))
     log.info("Ahmed body, slant %.1f deg, %d faces, volume %.5f m3", args.slant, len(mesh.faces), mesh.volume)
-    return Path(args.out).parent
+    return Path(args.out)
 
 
 def _parser_ahmed(sub: Any) -> None:

@@ -351,8 +351,11 @@ def _region_means(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {"n": len(have), **{name: float(np.mean([x[f"cfd_dCd_{name}"] for x in have])) for name in BODY_REGIONS}}
 
 
-def _pct(mean: float | None, std: float | None) -> str:
-    return "—" if mean is None else f"{100 * mean:+.1f} ± {100 * (std or 0.0):.1f} %"
+def _pct(mean: float | None, std: float | None, n: int) -> str:
+    """A mean change over ``n`` runs in per cent, with its std when there is a spread to show (``n`` ≥ 2)."""
+    if mean is None:
+        return "—"
+    return f"{100 * mean:+.1f} ± {100 * (std or 0.0):.1f} %" if n >= 2 else f"{100 * mean:+.1f} %"
 
 
 def _pct_ci(mean: float | None, ci: list[float] | None) -> str:
@@ -373,10 +376,11 @@ def write_tables(rows: list[dict[str, Any]], table: dict[str, Any], out_dir: Pat
              "|---" * 8 + "|"]
     for p, t in table.items():
         ext = " × ".join("—" if t[f"{e}_ratio_mean"] is None else f"{t[f'{e}_ratio_mean']:.2f}" for e in EXTENTS)
-        lines.append(f"| {p} | {t['runs']} | {_pct(t['surrogate_change_mean'], t['surrogate_change_std'])} | "
+        lines.append(f"| {p} | {t['runs']} | "
+                     f"{_pct(t['surrogate_change_mean'], t['surrogate_change_std'], t['runs'])} | "
                      f"{_pct_ci(t['cfd_change_mean'], t['cfd_change_ci95'])} | "
-                     f"{_pct(t['cfd_cd_change_mean'], t['cfd_cd_change_std'])} | {t['violations']} | {t['stopped']} "
-                     f"| {ext} |")
+                     f"{_pct(t['cfd_cd_change_mean'], t['cfd_cd_change_std'], t['cfd_runs'])} | "
+                     f"{t['violations']} | {t['stopped']} | {ext} |")
     paired = {p: t[f"vs_{REFERENCE_PARAM}"] for p, t in table.items() if f"vs_{REFERENCE_PARAM}" in t}
     if paired:
         lines += ["", f"OpenFOAM drag change minus {REFERENCE_PARAM}'s on the same cars (mean [95% bootstrap "

@@ -87,6 +87,7 @@ def test_import_writes_mesh_and_report(tmp_path: Path) -> None:
     trimesh.creation.box(extents=(4.2, 1.7, 1.3)).export(src)
     r = _run("import", str(src), "--out", str(tmp_path / "car.stl"), "--forward=-x", "--up=+z")
     assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == f"output: {tmp_path / 'car.stl'}"  # the file written
     rep = json.loads((tmp_path / "car_import.json").read_text())
     assert rep["output"]["watertight"] and rep["repair"]["method"].startswith("none")
     assert trimesh.load(tmp_path / "car.stl").bounds[0].tolist() == pytest.approx([0.0, -0.85, 0.0])
