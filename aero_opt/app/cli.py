@@ -244,8 +244,9 @@ def _parser_sdf(sub: Any) -> None:
 # ---------------------------------------------------------------- CFD
 
 
-def _add_flow(p: argparse.ArgumentParser, rho_help: str = "air density (kg/m3)") -> None:
-    p.add_argument("--speed", type=float, default=None, help="free-stream speed in m/s (default: flow.speed)")
+def _add_flow(p: argparse.ArgumentParser, rho_help: str = "air density (kg/m3)",
+              speed_help: str = "free-stream speed in m/s (default: flow.speed)") -> None:
+    p.add_argument("--speed", type=float, default=None, help=speed_help)
     p.add_argument("--rho", type=float, default=None, help=f"{rho_help} (default: flow.rho)")
 
 
@@ -312,8 +313,9 @@ def _cmd_cfd_batch(args: argparse.Namespace) -> Path:
 def _cmd_cfd_collect(args: argparse.Namespace) -> Path:
     from aero_opt.cfd.collect import collect_cases
 
-    flow = _flow(args, _config(args))
-    collect_cases(args.cases, args.patch, args.out, rho=flow.rho, speed=flow.speed, time=args.time, half=args.half)
+    flow = _flow(args, _config(args))  # validates --speed when given; the case's own speed is the default
+    collect_cases(args.cases, args.patch, args.out, rho=flow.rho, speed=None if args.speed is None else flow.speed,
+                  time=args.time, half=args.half)
     return Path(args.out)
 
 
@@ -348,8 +350,11 @@ def _parser_cfd(sub: Any) -> None:
     q.add_argument("--patch", required=True, help="name of the body patch")
     _add_out(q, "the dataset")
     q.add_argument("--time", default=None, help="time to read (default: latest)")
-    _add_flow(q, rho_help="density for kinematic p (kg/m3)")
-    q.add_argument("--half", action="store_true", help="the case is a half model (forces doubled)")
+    _add_flow(q, rho_help="density for kinematic p (kg/m3)",
+              speed_help="free-stream speed in m/s (default: the one the case states in 0/U; given: checked "
+                         "against it)")
+    q.add_argument("--half", action=argparse.BooleanOptionalAction, default=None,
+                   help="the case is a half model, forces doubled (default: when the body lies on one side of y = 0)")
     _add_config(q, "flow")
     q.set_defaults(func=_cmd_cfd_collect)
 

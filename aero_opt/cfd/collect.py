@@ -14,6 +14,7 @@ the fluid, i.e. into the body).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -25,7 +26,7 @@ import torch
 from aero_opt.cfd.results import SurfaceFields, latest_surface, read_vtk_surface
 from aero_opt.core.atomic import write_json_atomic
 from aero_opt.core.errors import AeroOptError
-from aero_opt.core.physics import RHO_AIR, U_INF, drag_coefficient, force_parts, frontal_area
+from aero_opt.core.physics import RHO_AIR, drag_coefficient, force_parts, frontal_area
 from aero_opt.geometry.dataset import save_car
 
 log = logging.getLogger(__name__)
@@ -175,14 +176,125 @@ def vertex_values(surface: SurfaceFields) -> tuple[np.ndarray, np.ndarray | None
     return p / w, tau
 
 
-def collect_case(case: Path, patch: str, out_path: Path, rho: float = RHO_AIR, speed: float = U_INF,
-                 time: str | None = None, half: bool = False) -> dict[str, Any]:
+SPEED_TOLERANCE = 0.01
+"""A given ``speed`` may differ from the one the case states by this fraction, and the stated flow may lean off
+the x axis by this fraction of its speed; more is refused."""
+
+HALF_TOLERANCE = 0.01
+"""A body surface "touches y = 0" when its nearer side is within this fraction of its width of the plane."""
+
+
+def _aero_opt_summary(case: Path) -> dict[str, Any]:
+    """An aero-opt case's ``summary.json`` (its speed and half-model flag), or {} for anyone else's case."""
+    try:
+        data = json.loads((Path(case) / "summary.json").read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def case_free_stream(case: Path) -> tuple[np.ndarray, str] | None:
+    """The free-stream velocity (3,) m/s a case states, and where: the uniform value of an inlet patch in ``0/U``
+    (or ``0.orig/U``; ``$internalField`` resolved), else a uniform non-zero ``internalField`` there, else the
+    ``speed`` of an aero-opt case's ``summary.json`` (along +x); None when the case states none."""
+    from foamlib import FoamFieldFile
+
+    for folder in ("0", "0.orig"):
+        path = Path(case) / folder / "U"
+        if not path.is_file():
+            continue
+        try:
+            field = FoamFieldFile(path)
+            internal = np.asarray(field.internal_field, float)
+            boundary = {str(k): dict(v or {}) for k, v in (field.boundary_field or {}).items()}
+        except Exception as exc:  # a file foamlib cannot parse states nothing we can use
+            log.warning("%s: not readable as a velocity field (%s)", path, exc)
+            continue
+        uniform = internal if internal.shape == (3,) and np.linalg.norm(internal) > 0 else None
+        for name, entries in sorted(boundary.items()):
+            if "inlet" not in name.lower() or "fixedValue" not in str(entries.get("type", "")):
+                continue
+            value = entries.get("value")
+            value = uniform if isinstance(value, str) and value.strip() == "$internalField" else value
+            value = np.asarray(value, float) if value is not None and not isinstance(value, str) else None
+            if value is not None and value.shape == (3,) and np.linalg.norm(value) > 0:
+                return value, f"{folder}/U inlet patch '{name}'"
+        if uniform is not None:
+            return uniform, f"{folder}/U internalField"
+    speed = _aero_opt_summary(case).get("speed")
+    if isinstance(speed, (int, float)) and speed > 0:
+        return np.array([float(speed), 0.0, 0.0]), "summary.json"
+    return None
+
+
+def touches_symmetry_plane(points: np.ndarray) -> bool:
+    """Whether a body surface (points (P, 3), m) lies on one side of y = 0 and reaches it, as a half model's body
+    does (so does a body standing on a floor at y = 0 in a y-up frame)."""
+    lo, hi = float(points[:, 1].min()), float(points[:, 1].max())
+    tol = HALF_TOLERANCE * (hi - lo)
+    return abs(lo) <= tol or abs(hi) <= tol
+
+
+def _free_stream_speed(case: Path, speed: float | None) -> tuple[float, str]:
+    """The speed (m/s) to scale a case's forces by and where it came from: ``speed`` checked against the case's
+    own, or the case's own."""
+    stated = case_free_stream(case)
+    if stated is not None:
+        u, where = stated
+        magnitude = float(np.linalg.norm(u))
+        if u[0] <= 0 or float(np.hypot(u[1], u[2])) > SPEED_TOLERANCE * magnitude:
+            raise AeroOptError(f"{case}: the flow in {where} is along ({u[0]:g}, {u[1]:g}, {u[2]:g}); drag is read "
+                               "along +x: give the case in a frame with the flow along +x")
+        if speed is None:
+            return magnitude, where
+        if abs(speed - magnitude) > SPEED_TOLERANCE * magnitude:
+            raise AeroOptError(f"{case}: --speed {speed:g} m/s, but the case's {where} says {magnitude:g} m/s "
+                               "(leave --speed out to use the case's)")
+        return speed, "given"
+    if speed is None:
+        raise AeroOptError(f"{case}: states no free-stream speed (no uniform inlet velocity in 0/U); give it with "
+                           "--speed")
+    return speed, "given"
+
+
+def _half_model(case: Path, points: np.ndarray, half: bool | None) -> bool:
+    """Whether the case is a half model: as given, as an aero-opt case records it, else refused when the body
+    touches y = 0 from one side (a half model, or a body on a floor in a y-up frame: only the user knows)."""
+    if half is not None:
+        return half
+    recorded = _aero_opt_summary(case).get("half_model")
+    if isinstance(recorded, bool):
+        return recorded
+    if touches_symmetry_plane(points):
+        raise AeroOptError(f"{case}: the body lies on one side of y = 0 and touches it: a half model (forces to "
+                           "be doubled) or a body on a floor at y = 0? Say --half or --no-half")
+    return False
+
+
+def collect_case(case: Path, patch: str, out_path: Path, rho: float = RHO_AIR, speed: float | None = None,
+                 time: str | None = None, half: bool | None = None) -> dict[str, Any]:
     """Convert one case into a dataset ``.npz``; returns its summary.
 
     Cd is integrated by the project's force function over the patch (doubled for a half model) with the
     frontal area of the patch; both are recorded.
+
+    Args:
+        case: the OpenFOAM case folder; patch: the body patch's name.
+        out_path: the ``.npz`` written.
+        rho: density (kg/m³) that kinematic pressure and shear are multiplied by.
+        speed: free-stream speed (m/s); None: the one the case states (:func:`case_free_stream`). Given, it is
+            checked against the case's own (within :data:`SPEED_TOLERANCE`).
+        time: time folder to read (None: the latest).
+        half: whether the case is a half model (forces doubled); None: as an aero-opt case records it, else a
+            full model unless the body touches y = 0 from one side (then refused: ambiguous).
+
+    Raises:
+        AeroOptError: the case states no speed and none is given, states another one than ``speed``, or a flow
+            off the +x axis; an ambiguous half model; no readable surface for ``patch``.
     """
+    speed, speed_from = _free_stream_speed(case, speed)
     surface, source = read_case_surface(case, patch, rho, time)
+    half = _half_model(case, surface.points, half)
     p_v, tau_v = vertex_values(surface)
     v = torch.as_tensor(surface.points)
     t = torch.as_tensor(surface.triangles)
@@ -193,7 +305,8 @@ def collect_case(case: Path, patch: str, out_path: Path, rho: float = RHO_AIR, s
     cd_p = drag_coefficient(factor * float(fp[0]), a_ref, rho, speed)
     cd_v = drag_coefficient(factor * float(fv[0]), a_ref, rho, speed)
     summary = {"case": str(case), "patch": patch, "source": source, "time": time or "latest", "speed": speed,
-               "rho": rho, "half_model": half, "A_ref": a_ref, "Cd": cd_p + cd_v, "Cd_pressure": cd_p,
+               "speed_from": speed_from, "rho": rho, "half_model": half, "A_ref": a_ref, "Cd": cd_p + cd_v,
+               "Cd_pressure": cd_p,
                "Cd_viscous": cd_v, "Cl": drag_coefficient(factor * float(fp[2] + fv[2]), a_ref, rho, speed),
                "vertices": int(len(surface.points)), "triangles": int(len(surface.triangles)),
                "has_shear": surface.shear is not None}
