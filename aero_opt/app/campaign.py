@@ -62,7 +62,7 @@ from aero_opt.app.optimize import (
 from aero_opt.cfd.executor import ClusterConfig
 from aero_opt.cfd.results import case_fields
 from aero_opt.cfd.verify import cfd_shift, check_shapes, drag_change
-from aero_opt.core.atomic import save_torch_atomic, write_json_atomic
+from aero_opt.core.atomic import save_torch_atomic, write_json_atomic, write_text_atomic
 from aero_opt.core.checkpoint import load_torch
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import Flow, frontal_area
@@ -513,15 +513,20 @@ class Campaign:
                  f"Verification: {self.cfg.verify_runs} run(s) at `{self.cfg.verify_preset}` per shape; room: "
                  f"{self.cfg.room}. Start: drag {start['drag_N']:.1f} N, Cd {start['Cd']:.4f}, frontal area "
                  f"{start['frontal_area_m2']:.3f} m².", "",
-                 "| step | CFD cases | best shape | drag (N) | drag change ± 95% | Cd | Cd change | A_ref (m²) |",
-                 "|---|---|---|---|---|---|---|---|"]
+                 "| step | CFD cases | best shape | drag (N) | drag change ± 95% | Cd | Cd change | A_ref (m²) |"
+                 + (LEARN_HEADER if method == "surrogate" else ""),
+                 "|---" * (8 + (LEARN_HEADER.count("|") if method == "surrogate" else 0)) + "|"]
         for s in steps:
             ci = s["drag_change_ci95"]
             ci_s = "" if ci is None else f" ± {100 * ci:.1f}"
             lines.append(f"| {s['step']} | {s['cases_used']} | {s['best']} | {s['best_drag_N']:.1f} | "
                          f"{100 * s['drag_change']:+.1f}%{ci_s} | {s['best_Cd']:.4f} | {100 * s['Cd_change']:+.1f}% | "
-                         f"{s['best_A_ref']:.3f} |")
-        (self.out / "campaign.md").write_text("\n".join(lines) + "\n")
+                         f"{s['best_A_ref']:.3f} |" + (_learn_cells(s) if method == "surrogate" else ""))
+        if method == "surrogate":
+            lines += ["", "Per round: the trust radius the round optimized in and the ratio of verified to predicted "
+                      "drag change that set the next one; the surrogate's mean |Cd error| on the round's verified "
+                      "shapes before and after its fine-tune, and its Cd R² on the dataset's test split (forgetting)."]
+        write_text_atomic(self.out / "campaign.md", "\n".join(lines) + "\n")
         self._plot(start, steps)
         if best["name"] != "start":
             self._before_after(self._path(start["stem"]), self._path(best["stem"]), start, best)
@@ -548,10 +553,7 @@ class Campaign:
         save_figure(fig, self.out / "before_after.png")
 
     def _plot(self, start: dict[str, Any], steps: list[dict[str, Any]]) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from aero_opt.geometry.render import plt, save_figure
 
         x = [self.cfg.verify_runs] + [s["cases_used"] for s in steps]
         y = [0.0] + [100 * s["drag_change"] for s in steps]
@@ -563,8 +565,21 @@ class Campaign:
         ax.set_title(f"{self.start.name}: {self.param}")
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        fig.savefig(self.out / "campaign.png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, self.out / "campaign.png", dpi=110)
+
+
+LEARN_HEADER = " radius | ratio | Cd error before → after fine-tune | test R² before → after | fine-tune kept |"
+"""The surrogate campaign's own columns of ``campaign.md`` (:func:`_learn_cells`)."""
+
+
+def _learn_cells(step: dict[str, Any]) -> str:
+    """A surrogate campaign round's :data:`LEARN_HEADER` cells."""
+    def num(x: float | None, fmt: str) -> str:
+        return "—" if x is None else format(x, fmt)
+
+    return (f" {step['radius']:.3g} | {num(step['ratio'], '+.2f')} | {num(step['surrogate_error_before'], '.4f')} → "
+            f"{num(step['surrogate_error_after'], '.4f')} | {num(step['test_r2_before'], '.3f')} → "
+            f"{num(step['test_r2_after'], '.3f')} | {'yes' if step['finetune_accepted'] else 'no'} |")
 
 
 def superseded_surrogate(path: Path) -> bool:

@@ -110,7 +110,12 @@ def test_two_rounds_verify_learn_and_report(models: Models, data: Path, tmp_path
         assert car.case["label_runs"][0]["grid_shift"] == 0.0 < car.case["label_runs"][1]["grid_shift"]
     assert (tmp_path / "c" / "round_00" / "surrogate.pt").is_file()
     assert all(torch.equal(a, b) for a, b in zip(weights, models.surrogate.model.state_dict().values()))
-    assert (tmp_path / "c" / "campaign.md").read_text().startswith("# Campaign: surrogate, scaling on ellipsoid")
+    md = (tmp_path / "c" / "campaign.md").read_text()
+    assert md.startswith("# Campaign: surrogate, scaling on ellipsoid")
+    first = state["rounds"][0]  # each round's learning is in the table: radius, errors before → after, forgetting
+    row = next(line for line in md.splitlines() if line.startswith("| 0 |"))
+    assert row.count("|") == 14 and f"{first['learn']['Cd_abs_error_before']:.4f} → " in row
+    assert f"{first['learn']['test_r2_before']:.3f} → {first['learn']['test_r2_after']:.3f}" in row
     assert (tmp_path / "c" / "campaign.png").is_file()
     assert (tmp_path / "c" / "before_after.png").is_file() == (r["best"]["name"] != "start")
     # the best shape is never worse than the start, and its change has an interval
