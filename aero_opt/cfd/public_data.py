@@ -402,7 +402,10 @@ def check_coefficients(case: PublicCase, got: dict[str, float], has_shear: bool,
         AeroOptError: ``"<surface file>: integrated Cd … differs from the dataset's …"`` with the reference area
             and speed that would reconcile the two.
     """
-    ratio = (got["Cd"] if has_shear else got["Cd_pressure"]) / case.cd if case.cd else math.inf
+    if not (math.isfinite(case.cd) and case.cd > 0):
+        raise AeroOptError(f"{case.surface}: the dataset's Cd for it is {case.cd:g}, not a drag coefficient the "
+                           "fields can be checked against")
+    ratio = (got["Cd"] if has_shear else got["Cd_pressure"]) / case.cd
     lo = 1 - settings.cd_tolerance if has_shear else 1 - settings.max_friction_share
     if lo <= ratio <= 1 + settings.cd_tolerance:
         return

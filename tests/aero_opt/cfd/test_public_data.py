@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import locale
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -130,6 +131,17 @@ def test_a_published_cd_the_fields_do_not_give_is_refused_with_the_numbers(tmp_p
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("error: ") and "Traceback" not in r.stderr
     assert "1 refused" in r.stderr
+
+
+@pytest.mark.parametrize("published", [0.0, -0.3])  # NaN: refused by the reader already
+def test_a_published_cd_that_is_no_drag_coefficient_is_refused(tmp_path: Path, published: float) -> None:
+    from aero_opt.cfd.public_data import import_case
+
+    _write_drivaerml(tmp_path / "src", 1, published)
+    case = list_cases("drivaerml", tmp_path / "src")[0]
+    with pytest.raises(AeroOptError, match=re.escape(f"{case.surface}: the dataset's Cd for it is {published:g}, "
+                                                     "not a drag coefficient")):
+        import_case(case, tmp_path / "x.npz", ImportSettings(speed=15.0), "drivaerml")
 
 
 def test_drivaernet_binary_legacy_vtk_pressure_only(tmp_path: Path) -> None:
