@@ -376,6 +376,14 @@ def converged(cd: np.ndarray, preset: Preset) -> bool:
     return bool(np.ptp(tail) < preset.tol * abs(tail.mean()))
 
 
+def final_verdict(cd: np.ndarray, preset: Preset, stopped_at: int | None) -> bool:
+    """Whether a finished run converged: the stopping criterion (:func:`converged`) met by the Cd history (N,) as
+    it stood when the run was told to stop (``stopped_at`` iterations; None: it was not told), or by the whole
+    history. The solver finishes the iteration it is in before it stops, and on a wake that oscillates about a
+    settled mean those one or two extra iterations can move the window off the criterion it met."""
+    return bool(stopped_at is not None and converged(cd[:stopped_at], preset)) or converged(cd, preset)
+
+
 def _request_stop(case: Path) -> None:
     cd = case / "system" / "controlDict"
     text = re.sub(r"^stopAt\s+\w+;", "stopAt          writeNow;", cd.read_text(), count=1, flags=re.M)
@@ -421,7 +429,7 @@ def _run_solver(case: Path, preset: Preset, procs: int, oversubscribe: bool = Fa
     else:
         cmd = ["simpleFoam"]
     t0 = time.perf_counter()
-    stopped = False
+    stopped_at: int | None = None
     with open(case / "log.simpleFoam", "w") as logf:
         proc = subprocess.Popen(cmd, cwd=case, env=env, stdout=logf, stderr=subprocess.STDOUT,
                                 start_new_session=True, preexec_fn=die_with_parent)
@@ -433,9 +441,9 @@ def _run_solver(case: Path, preset: Preset, procs: int, oversubscribe: bool = Fa
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
                     raise AeroOptError(f"simpleFoam diverged in {case} (Cd = {cd[-1]:.3g} at iteration {len(cd)})")
-                if not stopped and converged(cd, preset):
+                if stopped_at is None and converged(cd, preset):
                     _request_stop(case)
-                    stopped = True
+                    stopped_at = len(cd)
         except BaseException:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -445,7 +453,7 @@ def _run_solver(case: Path, preset: Preset, procs: int, oversubscribe: bool = Fa
     if proc.returncode != 0:
         raise AeroOptError(f"simpleFoam failed in {case} (exit {proc.returncode}): {log_tail(case / 'log.simpleFoam')}")
     cd = read_coefficients(case)
-    return cd, converged(cd, preset), seconds
+    return cd, final_verdict(cd, preset, stopped_at), seconds
 
 
 def plot_convergence(path: Path, cd: np.ndarray, preset: Preset, converged_ok: bool, cd_reported: float) -> None:

@@ -170,6 +170,25 @@ def save(work: Path, mirror: Path, skip: Sequence[str] = (), exclude: Exclude | 
     return written
 
 
+def forget(mirror: Path, folders: Sequence[str]) -> int:
+    """Drop from a carry every file under the given folders of the work folder (relative paths), so that a
+    restore does not bring back what is to be redone (e.g. a case judged by a rule since corrected).
+
+    Returns:
+        The number of files dropped.
+    """
+    mirror = Path(mirror)
+    files = read_manifest(mirror)
+    prefixes = tuple(Path(f).as_posix().rstrip("/") + "/" for f in folders)
+    gone = [rel for rel in files if rel.startswith(prefixes)]
+    for rel in gone:
+        (mirror / _stored_name(Path(rel))).unlink(missing_ok=True)
+        del files[rel]
+    if gone:
+        write_json_atomic(mirror / MANIFEST, {"files": dict(sorted(files.items()))})
+    return len(gone)
+
+
 def restore(mirror: Path, work: Path) -> int:
     """Put the carried files the work folder lacks back into it (a file the work folder already holds is newer
     and is kept); each file's content is checked against its recorded SHA-256 and its modification time restored.

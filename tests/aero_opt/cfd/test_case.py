@@ -11,7 +11,7 @@ import pytest
 import torch
 import trimesh
 
-from aero_opt.cfd.case import PRESETS, converged, mean_settled, read_forces, run_case
+from aero_opt.cfd.case import PRESETS, converged, final_verdict, mean_settled, read_forces, run_case
 from aero_opt.cfd.collect import read_time_dir
 from aero_opt.cfd.results import BODY_REGIONS, case_regions, fields_on_mesh, region_of_faces
 from aero_opt.core.errors import AeroOptError
@@ -135,6 +135,18 @@ def test_averaged_preset_converges_on_a_settled_mean_of_an_oscillation() -> None
     drifting = np.r_[np.linspace(1.0, 0.3, 150), np.linspace(0.3, 0.33, 150)]
     assert not converged(drifting, averaged) and not mean_settled(drifting, 100, 0.01)
     assert not converged(oscillating[:199], averaged)  # min_iter still holds
+
+
+def test_a_run_told_to_stop_keeps_the_verdict_it_was_stopped_with() -> None:
+    """A wake oscillating by ±20% about its mean meets the settled-mean criterion at some iterations and not at the
+    next ones; the solver finishes an iteration or two after it is told to stop, and that must not turn the run
+    into an unconverged one (which the verification then leaves out)."""
+    p = PRESETS["verify"]
+    cd = np.r_[np.linspace(0.6, 0.3, 200), 0.3 + 0.06 * np.sin(np.arange(200) * 2 * np.pi / 23)]
+    n = next(n for n in range(200, 398) if converged(cd[:n], p) and not converged(cd[:n + 2], p))
+    assert final_verdict(cd[:n + 2], p, stopped_at=n)  # told to stop at n, finished two iterations later
+    assert not final_verdict(cd[:n + 2], p, stopped_at=None)  # never told: the whole history decides
+    assert not final_verdict(cd[:n + 2], p, stopped_at=n - 150)  # a stop the criterion did not ask for
 
 
 def test_missing_openfoam_gives_install_hint(monkeypatch, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aero_opt.core.carry import MANIFEST, carried, read_manifest, restore, save
+from aero_opt.core.carry import MANIFEST, carried, forget, read_manifest, restore, save
 from aero_opt.core.errors import AeroOptError
 
 
@@ -45,6 +45,17 @@ def test_round_trip_restores_exactly_the_carried_files(tmp_path: Path) -> None:
     for rel in keep:  # a later save sees the restored files as unchanged
         assert (other / rel).stat().st_mtime_ns == (work / rel).stat().st_mtime_ns
     assert save(other, mirror) == 0
+
+
+def test_forgotten_folders_are_not_restored(tmp_path: Path) -> None:
+    work, mirror, other = tmp_path / "work", tmp_path / "mirror", tmp_path / "elsewhere"
+    keep = _work(work)
+    save(work, mirror, skip=("report.html",))
+    assert forget(mirror, ["car/cfd_initial"]) == 1  # only its summary was carried
+    assert not (mirror / "car/cfd_initial/summary.json").exists()
+    restore(mirror, other)
+    assert _files(other) == {k: v for k, v in keep.items() if not k.startswith("car/cfd_initial/")}
+    assert forget(mirror, ["car/cfd"]) == 0  # a folder, not a name prefix
 
 
 def test_save_writes_only_what_changed_and_restore_keeps_newer_files(tmp_path: Path) -> None:
