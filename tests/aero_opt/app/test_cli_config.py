@@ -52,7 +52,9 @@ CASES: list[tuple[str, str, str, Callable[[tuple, dict], bool]]] = [
      lambda a, k: (k["procs"], k["oversubscribe"], k["cluster"].address, k["cluster"].kind) == (2, True, "tcp://h:1",
                                                                                               "slurm")),
     ("cfd collect {tmp} --patch car --out {tmp}/d", "aero_opt.cfd.collect.collect_cases", FLOW,
-     lambda a, k: (k["speed"], k["rho"]) == (20.0, 1.2)),
+     lambda a, k: (k["speed"], k["rho"]) == (None, 1.2)),  # the speed is the one the case states
+    ("cfd collect {tmp} --patch car --speed 20 --out {tmp}/d", "aero_opt.cfd.collect.collect_cases", FLOW,
+     lambda a, k: (k["speed"], k["rho"]) == (20.0, 1.2)),  # or the one given, checked against the case's
     ("train-sdf --data {tmp} --out {tmp}/r", "aero_opt.meshsdf.train.train",
      "decoder:\n  hidden: 64\ntrain_sdf:\n  epochs: 3\n", lambda a, k: a[2].hidden == 64 and a[3].epochs == 3),
     ("fit {tmp}/m.stl --model {tmp} --out {tmp}/f", "aero_opt.meshsdf.fit.fit_mesh",
