@@ -2,7 +2,8 @@
 reconstruction by the shipped decoder and by a fine-tuned one.
 
     .venv/bin/python scripts/studies/finetuned_start_shapes.py --decoder results/finetune_meshsdf/meshsdf_lr1e-05 \\
-        [--cars car_0042 ...] [--workers 2] [--work results/finetuned_start] [--out docs/results/finetuned_start]
+        [--cars car_0042 ...] [--workers 2] [--work results/finetuned_start] [--out docs/results/finetuned_start] \\
+        [--carry DIR | --no-carry]
 
 Every optimization starts from the decoder's reconstruction of the car, not from the car: a reconstruction whose
 drag is far from the car's makes part of any drag "gain" the undoing of the reconstruction's error. Per car (a
@@ -30,7 +31,7 @@ from aero_opt.app.config import load_config
 from aero_opt.app.optimize import Models, start_shape
 from aero_opt.cfd.verify import check_shapes
 from aero_opt.core.atomic import write_json_atomic, write_text_atomic
-from aero_opt.core.carry import carried, default_mirror
+from aero_opt.core.carry import add_carry_arguments, carried, chosen_mirror
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.machine import machine_facts
 from aero_opt.core.runfolder import run_folder
@@ -128,6 +129,7 @@ def main() -> int:
     ap.add_argument("--config", type=Path, default=None)
     ap.add_argument("--work", type=Path, default=ROOT / "results" / "finetuned_start")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "finetuned_start")
+    add_carry_arguments(ap)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     command = shlex.join(["python", "scripts/studies/finetuned_start_shapes.py", *sys.argv[1:]])
@@ -135,7 +137,7 @@ def main() -> int:
     try:
         cfg = load_config(args.config)
         decoders = {"shipped": ROOT / "data" / "models" / "car_decoder", "tuned": args.decoder}
-        with carried(args.work, default_mirror(ROOT, args.work)), \
+        with carried(args.work, chosen_mirror(args, ROOT, args.work)), \
                 run_folder(args.work, {"command": "finetuned_start_shapes", "decoder": str(args.decoder),
                                        "protocol": [cfg.optimize.verify_preset, cfg.optimize.verify_runs],
                                        "fit": str(cfg.fit), "resolution": cfg.optimize.resolution}):
