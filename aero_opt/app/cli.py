@@ -354,7 +354,8 @@ def _parser_cfd(sub: Any) -> None:
               speed_help="free-stream speed in m/s (default: the one the case states in 0/U; given: checked "
                          "against it)")
     q.add_argument("--half", action=argparse.BooleanOptionalAction, default=None,
-                   help="the case is a half model, forces doubled (default: when the body lies on one side of y = 0)")
+                   help="the case is a half model, forces doubled (default: as an aero-opt case records it; for "
+                        "another case a full model, refused when the body touches y = 0 from one side)")
     _add_config(q, "flow")
     q.set_defaults(func=_cmd_cfd_collect)
 
