@@ -32,10 +32,10 @@ from aero_opt.core.physics import (
     U_INF,
     drag_coefficient,
     dynamic_pressure,
-    face_normals_areas,
     force_parts,
     surface_force,
 )
+from aero_opt.geometry.regions import BODY_REGIONS, region_of_faces
 from surrogate.graph import mirror_y
 from surrogate.model import Surrogate
 from surrogate.samples import load_split
@@ -221,25 +221,11 @@ def _viscous_metrics(rows: list[dict[str, Any]]) -> dict[str, float | int | None
             "corr_error_with_pressure_error": corr}
 
 
-REGIONS = ("front", "rear", "top", "bottom", "side")
-"""Parts of a car's surface by face normal: front (n_x < −½, facing the flow), rear (n_x > ½, the base), then of
-the rest top (n_z > ½), bottom (n_z < −½) and side (everything else)."""
-
-
-def face_regions(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """(F,) long index into :data:`REGIONS` of each face of a mesh (verts (V, 3) m, faces (F, 3) outward)."""
-    n, _ = face_normals_areas(verts, faces)
-    r = torch.full((faces.shape[0],), 4, dtype=torch.long)
-    r[n[:, 2] < -0.5] = 3
-    r[n[:, 2] > 0.5] = 2
-    r[n[:, 0] > 0.5] = 1
-    r[n[:, 0] < -0.5] = 0
-    return r
-
-
 def cd_error_by_region(verts: torch.Tensor, faces: torch.Tensor, p_error: torch.Tensor, a_ref: float, rho: float,
                        speed: float) -> dict[str, float]:
-    """The pressure Cd error of a prediction split over :data:`REGIONS`: where on the car it comes from.
+    """The pressure Cd error of a prediction split over the car's regions
+    (:data:`aero_opt.geometry.regions.BODY_REGIONS`, the regions OpenFOAM's drag changes are reported in): where
+    on the car it comes from.
 
     Args:
         verts: (V, 3) m; faces: (F, 3) outward; p_error: (V,) predicted minus CFD pressure (Pa); a_ref: frontal
@@ -249,15 +235,17 @@ def cd_error_by_region(verts: torch.Tensor, faces: torch.Tensor, p_error: torch.
         Region name -> its part of the pressure Cd error (the parts sum to the whole; :func:`surface_force`).
     """
     p_face = p_error[faces].mean(dim=1)
-    regions = face_regions(verts, faces)
+    regions = torch.as_tensor(region_of_faces(verts.detach().cpu().numpy(), faces.cpu().numpy()))
     return {name: float(drag_coefficient(float(surface_force(verts, faces, p_face * (regions == k))[0]), a_ref, rho,
-                                         speed)) for k, name in enumerate(REGIONS)}
+                                         speed)) for k, name in enumerate(BODY_REGIONS)}
 
 
 def _region_metrics(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Mean and std over the cars of each region's part of the pressure Cd error."""
-    return {name: {"mean": float(np.mean([r["cd_pressure_error_by_region"][name] for r in rows])),
-                   "std": float(np.std([r["cd_pressure_error_by_region"][name] for r in rows]))} for name in REGIONS}
+    """Mean and std over the cars of each region's part of the pressure Cd error, over the region names the rows
+    carry."""
+    names = list(rows[0]["cd_pressure_error_by_region"]) if rows else list(BODY_REGIONS)
+    parts = {name: [r["cd_pressure_error_by_region"][name] for r in rows] for name in names}
+    return {name: {"mean": float(np.mean(x)), "std": float(np.std(x))} for name, x in parts.items()}
 
 
 # The sections of ``summarize`` beyond pressure and Cd: name -> (the per-car row key it needs, how it is computed).
@@ -371,8 +359,10 @@ def evaluate(model_dir: Path, data_dir: Path, split: str, out_dir: Path,
                 "cd_viscous: the spread and sign of the wall-shear part of Cd against CFD's and the correlation "
                 "of its error with the pressure Cd error (near -1: the shear head cancels pressure errors instead of "
                 "modelling shear); cd_pressure_error_by_region: the pressure Cd error split by where on the car it "
-                "arises (faces by normal: front n_x < -0.5, rear n_x > 0.5, then top n_z > 0.5, bottom n_z < -0.5, "
-                "side; mean and std over the cars); domain: how many cars score above the model's domain threshold "
+                "arises, over the regions OpenFOAM's drag changes are reported in (aero_opt/geometry/regions.py: "
+                "nose, the first 15% of the length; base, rear-facing faces of the last 30%; rear_upper, other "
+                "upward faces of the last 40%; underbody, downward faces; roof_sides, the rest; mean and std over "
+                "the cars); domain: how many cars score above the model's domain threshold "
                 "(per_car domain_score: ~1 like a training car; surrogate/domain.py)",
         "per_car": rows,
     }

@@ -29,12 +29,13 @@ from aero_opt.app.optimize import Models, OptimizeConfig, StartShape, data_cd_fl
 from aero_opt.app.report import write_compare_report, write_run_report
 from aero_opt.cfd import verify
 from aero_opt.cfd.executor import ClusterConfig
-from aero_opt.cfd.results import BODY_REGIONS, case_regions
+from aero_opt.cfd.results import case_regions
 from aero_opt.core.atomic import save_torch_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
 from aero_opt.core.checkpoint import load_torch
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import Flow
 from aero_opt.core.stats import bootstrap_mean
+from aero_opt.geometry.regions import BODY_REGIONS
 from aero_opt.meshsdf.config import FitConfig
 from parameterizations import NAMES, parameterization_class
 
@@ -278,7 +279,7 @@ def _shape_regions(case: Path, verdict: dict[str, Any], preset: str, runs: int) 
 
 def region_change(run_dir: Path, key: str = "cfd") -> dict[str, float] | None:
     """Where on the car OpenFOAM saw a run's drag change: per body region
-    (:data:`aero_opt.cfd.results.BODY_REGIONS`), the final shape's Cd minus the start shape's, each the mean over
+    (:data:`aero_opt.geometry.regions.BODY_REGIONS`), the final shape's Cd minus the start shape's, each the mean over
     its usable runs of the verification ``key`` (:func:`verify_runs`); the regions add up to the Cd change.
 
     Returns:

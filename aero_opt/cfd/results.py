@@ -20,6 +20,7 @@ import torch
 from aero_opt.core.atomic import write_json_atomic
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import dynamic_pressure, surface_force
+from aero_opt.geometry.regions import BODY_REGIONS, region_of_faces
 
 
 @dataclass
@@ -146,34 +147,11 @@ def case_summary(case: Path) -> dict:
     return json.loads(path.read_text())
 
 
-BODY_REGIONS = ("nose", "roof_sides", "rear_upper", "base", "underbody")
-"""The parts of a car's surface a case's drag is split over (:func:`region_of_faces`)."""
-
-
-def region_of_faces(points: np.ndarray, triangles: np.ndarray, length: float) -> np.ndarray:
-    """Region index (T,) into :data:`BODY_REGIONS` of each outward triangle of a body surface in the car frame
-    (points (P, 3) m, nose at x = 0; triangles (T, 3); length m).
-
-    nose: the first 15% of the length; base: rear-facing faces (n_x > 0.5) in the last 30%; rear upper: the
-    other upward-facing faces (n_z > 0.3) of the last 40%; underbody: downward faces (n_z < -0.5); the rest: roof
-    and sides.
-    """
-    a, b, c = (points[triangles[:, i]] for i in range(3))
-    n = np.cross(b - a, c - a)
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
-    x = (a[:, 0] + b[:, 0] + c[:, 0]) / 3.0 / length
-    region = np.full(len(triangles), BODY_REGIONS.index("roof_sides"))
-    region[n[:, 2] < -0.5] = BODY_REGIONS.index("underbody")
-    region[(x > 0.6) & (n[:, 2] > 0.3)] = BODY_REGIONS.index("rear_upper")
-    region[(x > 0.7) & (n[:, 0] > 0.5)] = BODY_REGIONS.index("base")
-    region[x < 0.15] = BODY_REGIONS.index("nose")
-    return region
-
-
 def case_regions(case: Path) -> dict[str, float]:
-    """Each region's Cd (pressure and shear; :data:`BODY_REGIONS`) from a finished case's body surface, summing to
-    the case's Cd up to the surface's discretisation; cached in ``<case>/regions.json`` (reading the surface is the
-    slow part, and the cache outlives the surface: it is what a carried case keeps, :mod:`aero_opt.core.carry`).
+    """Each region's Cd (pressure and shear; :data:`aero_opt.geometry.regions.BODY_REGIONS`) from a finished case's
+    body surface, summing to the case's Cd up to the surface's discretisation; cached in ``<case>/regions.json``
+    (reading the surface is the slow part, and the cache outlives the surface: it is what a carried case keeps,
+    :mod:`aero_opt.core.carry`).
 
     Raises:
         AeroOptError: the case has no summary or no surface output (and no cache).
@@ -186,11 +164,11 @@ def case_regions(case: Path) -> dict[str, float]:
     try:
         factor = 2.0 if s["half_model"] else 1.0
         qa = dynamic_pressure(s["rho"], s["speed"]) * s["A_ref"]
-        rho, length = s["rho"], s["length"]
+        rho = s["rho"]
     except KeyError as exc:
         raise AeroOptError(f"{Path(case) / 'summary.json'}: not a finished case's summary (no {exc})") from None
     surf = read_vtk_surface(surface, rho)
-    region = region_of_faces(surf.points, surf.triangles, length)
+    region = region_of_faces(surf.points, surf.triangles)
     pts, tris = torch.as_tensor(surf.points), torch.as_tensor(surf.triangles)
     p = torch.as_tensor(surf.pressure)
     tau = torch.as_tensor(surf.shear) if surf.shear is not None else None

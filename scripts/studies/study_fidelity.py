@@ -43,7 +43,6 @@ import numpy as np
 from scipy import stats
 
 from aero_opt.cfd.case import get_preset, mean_settled, read_force_history
-from aero_opt.cfd.results import BODY_REGIONS as REGIONS
 from aero_opt.cfd.results import case_regions
 from aero_opt.cfd.verify import SimJob, grid_shifts, simulate_many
 from aero_opt.core.atomic import atomic_open, write_json_atomic, write_text_atomic
@@ -52,6 +51,7 @@ from aero_opt.core.machine import machine_facts
 from aero_opt.core.physics import dynamic_pressure
 from aero_opt.core.stats import pooled_std, relative_change, run_stats
 from aero_opt.geometry.dataset import car_stl
+from aero_opt.geometry.regions import BODY_REGIONS as REGIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = ("meshsdf", "scaling", "freeform", "polycube", "vertex")

@@ -29,12 +29,12 @@ import sys
 from pathlib import Path
 
 from aero_opt.app.compare import REBUILT, region_change, result_row, summarize, verify_runs, write_tables
-from aero_opt.cfd.results import BODY_REGIONS
 from aero_opt.cfd.verify import check_verification
 from aero_opt.core.atomic import write_json_atomic
 from aero_opt.core.carry import add_carry_arguments, carried, chosen_mirror
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.machine import machine_facts
+from aero_opt.geometry.regions import BODY_REGIONS
 from parameterizations import NAMES
 
 ROOT = Path(__file__).resolve().parents[2]

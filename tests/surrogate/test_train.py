@@ -113,11 +113,13 @@ def test_viscous_metrics_expose_a_shear_head_that_cancels_pressure_errors() -> N
     assert m["pred_std"] == pytest.approx(np.std(0.02 - pe))
 
 
-def test_cd_error_by_region_puts_a_base_pressure_error_on_the_rear() -> None:
-    """On a box, a pressure error on the downstream face only is all rear; a uniform error on a closed body has no
-    net force, so the regions cancel (front and rear opposite, equal)."""
+def test_cd_error_by_region_puts_a_base_pressure_error_on_the_base() -> None:
+    """On a box, a pressure error on the downstream face only is all base; a uniform error on a closed body has no
+    net force, so the regions cancel (nose and base opposite, equal). The regions are OpenFOAM's
+    (:data:`aero_opt.geometry.regions.BODY_REGIONS`)."""
     import trimesh
 
+    from aero_opt.geometry.regions import BODY_REGIONS
     from surrogate.evaluate import cd_error_by_region
 
     box = trimesh.creation.box(extents=(4.0, 2.0, 1.0))
@@ -125,11 +127,12 @@ def test_cd_error_by_region_puts_a_base_pressure_error_on_the_rear() -> None:
     q = 0.5 * 1.18 * 15.0**2
     rear = torch.where(v[:, 0] > 1.9, -0.2 * q, 0.0)  # under-predicted base suction -> vertices of the x = 2 face
     parts = cd_error_by_region(v, f, rear, a_ref=2.0, rho=1.18, speed=15.0)
+    assert list(parts) == list(BODY_REGIONS)
     # faces with every vertex on x = 2 carry -0.2 q; side faces touching it carry a third or two (no x force)
-    assert parts["rear"] == pytest.approx(0.2 * 2.0 / 2.0) and parts["front"] == 0.0
-    assert parts["top"] == parts["bottom"] == parts["side"] == 0.0
+    assert parts["base"] == pytest.approx(0.2 * 2.0 / 2.0) and parts["nose"] == 0.0
+    assert parts["roof_sides"] == parts["rear_upper"] == parts["underbody"] == 0.0
     uniform = cd_error_by_region(v, f, torch.full((len(v),), q), a_ref=2.0, rho=1.18, speed=15.0)
-    assert uniform["front"] == pytest.approx(-uniform["rear"]) and uniform["front"] == pytest.approx(1.0)
+    assert uniform["nose"] == pytest.approx(-uniform["base"]) and uniform["nose"] == pytest.approx(1.0)
 
 
 def test_evaluate_writes_metrics_and_vtp(four_cars: Path, tmp_path: Path) -> None:

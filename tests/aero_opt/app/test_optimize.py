@@ -306,7 +306,7 @@ def test_verify_runs_average_grid_shifted_runs_and_leave_out_unconverged_ones(
     assert s["cfd"]["drag_change_ci95"] > 0 and s["cfd"]["drag_change_se"] > 0
 
     from aero_opt.app.compare import region_change
-    from aero_opt.cfd.results import BODY_REGIONS
+    from aero_opt.geometry.regions import BODY_REGIONS
 
     assert region_change(tmp_path / "run") is None  # the stand-in cases wrote no surface
     for name, base in (("run/cfd_initial", 0.10), ("run/cfd_initial_s0.0833", 0.20), ("run/cfd_initial_s0.1667", 9.0),

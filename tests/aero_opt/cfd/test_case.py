@@ -13,10 +13,11 @@ import trimesh
 
 from aero_opt.cfd.case import PRESETS, converged, final_verdict, mean_settled, read_forces, run_case
 from aero_opt.cfd.collect import read_time_dir
-from aero_opt.cfd.results import BODY_REGIONS, case_regions, fields_on_mesh, region_of_faces
+from aero_opt.cfd.results import case_regions, fields_on_mesh
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.physics import surface_force
 from aero_opt.geometry.mesh_import import load_mesh
+from aero_opt.geometry.regions import BODY_REGIONS, region_of_faces
 from aero_opt.geometry.shapes import make_ahmed
 
 
@@ -59,7 +60,7 @@ def test_regions_of_a_box_car() -> None:
     box = trimesh.creation.box(extents=(4.0, 1.8, 1.4))
     box.apply_translation([2.0, 0.0, 0.7])  # car frame: nose at x = 0
     sub = box.subdivide().subdivide().subdivide()
-    region = region_of_faces(np.asarray(sub.vertices), np.asarray(sub.faces), 4.0)
+    region = region_of_faces(np.asarray(sub.vertices), np.asarray(sub.faces))
     centres, normals = sub.triangles_center, sub.face_normals
     names = np.array(BODY_REGIONS)[region]
     assert set(names[normals[:, 0] > 0.9]) == {"base"}  # the rear face
