@@ -14,7 +14,6 @@ the fluid, i.e. into the body).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aero_opt.cfd.case import finished_summary
 from aero_opt.cfd.results import SurfaceFields, latest_surface, read_vtk_surface
 from aero_opt.core.atomic import write_json_atomic
 from aero_opt.core.errors import AeroOptError
@@ -184,15 +184,6 @@ HALF_TOLERANCE = 0.01
 """A body surface "touches y = 0" when its nearer side is within this fraction of its width of the plane."""
 
 
-def _aero_opt_summary(case: Path) -> dict[str, Any]:
-    """An aero-opt case's ``summary.json`` (its speed and half-model flag), or {} for anyone else's case."""
-    try:
-        data = json.loads((Path(case) / "summary.json").read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def case_free_stream(case: Path) -> tuple[np.ndarray, str] | None:
     """The free-stream velocity (3,) m/s a case states, and where: the uniform value of an inlet patch in ``0/U``
     (or ``0.orig/U``; ``$internalField`` resolved), else a uniform non-zero ``internalField`` there, else the
@@ -221,7 +212,7 @@ def case_free_stream(case: Path) -> tuple[np.ndarray, str] | None:
                 return value, f"{folder}/U inlet patch '{name}'"
         if uniform is not None:
             return uniform, f"{folder}/U internalField"
-    speed = _aero_opt_summary(case).get("speed")
+    speed = (finished_summary(case) or {}).get("speed")
     if isinstance(speed, (int, float)) and speed > 0:
         return np.array([float(speed), 0.0, 0.0]), "summary.json"
     return None
@@ -262,7 +253,7 @@ def _half_model(case: Path, points: np.ndarray, half: bool | None) -> bool:
     touches y = 0 from one side (a half model, or a body on a floor in a y-up frame: only the user knows)."""
     if half is not None:
         return half
-    recorded = _aero_opt_summary(case).get("half_model")
+    recorded = (finished_summary(case) or {}).get("half_model")
     if isinstance(recorded, bool):
         return recorded
     if touches_symmetry_plane(points):

@@ -112,6 +112,10 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _write_manifest(mirror: Path, files: dict[str, dict[str, Any]]) -> None:
+    write_json_atomic(Path(mirror) / MANIFEST, {"files": dict(sorted(files.items()))})
+
+
 def read_manifest(mirror: Path) -> dict[str, dict[str, Any]]:
     """The manifest of a carry (empty when there is none yet).
 
@@ -166,7 +170,7 @@ def save(work: Path, mirror: Path, skip: Sequence[str] = (), exclude: Exclude | 
         written, dirty = written + 1, True
     if dirty:
         mirror.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(mirror / MANIFEST, {"files": dict(sorted(files.items()))})
+        _write_manifest(mirror, files)
     return written
 
 
@@ -185,7 +189,7 @@ def forget(mirror: Path, folders: Sequence[str]) -> int:
         (mirror / _stored_name(Path(rel))).unlink(missing_ok=True)
         del files[rel]
     if gone:
-        write_json_atomic(mirror / MANIFEST, {"files": dict(sorted(files.items()))})
+        _write_manifest(mirror, files)
     return len(gone)
 
 
