@@ -623,7 +623,7 @@ def run_campaign(car: str, param: str, out_dir: Path, cfg: OptimizeConfig, ccfg:
         raise AeroOptError("--method cma needs --budget-cases (the CFD cases it may use)")
     parameterization_class(param)
     check_options(cfg, None, True)
-    models = models or Models.load(surrogate_dir, decoder_dir, device=device)
+    models = models or Models.load(surrogate_dir, decoder_dir, device=device, symmetric=cfg.symmetric)
     out_dir = Path(out_dir)
     start = cached_start(car, models, cfg, data_dir, out_dir, fit)
     camp = Campaign(out_dir, param, cfg, ccfg, models, start, data_dir, flow, workers, cluster, procs, progress)

@@ -72,6 +72,9 @@ others."""
 LEGACY_FIT = asdict(FitConfig(init="mean", steps=None))
 """How start shapes were fitted before ``inputs.json`` recorded it: from the mean code, the decoder's own steps."""
 
+LEGACY_OPTIMIZE = {"symmetric": False}
+"""Optimize settings of records made before they were settings: the decoder was evaluated as trained."""
+
 
 def optimize_record(cfg: OptimizeConfig) -> dict[str, Any]:
     """The optimize settings a comparison folder's shapes depend on (all but :data:`VERIFY_KEYS`)."""
@@ -96,7 +99,7 @@ def claim_folder(out_dir: Path, inputs: dict[str, Any]) -> None:
     if path.is_file():
         old = json.loads(path.read_text())
         if isinstance(old.get("optimize"), dict):  # records made before the verification keys were left out
-            old["optimize"] = {k: v for k, v in old["optimize"].items() if k not in VERIFY_KEYS}
+            old["optimize"] = {**LEGACY_OPTIMIZE, **{k: v for k, v in old["optimize"].items() if k not in VERIFY_KEYS}}
         old.setdefault("fit", LEGACY_FIT)
         for key in sorted(set(old) | set(inputs)):
             if old.get(key) != inputs.get(key):
@@ -159,7 +162,7 @@ def run_compare(cars: list[str], params: list[str], out_dir: Path, cfg: Optimize
     if not cars:
         raise AeroOptError("--cars: give at least one car")
     out_dir = Path(out_dir)
-    models = Models.load(surrogate_dir, decoder_dir, device=device)
+    models = Models.load(surrogate_dir, decoder_dir, device=device, symmetric=cfg.symmetric)
     if do_verify:
         verify.check_verification(cfg.verify_preset, cfg.verify_runs)
     inputs = {"models": model_fingerprints(surrogate_dir, decoder_dir), "optimize": optimize_record(cfg),

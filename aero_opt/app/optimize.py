@@ -44,7 +44,7 @@ from aero_opt.geometry.dataset import DATASET_RESOLUTION, load_car, split_cd
 from aero_opt.geometry.isosurface import extract
 from aero_opt.geometry.mesh_import import export_mesh, load_mesh
 from aero_opt.meshsdf.config import FitConfig, TrainSDFConfig
-from aero_opt.meshsdf.decoder import load_model
+from aero_opt.meshsdf.decoder import MirrorSymmetric, load_model
 from constraints.packaging import PackageSpec, place_package, tyre_size
 from constraints.regions import RoomConstraint
 from parameterizations import Parameterization, parameterization_class
@@ -111,6 +111,10 @@ class OptimizeConfig:
     placed where the initial car has room for them (:mod:`constraints.packaging`)."""
     package: PackageSpec = field(default_factory=PackageSpec)
     """Sizes of the ``package`` room (YAML ``optimize.package``)."""
+    symmetric: bool = True
+    """MeshSDF shapes exactly mirror-symmetric about y = 0 (:class:`aero_opt.meshsdf.decoder.MirrorSymmetric`): the
+    start shape every parameterization shares, every MeshSDF shape and every fitted code; OpenFOAM then checks them
+    as half models, as it made the dataset's labels. ``false`` for a car that is not meant to be symmetric."""
     stay_in_data: bool = True
     """Stop when the predicted Cd falls below the lowest Cd of the surrogate's training cars: the surrogate has
     never seen such a car, so its drag there is an extrapolation (the shapes that fool it live there)."""
@@ -144,17 +148,19 @@ class Models:
     train_config: TrainSDFConfig
 
     @classmethod
-    def load(cls, surrogate_dir: Path, decoder_dir: Path, device: torch.device | str = "cpu") -> Models:
+    def load(cls, surrogate_dir: Path, decoder_dir: Path, device: torch.device | str = "cpu",
+             symmetric: bool = True) -> Models:
         """Load a surrogate run folder and a decoder run folder; both networks run on ``device`` (meshes, codes
-        and the optimizer stay on the CPU)."""
+        and the optimizer stay on the CPU). ``symmetric``: the decoder wrapped in
+        :class:`aero_opt.meshsdf.decoder.MirrorSymmetric` (``OptimizeConfig.symmetric``)."""
         device = torch.device(device)
         sur = Surrogate.load(Path(surrogate_dir), device)
         weights, latents, ck = load_model(Path(decoder_dir))
-        dec = on_device(weights, device)
         if not ck.get("car_frame", False):
             raise AeroOptError(f"{decoder_dir}: the decoder was not trained in the car frame; it cannot shape cars")
+        dec = on_device(weights, device)
         tcfg = replace(TrainSDFConfig(), **ck["train_config"])
-        return cls(sur, dec, latents, list(ck["names"]), tcfg)
+        return cls(sur, MirrorSymmetric(dec) if symmetric else dec, latents, list(ck["names"]), tcfg)
 
 
 def _to_metres(v: torch.Tensor) -> torch.Tensor:
@@ -537,7 +543,7 @@ def run_optimize(param: str, car: str, out_dir: Path, cfg: OptimizeConfig, surro
     check_options(cfg, lr, do_verify)
     if Path(car).suffix and not Path(car).is_file():
         raise AeroOptError(f"{car}: mesh file not found")
-    models = Models.load(surrogate_dir, decoder_dir, device=device)
+    models = Models.load(surrogate_dir, decoder_dir, device=device, symmetric=cfg.symmetric)
     start = start_shape(car, models, cfg.resolution, data_dir, fit)
     return run_start(param, start, models, cfg, out_dir, lr, do_verify,
                      cd_floor=data_cd_floor(cfg, data_dir, models.surrogate), flow=flow, progress=progress,

@@ -123,7 +123,7 @@ def run_all(args: argparse.Namespace, cfg: Config, ccfg: CampaignConfig, cars: l
             data: Path) -> dict[str, dict[str, Any]]:
     """Every car's surrogate campaign, CMA-ES campaign and one-shot run (each resumed where it stopped)."""
     results: dict[str, dict[str, Any]] = {}
-    models = Models.load(sur_dir, dec_dir)
+    models = Models.load(sur_dir, dec_dir, symmetric=cfg.optimize.symmetric)
     for param in args.params:
         for car in cars:
             base = args.work / car / param

@@ -58,7 +58,7 @@ def start_meshes(car: str, decoders: dict[str, Path], folder: Path, data: Path, 
     for kind, dec_dir in decoders.items():
         path = folder / f"{kind}.stl"
         if not path.is_file():
-            models = Models.load(ROOT / "data" / "models" / "surrogate", dec_dir)
+            models = Models.load(ROOT / "data" / "models" / "surrogate", dec_dir, symmetric=cfg.optimize.symmetric)
             s = start_shape(car, models, cfg.optimize.resolution, data, cfg.fit)
             export_mesh(trimesh.Trimesh(s.verts, s.faces, process=False), path)
         out[kind] = path

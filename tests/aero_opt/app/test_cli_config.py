@@ -98,10 +98,12 @@ CASES: list[tuple[str, str, str, Callable[[tuple, dict], bool]]] = [
      "optimize:\n  verify_runs: 2\n", lambda a, k: (a[3].verify_runs, a[3].verify_preset) == (2, "tiny")),
     ("demo --out {tmp}/d --verify-runs 4 --verify-preset medium", "aero_opt.app.demo.run_compare", "",
      lambda a, k: (a[3].verify_runs, a[3].verify_preset) == (4, "medium")),
+    ("optimize --param meshsdf --car 3 --out {tmp}/o", "aero_opt.app.optimize.run_optimize",
+     "optimize:\n  symmetric: false\n", lambda a, k: a[3].symmetric is False),
 ]
 
 
-@pytest.mark.parametrize("line,target,yaml_text,check", CASES, ids=[c[0].split(" --")[0] for c in CASES])
+@pytest.mark.parametrize("line,target,yaml_text,check", CASES, ids=[c[0] for c in CASES])
 def test_command_takes_its_settings_from_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str,
                                                     target: str, yaml_text: str,
                                                     check: Callable[[tuple, dict], bool]) -> None:

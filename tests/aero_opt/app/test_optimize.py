@@ -168,6 +168,14 @@ def test_compare_resumes(models: Models, start: StartShape, tmp_path: Path, monk
     monkeypatch.setattr(compare, "model_fingerprints", lambda a, b: {"surrogate": "s0", "car_decoder": "d0"})
     with pytest.raises(AeroOptError, match="another optimize.iters"):
         run_compare(args[0], args[1], tmp_path, replace(CFG, iters=CFG.iters + 1), *args[4:], progress=False)
+    # a record made before `symmetric` was a setting: its shapes came from the decoder as trained
+    record = json.loads((tmp_path / "inputs.json").read_text())
+    del record["optimize"]["symmetric"]
+    (tmp_path / "inputs.json").write_text(json.dumps(record))
+    with pytest.raises(AeroOptError, match="another optimize.symmetric"):
+        run_compare(*args, progress=False)
+    run_compare(args[0], args[1], tmp_path, replace(CFG, symmetric=False), *args[4:], progress=False)
+    assert calls == ["scaling", "freeform", "freeform"]
     # finished runs with no record (an older version's folder): their models are unknown, refused
     (tmp_path / "inputs.json").unlink()
     with pytest.raises(AeroOptError, match="finished runs but no inputs.json"):
