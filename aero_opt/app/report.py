@@ -69,11 +69,9 @@ def colour_scale_png(cmap: str, clim: tuple[float, float], label: str) -> bytes:
 
 def vertex_colours(values: np.ndarray, cmap: str, clim: tuple[float, float]) -> np.ndarray:
     """RGBA colours (V, 4) uint8 of per-vertex ``values`` (V,) through ``cmap`` clipped to ``clim``."""
-    import matplotlib as mpl
+    from aero_opt.geometry.render import colour_map
 
-    lo, hi = clim
-    t = np.clip((np.asarray(values, np.float64) - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
-    return (255 * mpl.colormaps[cmap](t)).round().astype(np.uint8)
+    return (255 * colour_map(values, cmap, clim)).round().astype(np.uint8)
 
 
 def viewer_html(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> str:

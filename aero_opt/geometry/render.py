@@ -35,6 +35,13 @@ def _camera(azim_deg: float, elev_deg: float) -> np.ndarray:
     return np.stack([right, up, view])
 
 
+def colour_map(values: np.ndarray, cmap: str, clim: tuple[float, float]) -> np.ndarray:
+    """RGBA colours (N, 4) in [0, 1] of ``values`` (N,) through the matplotlib colormap ``cmap``, clipped to
+    ``clim`` = (low, high)."""
+    lo, hi = clim
+    return plt.get_cmap(cmap)(np.clip((np.asarray(values, np.float64) - lo) / max(hi - lo, 1e-12), 0.0, 1.0))
+
+
 def draw_mesh(ax: Axes, verts: np.ndarray, faces: np.ndarray, view: str | tuple[float, float] = "three_quarter",
               values: np.ndarray | None = None, cmap: str = "coolwarm", clim: tuple[float, float] | None = None,
               color: Sequence[float] = (0.62, 0.70, 0.82)) -> PolyCollection:
@@ -72,10 +79,10 @@ def draw_mesh(ax: Axes, verts: np.ndarray, faces: np.ndarray, view: str | tuple[
         face_vals = vals[np.asarray(faces)].mean(axis=1) if vals.shape[0] == len(verts) else vals
         face_vals = face_vals[front][order]
         lo, hi = clim if clim is not None else tuple(np.percentile(face_vals, [2, 98]))
-        cm = plt.get_cmap(cmap)
-        rgb = cm(np.clip((face_vals - lo) / max(hi - lo, 1e-12), 0.0, 1.0))[:, :3]
+        rgb = colour_map(face_vals, cmap, (lo, hi))[:, :3]
         rgb = np.clip(rgb * (0.55 + 0.45 * shade[:, None]), 0.0, 1.0)
-        coll = PolyCollection(tri_f[:, :, :2], facecolors=rgb, edgecolors=rgb, linewidths=0.3, cmap=cm)
+        coll = PolyCollection(tri_f[:, :, :2], facecolors=rgb, edgecolors=rgb, linewidths=0.3,
+                              cmap=plt.get_cmap(cmap))
         coll.set_array(None)
         coll.set_clim(lo, hi)
     ax.add_collection(coll)

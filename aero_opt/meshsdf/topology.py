@@ -56,6 +56,11 @@ def cameras(size: int) -> tuple[Camera, ...]:
     return (Camera(0.0, 90.0, size=size), Camera(0.0, 0.0, size=size), Camera(90.0, 0.0, size=size))
 
 
+def blend_record(weight: float, t_range: tuple[float, float]) -> dict[str, Any]:
+    """How a decoder's latent-blend term was set (stored in its checkpoint as ``extra_loss``, without ``points``)."""
+    return {"name": "latent_blend", "weight": weight, "t_range": list(t_range)}
+
+
 class BlendLoss:
     """The latent-blend training term: for t drawn uniformly from ``t_range``, the code
     z_t = (1 − t) z_spot + t z_bob (the current codes) should give s_t = (1 − t) s_spot + t s_bob, the blend of the
@@ -71,7 +76,7 @@ class BlendLoss:
         """points (N, 3) in the cube; sdf_bob, sdf_spot (N,) their signed distances (unit-sphere frames)."""
         self.points, self.sdf_bob, self.sdf_spot = points, sdf_bob, sdf_spot
         self.weight, self.t_range, self.clamp, self.batch = weight, t_range, clamp, batch
-        self.record = {"name": "latent_blend", "weight": weight, "t_range": list(t_range), "points": len(points)}
+        self.record = {**blend_record(weight, t_range), "points": len(points)}
 
     def __call__(self, dec: torch.nn.Module, latents: torch.nn.Embedding, gen: torch.Generator) -> torch.Tensor:
         """The term for one step: ``batch`` points, one t per point."""
@@ -115,8 +120,7 @@ def ensure_model(model_dir: Path, shapes_dir: Path, cfg: TopologyConfig, work: P
     """
     model_dir = Path(model_dir)
     sample_dir = work / "samples"
-    record = {"name": "latent_blend", "weight": cfg.blend_weight, "t_range": list(cfg.blend_range)} \
-        if cfg.blend_weight > 0 else None
+    record = blend_record(cfg.blend_weight, cfg.blend_range) if cfg.blend_weight > 0 else None
     if (model_dir / "report.json").is_file():
         _, _, ck = load_model(model_dir)
         have = ck.get("extra_loss")

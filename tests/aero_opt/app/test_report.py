@@ -110,3 +110,13 @@ def test_the_report_opens_in_a_headless_browser_with_a_3d_view(tmp_path: Path) -
     blank.write_text(re.sub(r'<iframe srcdoc="[^"]*"', "<iframe", page.read_text()))
     _, without = _shoot(blank, tmp_path / "blank.png")
     assert _coloured_pixels(img) - _coloured_pixels(without) > 10_000  # measured: 22667
+
+
+def test_vertex_colours_clip_to_the_limits() -> None:
+    import matplotlib as mpl
+
+    from aero_opt.app.report import vertex_colours
+
+    rgba = vertex_colours(np.array([-1.0, 2.0, 4.0, 6.0, 9.0]), "viridis", (2.0, 6.0))
+    want = (255 * mpl.colormaps["viridis"](np.array([0.0, 0.0, 0.5, 1.0, 1.0]))).round()
+    assert rgba.dtype == np.uint8 and np.array_equal(rgba, want.astype(np.uint8))
