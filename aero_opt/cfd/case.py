@@ -135,14 +135,20 @@ class CaseGeometry:
     base_cell: float = 0.0
 
 
-def is_symmetric(mesh: trimesh.Trimesh, tol: float = 2e-3) -> bool:
-    """Whether the body is mirror-symmetric about y = 0 (every mirrored vertex within ``tol`` × length)."""
+def mirror_deviation(mesh: trimesh.Trimesh) -> float:
+    """The largest distance (metres, or the mesh's unit) from a mirrored vertex (x, −y, z) to the surface: 0 for a body
+    mirror-symmetric about y = 0."""
     import igl
 
     mirrored = mesh.vertices * np.array([1.0, -1.0, 1.0])
     d2, _, _ = igl.point_mesh_squared_distance(mirrored, np.asarray(mesh.vertices, np.float64),
                                                np.asarray(mesh.faces, np.int64))
-    return bool(np.sqrt(d2.max()) < tol * mesh.extents[0])
+    return float(np.sqrt(d2.max()))
+
+
+def is_symmetric(mesh: trimesh.Trimesh, tol: float = 2e-3) -> bool:
+    """Whether the body is mirror-symmetric about y = 0 (:func:`mirror_deviation` under ``tol`` × length)."""
+    return bool(mirror_deviation(mesh) < tol * mesh.extents[0])
 
 
 def _box_entries(geo: CaseGeometry, preset: Preset) -> tuple[str, str]:

@@ -364,3 +364,27 @@ def test_summary_gives_bootstrap_intervals_and_paired_differences_against_meshsd
     assert d["mean"] == pytest.approx(0.05) and d["significant"] and d["ci95_low"] > 0.04 and d["n"] == 8
     assert not t["vertex"]["vs_meshsdf"]["significant"]  # a difference inside the per-car noise
     assert "vs_meshsdf" not in m
+
+
+def test_an_asymmetric_car_is_told_its_shapes_will_be_symmetric(models: Models, tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    from dataclasses import replace as dc_replace
+
+    from aero_opt.app.optimize import start_shape
+    from aero_opt.meshsdf.config import FitConfig
+    from aero_opt.meshsdf.decoder import MirrorSymmetric
+
+    mirrored = dc_replace(models, decoder=MirrorSymmetric(models.decoder))
+    fit = FitConfig(samples=4000, steps=3)
+    for name, shift in (("centred", 0.0), ("offset", 0.2)):
+        box = trimesh.creation.box(extents=(4.0, 1.8, 1.4))
+        box.apply_translation((2.0, shift, 0.9))
+        box.export(tmp_path / f"{name}.stl")
+    with caplog.at_level("WARNING", logger="aero_opt.app.optimize"):
+        start_shape(str(tmp_path / "centred.stl"), mirrored, 32, tmp_path, fit)
+        start_shape(str(tmp_path / "offset.stl"), models, 32, tmp_path, fit)  # decoder as trained: nothing to say
+        assert not caplog.records
+        start_shape(str(tmp_path / "offset.stl"), mirrored, 32, tmp_path, fit)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tmp_path / 'offset.stl'}: not mirror-symmetric about y = 0 (a mirrored vertex lies 40.0 cm from the "
+        "surface); its MeshSDF shapes will be symmetric (optimize.symmetric: false keeps both sides)"]
