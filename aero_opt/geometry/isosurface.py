@@ -215,8 +215,20 @@ def _narrow_band_update(decoder: Decoder, latent: torch.Tensor, axes: list[np.nd
     return f, queries, {"band_points": float(band_points), "growth_steps": float(steps)}
 
 
-def _marching_cubes(f: np.ndarray, axes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices (V, 3) in grid coordinates and outward faces (F, 3) of the zero level set of ``f``."""
+def marching_cubes_grid(f: np.ndarray, axes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The zero level set of a field sampled on a grid, as every extraction here makes it.
+
+    Args:
+        f: (R0, R1, R2) float32 field values (negative inside) on the grid of ``axes``.
+        axes: the three 1-D coordinate arrays of the grid (:func:`grid_axes`), evenly spaced.
+
+    Returns:
+        Vertices (V, 3) in the coordinates of ``axes`` and outward faces (F, 3); a surface touching the grid's
+        boundary is closed along it (with a warning).
+
+    Raises:
+        EmptySurfaceError: no zero crossing on the grid.
+    """
     if not (f.min() < 0.0 < f.max()):
         raise EmptySurfaceError("the field has no zero crossing on the grid (empty or full shape)")
     f = np.where(f == 0.0, np.float32(1e-9), f)  # exact zeros make zero-area triangles
@@ -308,7 +320,7 @@ def extract(decoder: Decoder, latent: torch.Tensor, resolution: int, bounds: Bou
     else:
         f = _full_field(decoder, latent, axes, batch)
         queries, calls, stats = f.size, 0, {"full": 1.0}
-    verts_np, faces_np = _marching_cubes(f, axes)
+    verts_np, faces_np = marching_cubes_grid(f, axes)
     verts = attach_gradients(decoder, latent, verts_np)
     total = (state.total_queries if state is not None else 0) + queries
     new_state = IsoState(field=f, resolution=resolution,
@@ -340,7 +352,7 @@ def marching_cubes_mesh(field_fn: Callable[[np.ndarray], np.ndarray], resolution
     f = np.concatenate([np.asarray(field_fn(pts[s:s + batch]), np.float64) for s in range(0, len(pts), batch)])
     if not np.isfinite(f).all():
         raise AeroOptError("the field has NaN or infinite values on the grid")
-    verts, faces = _marching_cubes(f.reshape(gx.shape).astype(np.float32), axes)
+    verts, faces = marching_cubes_grid(f.reshape(gx.shape).astype(np.float32), axes)
     return verts.astype(np.float64), faces.astype(np.int64)
 
 

@@ -27,13 +27,12 @@ import torch
 import trimesh
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from skimage.measure import marching_cubes
 
 from aero_opt.core.atomic import atomic_open, savez_atomic, write_json_atomic
 from aero_opt.core.errors import AeroOptError
 from aero_opt.core.frame import unit_sphere_transform
 from aero_opt.core.progress import progress_bar
-from aero_opt.geometry.isosurface import EmptySurfaceError, IsoState, extract
+from aero_opt.geometry.isosurface import EmptySurfaceError, IsoState, extract, grid_axes, marching_cubes_grid
 from aero_opt.geometry.mesh_import import load_mesh
 from aero_opt.geometry.raster import Camera, silhouette
 from aero_opt.geometry.sdf import SampleSpec, samples_for_mesh_file, signed_distance
@@ -157,14 +156,13 @@ def line_topology(dec: torch.nn.Module, z_from: torch.Tensor, z_to: torch.Tensor
 def blend_topology(shapes_dir: Path, resolution: int, ts: np.ndarray) -> list[dict[str, Any]]:
     """Topology of the exact blend (1 − t) s_spot + t s_bob on the ``resolution``³ grid of the cube, per t of
     ``ts``: what :class:`BlendLoss` teaches the decoder."""
-    g = np.linspace(-1.0, 1.0, resolution)
-    grid = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
+    axes = grid_axes(resolution, CUBE)
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
     d = {k: v.reshape((resolution,) * 3) for k, v in shape_sdfs(shapes_dir, grid).items()}
     rows = []
     for t in ts:
-        verts, faces, _, _ = marching_cubes((1 - t) * d["spot"] + t * d["bob"], 0.0,
-                                            spacing=(2.0 / (resolution - 1),) * 3)
-        topo = topology(verts - 1.0, faces[:, ::-1].copy())
+        verts, faces = marching_cubes_grid(((1 - t) * d["spot"] + t * d["bob"]).astype(np.float32), axes)
+        topo = topology(verts, faces)
         rows.append({"t": round(float(t), 4), "components": topo["components"], "genus": topo["genus"],
                      "areas": [round(a, 5) for a in topo["areas"]]})
     return rows
