@@ -2,7 +2,7 @@
 against today's one-shot pipeline, on held-out cars.
 
     .venv/bin/python scripts/pipeline/reproduce_campaign.py --cars 4 --params meshsdf --workers 2 \\
-        [--rounds 4 --per-round 3] [--work results/campaign] [--out docs/results/campaign]
+        [--rounds 4 --per-round 3] [--room package] [--work results/campaign] [--out docs/results/campaign]
 
 Cars: the dataset's test split after the comparison's first 8 (and never the demo's car_0260). Per car and
 parameterization, in this order, each resumable (kill and rerun the same command):
@@ -151,6 +151,9 @@ def main() -> int:
     ap.add_argument("--params", nargs="+", default=["meshsdf"])
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--per-round", type=int, default=None)
+    ap.add_argument("--room", choices=("package", "relative"), default="package",
+                    help="room constraint (optimize.room): the headline's two occupants, engine bay and wheels in "
+                         "metres, or boxes relative to the start shape")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--config", type=Path, default=None)
     ap.add_argument("--work", type=Path, default=ROOT / "results" / "campaign")
@@ -160,6 +163,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     data = ROOT / "data" / "dataset"
     cfg = load_config(args.config)
+    cfg = replace(cfg, optimize=replace(cfg.optimize, room=args.room))
     ccfg = replace(cfg.campaign, **{k: v for k, v in (("rounds", args.rounds), ("per_round", args.per_round))
                                    if v is not None})
     cars = [c for c in split_names(data, "test")[8:] if c != "car_0260"][: args.cars]

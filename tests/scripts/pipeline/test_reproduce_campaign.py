@@ -31,3 +31,24 @@ def test_cma_is_read_at_equal_cases_and_cpu_hours_count_cfd_cases_only(
     mod.plot(table, tmp_path / "c.png")
     assert (tmp_path / "c.png").stat().st_size > 1000
     assert mod.fmt(None) == "–" and mod.fmt(b).startswith("-20.0% [")
+
+
+def test_the_headline_uses_the_metre_boxes_unless_told(load_script: Callable[[str], ModuleType], tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from aero_opt.core.errors import AeroOptError
+
+    mod = load_script("reproduce_campaign.py")
+    rooms = []
+
+    def stop(args, cfg, *rest):  # noqa: ANN001, ANN002, ANN202
+        rooms.append(cfg.optimize.room)
+        raise AeroOptError("stopped here")
+
+    monkeypatch.setattr(mod, "run_all", stop)
+    for extra in ([], ["--room", "relative"]):
+        monkeypatch.setattr(sys, "argv", ["reproduce_campaign.py", "--work", str(tmp_path / "w"), "--no-carry",
+                                          *extra])
+        assert mod.main() == 2
+    assert rooms == ["package", "relative"]
