@@ -7,6 +7,7 @@ makes the discrete area and its derivative deviate from the smooth surface's by 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,8 @@ def centroid_z(v: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     return mesh_centroid(v, f)[2]
 
 
-def assert_theorem1_matches_finite_differences(field: torch.nn.Module, latents: torch.Tensor, quantity) -> None:  # noqa: ANN001
+def assert_theorem1_matches_finite_differences(field: torch.nn.Module, latents: torch.Tensor,
+                                              quantity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
     """d quantity / dz at training code 3 by Theorem 1 against central differences with re-extraction, along the
     gradient (the direction of largest change: finite differences well above marching-cubes noise)."""
     z = latents[3].clone().requires_grad_(True)
