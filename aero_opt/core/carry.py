@@ -21,6 +21,8 @@ import json
 import logging
 import lzma
 import os
+import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -232,7 +234,8 @@ def restore(mirror: Path, work: Path) -> int:
 def carried(work: Path, mirror: Path | None, every: float = 600.0, skip: Sequence[str] = (),
             exclude: Exclude | None = None) -> Iterator[None]:
     """Run a job with its work folder carried: restore the carry first, save it every ``every`` seconds while the
-    job runs and once more when it ends (also when it fails or is interrupted). The mirror is locked meanwhile
+    job runs and once more when it ends (also when it fails or is interrupted, by Ctrl-C or SIGTERM: in the main
+    thread SIGTERM becomes ``SystemExit(143)`` while the job runs). The mirror is locked meanwhile
     (:func:`aero_opt.core.atomic.folder_lock`): a second job carrying into it is refused.
 
     Args:
@@ -262,9 +265,15 @@ def _carried(work: Path, mirror: Path, every: float, skip: Sequence[str], exclud
 
     saver = threading.Thread(target=loop, name="carry", daemon=True)
     saver.start()
+    in_main = threading.current_thread() is threading.main_thread()
+    # ``kill``, a session's end or a scheduler's time limit send SIGTERM, which ends Python without unwinding:
+    # turned into SystemExit here, so the last save below runs as it does for Ctrl-C
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum)) if in_main else None
     try:
         yield
     finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
         stop.set()
         saver.join()
         log.info("carry %s: %d files updated", mirror, save(work, mirror, skip, exclude))

@@ -127,3 +127,28 @@ def test_excluded_files_are_decided_at_each_save(tmp_path: Path) -> None:
     newest = {"r1"}
     assert save(work, mirror, exclude=exclude) == 1
     assert sorted(read_manifest(mirror)) == ["r0/model.pt", "r1/model.pt"]  # a saved file stays in the carry
+
+
+def test_a_job_killed_with_sigterm_still_saves_its_carry(tmp_path: Path) -> None:
+    """``kill`` (SIGTERM) ends a carried job with its last save, as Ctrl-C does; the periodic save never ran."""
+    import signal
+    import subprocess
+    import sys
+
+    work, mirror = tmp_path / "work", tmp_path / "mirror"
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from aero_opt.core.carry import carried\n"
+        f"work, mirror = Path({str(work)!r}), Path({str(mirror)!r})\n"
+        "with carried(work, mirror, every=3600):\n"
+        "    (work / 'case').mkdir(parents=True)\n"
+        "    (work / 'case' / 'done.json').write_text('{}')\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert "case/done.json" in read_manifest(mirror)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # this process's handler is untouched
