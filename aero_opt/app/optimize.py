@@ -184,10 +184,11 @@ def start_shape(car: str, models: Models, resolution: int, data_dir: Path, fit: 
         if not mesh.is_watertight:
             raise AeroOptError(f"{car}: mesh is not watertight; run `aero-opt import` on it first")
         name, source = path.stem, "fitted"
-        if isinstance(models.decoder, MirrorSymmetric) and not is_symmetric(mesh):
+        if isinstance(models.decoder, MirrorSymmetric) and not is_symmetric(mesh, deviation=(
+                deviation := mirror_deviation(mesh))):
             log.warning("%s: not mirror-symmetric about y = 0 (a mirrored vertex lies %.1f cm from the surface); its "
                         "MeshSDF shapes will be symmetric (optimize.symmetric: false keeps both sides)", car,
-                        100 * mirror_deviation(mesh))
+                        100 * deviation)
         z, _ = latent_for_mesh(mesh, models.decoder, models.latents, models.train_config, name=name, settings=fit)
     else:
         name = car if car.startswith("car_") else f"car_{int(car):04d}" if car.isdigit() else car

@@ -146,9 +146,14 @@ def mirror_deviation(mesh: trimesh.Trimesh) -> float:
     return float(np.sqrt(d2.max()))
 
 
-def is_symmetric(mesh: trimesh.Trimesh, tol: float = 2e-3) -> bool:
-    """Whether the body is mirror-symmetric about y = 0 (:func:`mirror_deviation` under ``tol`` × length)."""
-    return bool(mirror_deviation(mesh) < tol * mesh.extents[0])
+SYMMETRY_TOL = 2e-3
+"""A body is run as a half model when its :func:`mirror_deviation` is under this fraction of its length."""
+
+
+def is_symmetric(mesh: trimesh.Trimesh, tol: float = SYMMETRY_TOL, deviation: float | None = None) -> bool:
+    """Whether the body is mirror-symmetric about y = 0 (:func:`mirror_deviation`, or ``deviation`` when already
+    measured, under ``tol`` × length)."""
+    return bool((mirror_deviation(mesh) if deviation is None else deviation) < tol * mesh.extents[0])
 
 
 def _box_entries(geo: CaseGeometry, preset: Preset) -> tuple[str, str]:
